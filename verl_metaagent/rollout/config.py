@@ -1,0 +1,163 @@
+"""The ``metaagent.rollout`` config group: shape of the design-execute tree and its budgets.
+
+Every field can be overridden from the command line, e.g.
+``metaagent.rollout.num_designs=8 metaagent.rollout.num_executions=1`` (the paper's M=8/N=1
+ablation). :func:`load_rollout_config` validates the group at start-up and names the key and
+the fix for every bad value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from verl_metaagent.utils.config_utils import build_dataclass, require
+
+PromptVariant = Literal["full", "short"]
+ValidationSelect = Literal["first", "majority"]
+
+
+@dataclass
+class SamplingConfig:
+    """Sampling params for one role's LLM calls (verl / vLLM names).
+
+    Attributes:
+        temperature: 0 means greedy. The executor samples on-policy during training.
+        top_p: nucleus sampling mass.
+        top_k: -1 disables top-k.
+        max_tokens: cap on generated tokens per call; ``None`` = ``actor_rollout_ref.rollout.response_length``.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    max_tokens: Optional[int] = None
+
+    def validate(self, path: str) -> None:
+        require(self.temperature >= 0, f"{path}.temperature", f"must be >= 0, got {self.temperature}", f"set {path}.temperature=1.0")
+        require(0 < self.top_p <= 1, f"{path}.top_p", f"must be in (0, 1], got {self.top_p}", f"set {path}.top_p=1.0")
+        require(self.top_k == -1 or self.top_k > 0, f"{path}.top_k", f"must be -1 or > 0, got {self.top_k}", f"set {path}.top_k=-1")
+        require(
+            self.max_tokens is None or self.max_tokens > 0,
+            f"{path}.max_tokens",
+            f"must be > 0 or null, got {self.max_tokens}",
+            f"set {path}.max_tokens=null to use rollout.response_length",
+        )
+
+
+@dataclass
+class BudgetConfig:
+    """Per-execution limits. An execution that exceeds one ends with status ``budget_exceeded`` or ``timeout``.
+
+    Attributes:
+        max_agent_calls: LLM calls one execution may make.
+        max_total_tokens: prompt + response tokens summed over one execution's calls.
+        wall_seconds: wall-clock limit of one execution (LLM waiting included).
+        cpu_seconds: CPU-time limit of the sandboxed script itself.
+        memory_mb: address-space limit of the sandboxed script.
+    """
+
+    max_agent_calls: int = 16
+    max_total_tokens: int = 65536
+    wall_seconds: float = 600.0
+    cpu_seconds: float = 30.0
+    memory_mb: int = 1024
+
+    def validate(self, path: str) -> None:
+        for name in ("max_agent_calls", "max_total_tokens", "wall_seconds", "cpu_seconds", "memory_mb"):
+            value = getattr(self, name)
+            require(value > 0, f"{path}.{name}", f"must be > 0, got {value}", f"set {path}.{name} to a positive value")
+
+
+@dataclass
+class FormatRewardConfig:
+    """Rewards that do not come from grading a final answer.
+
+    Attributes:
+        invalid_design: reward of every execution of a design that could not be parsed/validated
+            (so the design's reward, the mean, is this value); it still counts in its advantage group.
+        no_answer: reward of an execution that ended without a final answer (crash, timeout, budget).
+        valid_design_bonus: optional term added to a *designer* row's reward when its design is valid.
+    """
+
+    invalid_design: float = 0.0
+    no_answer: float = 0.0
+    valid_design_bonus: float = 0.0
+
+
+@dataclass
+class ValidationRolloutConfig:
+    """Validation/eval mode: design once, execute once (or best-of-M by majority of final answers).
+
+    Attributes:
+        num_designs: designs per problem at validation.
+        num_executions: executions per design at validation.
+        select: ``first`` grades the first valid design's execution; ``majority`` votes over all final answers.
+    """
+
+    num_designs: int = 1
+    num_executions: int = 1
+    select: ValidationSelect = "first"
+
+
+@dataclass
+class RolloutTreeConfig:
+    """``metaagent.rollout``: the M x N design-execute tree.
+
+    Attributes:
+        num_designs: M, designs sampled per problem (paper 4; ablation 8).
+        num_executions: N, executions per valid design (paper 4; ablation 1).
+        prompt_variant: ``full`` (task + API spec + few-shot designs; base models, cold-start data) or
+            ``short`` (task only; models after cold-start SFT).
+        max_concurrent_executions: executions in flight per rollout worker (each is one sandboxed child).
+        designer_sampling / executor_sampling: each role's sampling params (executor on-policy by default).
+        budget: per-execution limits.
+        format_reward: rewards not derived from grading.
+        max_executor_rows_per_execution: cap on training rows one execution contributes (0 = no cap);
+            calls beyond it are still answered, their rows are dropped (and counted in metrics).
+        merge_multi_turn: an agent asked several times becomes one training row whose response mask
+            covers only the model's tokens (verl's multi-turn convention) when its token history allows.
+        seed: base seed; every LLM call's seed is derived from (seed, step, problem, design, execution, call).
+        validation: validation-mode tree.
+    """
+
+    num_designs: int = 4
+    num_executions: int = 4
+    prompt_variant: PromptVariant = "full"
+    max_concurrent_executions: int = 64
+    designer_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=1.0, top_p=0.9))
+    executor_sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    format_reward: FormatRewardConfig = field(default_factory=FormatRewardConfig)
+    max_executor_rows_per_execution: int = 16
+    merge_multi_turn: bool = True
+    seed: int = 0
+    validation: ValidationRolloutConfig = field(default_factory=ValidationRolloutConfig)
+
+    def validate(self, path: str = "metaagent.rollout") -> "RolloutTreeConfig":
+        require(self.num_designs >= 1, f"{path}.num_designs", f"must be >= 1, got {self.num_designs}", f"set {path}.num_designs=4 (the paper's M)")
+        require(self.num_executions >= 1, f"{path}.num_executions", f"must be >= 1, got {self.num_executions}", f"set {path}.num_executions=4 (the paper's N)")
+        require(
+            self.max_concurrent_executions >= 1,
+            f"{path}.max_concurrent_executions",
+            f"must be >= 1, got {self.max_concurrent_executions}",
+            f"set {path}.max_concurrent_executions=64",
+        )
+        require(
+            self.max_executor_rows_per_execution >= 0,
+            f"{path}.max_executor_rows_per_execution",
+            f"must be >= 0 (0 = no cap), got {self.max_executor_rows_per_execution}",
+            f"set {path}.max_executor_rows_per_execution=16",
+        )
+        self.designer_sampling.validate(f"{path}.designer_sampling")
+        self.executor_sampling.validate(f"{path}.executor_sampling")
+        self.budget.validate(f"{path}.budget")
+        v = self.validation
+        require(v.num_designs >= 1, f"{path}.validation.num_designs", f"must be >= 1, got {v.num_designs}", f"set {path}.validation.num_designs=1")
+        require(v.num_executions >= 1, f"{path}.validation.num_executions", f"must be >= 1, got {v.num_executions}", f"set {path}.validation.num_executions=1")
+        return self
+
+
+def load_rollout_config(node: Any, path: str = "metaagent.rollout") -> RolloutTreeConfig:
+    """Build and validate :class:`RolloutTreeConfig` from an OmegaConf node / dict / None (defaults)."""
+    return build_dataclass(RolloutTreeConfig, node, path).validate(path)
