@@ -1,0 +1,268 @@
+"""verl glue: the rollout worker and manager that grow design-execute trees.
+
+Select them with::
+
+    actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_metaagent.rollout.worker.HierarchicalAgentLoopManager
+
+The worker subclasses verl's ``AgentLoopWorker`` and reuses its machinery for everything that
+is not tree-specific: every row goes through ``_agent_loop_postprocess`` (padding, attention
+mask, position ids, teacher logprobs when distillation is on) and ``_postprocess`` (stacking,
+``rm_scores`` on the last response token, ``rollout_log_probs``), and every LLM call goes
+through the worker's ``llm_client`` (vLLM / SGLang / our CPU replica) so the trained policy
+answers all designer and executor calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any, Optional
+
+import numpy as np
+import ray
+
+from verl.experimental.agent_loop.agent_loop import AgentLoopManager, AgentLoopMetrics, AgentLoopOutput, AgentLoopWorker
+from verl.protocol import DataProto
+from verl.utils.ray_utils import auto_await
+
+from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig, load_rollout_config
+from verl_metaagent.rollout.grading import make_grader
+from verl_metaagent.rollout.rows import RowSpec, RowStats, merge_summaries, rollout_metrics, tree_summary, tree_to_rows
+from verl_metaagent.rollout.tree_runner import ProblemSpec, ProblemTree, TreeRunner
+
+logger = logging.getLogger(__name__)
+logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
+
+SUMMARY_KEY = "metaagent_summary"
+METRICS_KEY = "metaagent_metrics"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def question_from_row(raw_prompt: Any, extra_info: dict) -> str:
+    """The task text: ``extra_info['question']`` if the data has it, else the last user message."""
+    if isinstance(extra_info, dict) and extra_info.get("question"):
+        return str(extra_info["question"])
+    messages = list(raw_prompt) if raw_prompt is not None else []
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # multimodal-style content parts
+                content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            return str(content)
+    raise ValueError(
+        "Cannot find the task text of a dataset row: it has no extra_info.question and no user message in "
+        "its prompt. Fix the data (see examples/ data preparation) so every row has a user message."
+    )
+
+
+def task_type_of(data_source: str, ability: Optional[str], extra_info: dict) -> str:
+    """``code`` or ``math`` (or the dataset's own ``extra_info.task_type``)."""
+    if isinstance(extra_info, dict) and extra_info.get("task_type"):
+        return str(extra_info["task_type"])
+    if str(data_source).startswith("code") or (ability or "").lower() in ("code", "coding"):
+        return "code"
+    return "math"
+
+
+def problems_from_batch(batch: DataProto) -> list[ProblemSpec]:
+    """One :class:`ProblemSpec` per input row (a repeated uid gets a ``#r`` suffix: its own tree)."""
+    ntb = batch.non_tensor_batch
+    n = len(batch)
+    seen: dict[str, int] = {}
+    problems = []
+    for i in range(n):
+        extra_info = _plain(ntb["extra_info"][i]) if "extra_info" in ntb else {}
+        extra_info = extra_info if isinstance(extra_info, dict) else {}
+        reward_model = _plain(ntb["reward_model"][i]) if "reward_model" in ntb else {}
+        data_source = str(ntb["data_source"][i]) if "data_source" in ntb else "unknown"
+        base_uid = str(ntb["uid"][i]) if "uid" in ntb else f"p{i}"
+        rep = seen.get(base_uid, 0)
+        seen[base_uid] = rep + 1
+        uid = base_uid if rep == 0 else f"{base_uid}#{rep}"
+        ability = str(ntb["ability"][i]) if "ability" in ntb else None
+        problems.append(
+            ProblemSpec(
+                uid=uid,
+                problem_index=i,
+                question=question_from_row(ntb["raw_prompt"][i] if "raw_prompt" in ntb else None, extra_info),
+                task_type=task_type_of(data_source, ability, extra_info),
+                data_source=data_source,
+                ground_truth=(reward_model or {}).get("ground_truth"),
+                extra_info=extra_info,
+            )
+        )
+    return problems
+
+
+def row_to_output(row: RowSpec) -> AgentLoopOutput:
+    """A :class:`RowSpec` as verl's ``AgentLoopOutput``; tree ids travel in ``extra_fields``."""
+    return AgentLoopOutput(
+        prompt_ids=row.prompt_ids,
+        response_ids=row.response_ids,
+        response_mask=row.response_mask,
+        response_logprobs=row.logprobs,
+        reward_score=float(row.reward),
+        num_turns=row.num_turns,
+        metrics=AgentLoopMetrics(),
+        extra_fields={
+            "role": row.role,
+            "uid": row.uid,
+            "design_uid": row.design_uid,
+            "exec_uid": row.exec_uid,
+            "problem_index": int(row.problem_index),
+            "data_source": row.data_source,
+            "metaagent_reward": float(row.reward),
+            "termination": row.termination,
+            "agent": row.agent,
+            "design_pattern": row.pattern,
+        },
+    )
+
+
+class HierarchicalAgentLoopWorker(AgentLoopWorker):
+    """An ``AgentLoopWorker`` whose ``generate_sequences`` grows one M x N tree per input problem.
+
+    Input: verl's generation batch, one row per problem (``raw_prompt``, ``data_source``,
+    ``reward_model``, ``extra_info``, ``uid``). Output: one row per designer sample and per
+    executor sample (docs/architecture.md, "Rollout rows"); ``meta_info['metaagent_summary']``
+    carries per-design/per-execution stats for the manager's metrics.
+    """
+
+    def __init__(self, config, llm_client, teacher_client=None, reward_loop_worker_handles=None):
+        super().__init__(config, llm_client, teacher_client, reward_loop_worker_handles)
+        metaagent = config.get("metaagent", None) or {}
+        self.tree_config: RolloutTreeConfig = load_rollout_config(metaagent.get("rollout", None))
+        self.grader = make_grader(config)
+        self._semaphore: Optional[asyncio.Semaphore] = None
+        self._test_runner_factory = _code_test_runner_factory()
+
+    def _val_sampling(self) -> SamplingConfig:
+        val = self.rollout_config.val_kwargs
+        return SamplingConfig(temperature=float(val.temperature), top_p=float(val.top_p), top_k=int(val.top_k))
+
+    async def generate_sequences(self, batch: DataProto) -> DataProto:
+        validate = bool(batch.meta_info.get("validate", False))
+        step = int(batch.meta_info.get("global_steps", -1))
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.tree_config.max_concurrent_executions)
+        runner = TreeRunner(
+            self.tree_config,
+            self.llm_client,
+            self.tokenizer,
+            self.grader,
+            prompt_length=self.rollout_config.prompt_length,
+            response_length=self.rollout_config.response_length,
+            step=step,
+            validate=validate,
+            val_sampling=self._val_sampling() if validate else None,
+            chat_template_kwargs=self.config.data.get("apply_chat_template_kwargs", {}),
+            test_runner_factory=self._test_runner_factory,
+            logprobs=bool(self.rollout_config.calculate_log_probs),
+            execution_semaphore=self._semaphore,
+        )
+        started = time.monotonic()
+        problems = problems_from_batch(batch)
+        trees: list[ProblemTree] = list(await asyncio.gather(*(runner.grow(p) for p in problems)))
+        rows, stats = self._rows(trees, validate)
+        outputs = [row_to_output(row) for row in rows]
+        raw_prompts = [row.messages for row in rows]
+        internal = await asyncio.gather(
+            *(self._agent_loop_postprocess(out, validate, raw_prompt=raw) for out, raw in zip(outputs, raw_prompts))
+        )
+        data = self._postprocess(list(internal), input_non_tensor_batch=None, validate=validate)
+        summary = tree_summary(trees, rows, stats)
+        summary["seconds"] = time.monotonic() - started
+        data.meta_info[SUMMARY_KEY] = summary
+        return data
+
+    def _rows(self, trees: list[ProblemTree], validate: bool) -> tuple[list[RowSpec], RowStats]:
+        stats = RowStats()
+        rows: list[RowSpec] = []
+        for tree in trees:
+            rows += tree_to_rows(
+                tree,
+                prompt_length=self.rollout_config.prompt_length,
+                response_length=self.rollout_config.response_length,
+                merge_multi_turn=self.tree_config.merge_multi_turn,
+                max_rows_per_execution=self.tree_config.max_executor_rows_per_execution,
+                validate=validate,
+                stats=stats,
+            )
+        return rows, stats
+
+
+def _code_test_runner_factory():
+    """``run_tests`` for designs of code tasks: the task's public tests through reward_fns' runner."""
+    try:
+        from reward_fns.code import run_public_tests  # noqa: F401
+    except ImportError:
+        return None
+
+    def factory(problem: ProblemSpec):
+        from reward_fns.code import run_public_tests
+
+        public = problem.extra_info.get("public_tests") if isinstance(problem.extra_info, dict) else None
+
+        async def run_tests(code: str, tests: Any) -> dict:
+            return await run_public_tests(code, public if tests in (None, "public") else tests)
+
+        return run_tests
+
+    return factory
+
+
+def split_indices(n: int, parts: int) -> list[np.ndarray]:
+    """Contiguous, near-equal index chunks (whole problems per worker; any ``n``)."""
+    return [chunk for chunk in np.array_split(np.arange(n), parts)]
+
+
+class HierarchicalAgentLoopManager(AgentLoopManager):
+    """verl ``AgentLoopManager`` that dispatches whole problems to :class:`HierarchicalAgentLoopWorker`\\ s.
+
+    Unlike the stock manager, the output has a variable number of rows per input row; the
+    trainer (``MetaAgentRayTrainer``) joins prompt data per row through ``problem_index``
+    (index into the batch passed here). Tree metrics are returned in
+    ``meta_info['metaagent_metrics']``.
+    """
+
+    def __init__(self, config, llm_client, teacher_client=None, reward_loop_worker_handles=None):
+        self.agent_loop_workers_class = ray.remote(HierarchicalAgentLoopWorker)
+        super().__init__(config, llm_client, teacher_client, reward_loop_worker_handles)
+        metaagent = config.get("metaagent", None) or {}
+        load_rollout_config(metaagent.get("rollout", None))  # fail at start-up, in the driver, on bad config
+
+    @auto_await
+    async def generate_sequences(self, prompts: DataProto) -> DataProto:  # type: ignore[override]
+        """Grow the trees of all problems in ``prompts`` (one row per problem) across the workers."""
+        return await _generate_tree_batch(self.agent_loop_workers, prompts)
+
+
+async def _generate_tree_batch(workers: list, prompts: DataProto) -> DataProto:
+    started = time.monotonic()
+    pieces = [idx for idx in split_indices(len(prompts), len(workers)) if len(idx)]
+    refs = []
+    for worker, idx in zip(workers, pieces):
+        chunk = prompts.select_idxs(idx)
+        chunk.meta_info = dict(prompts.meta_info)
+        refs.append(worker.generate_sequences.remote(chunk))
+    outputs = list(await asyncio.gather(*refs))
+    for idx, out in zip(pieces, outputs):  # problem_index: position in this worker's chunk -> in `prompts`
+        out.non_tensor_batch["problem_index"] = idx[out.non_tensor_batch["problem_index"].astype(np.int64)]
+    summaries = [out.meta_info.pop(SUMMARY_KEY) for out in outputs]
+    for out in outputs:
+        out.meta_info.pop("metrics", None)
+    output = DataProto.concat(outputs)
+    metrics = rollout_metrics(merge_summaries(summaries))
+    metrics["metaagent/rollout/seconds"] = time.monotonic() - started
+    output.meta_info[METRICS_KEY] = metrics
+    output.meta_info["timing"] = {"agent_loop/generate_sequences/max": max(s["seconds"] for s in summaries)}
+    return output
