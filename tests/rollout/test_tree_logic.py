@@ -1,0 +1,104 @@
+"""Pure tree logic: ids, seeds, design rewards, multi-turn row merging, row caps, config errors."""
+
+import pytest
+
+from verl_metaagent.rollout.config import load_rollout_config
+from verl_metaagent.rollout.tree import (
+    CallTokens,
+    calls_to_trajectories,
+    cap_rows,
+    derive_seed,
+    design_reward,
+    design_uid,
+    exec_uid,
+    majority_answer,
+)
+from verl_metaagent.utils.config_utils import ConfigError
+
+
+def test_ids_and_seeds_are_stable():
+    assert design_uid("p7", 2) == "p7/d2"
+    assert exec_uid("p7", 2, 3) == "p7/d2/e3"
+    assert derive_seed(0, 5, "p7", 2) == derive_seed(0, 5, "p7", 2)
+    assert derive_seed(0, 5, "p7", 2) != derive_seed(0, 5, "p7", 3)
+    assert derive_seed(1, 5, "p7", 2) != derive_seed(0, 5, "p7", 2)
+    assert 0 <= derive_seed(123, "x") < 2**31
+    # fixed value: guards against accidental use of the salted builtin hash()
+    assert derive_seed(0, "a") == int.from_bytes(__import__("hashlib").sha256(repr((0, "a")).encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def test_design_reward():
+    assert design_reward([1.0, 0.0, 1.0, 1.0], valid=True, invalid_reward=-1.0) == pytest.approx(0.75)
+    assert design_reward([], valid=False, invalid_reward=-1.0) == -1.0
+    assert design_reward([1.0, 0.0], valid=True, invalid_reward=0.0, valid_bonus=0.1) == pytest.approx(0.6)
+
+
+def test_multi_turn_calls_merge_into_one_row_with_mask():
+    calls = [
+        CallTokens("solver", [1, 2, 3], [10, 11], [-0.1, -0.2]),
+        CallTokens("critic", [5, 6], [20], [-0.5]),
+        # solver asked again: its prompt continues its own previous tokens with a user turn [7, 8]
+        CallTokens("solver", [1, 2, 3, 10, 11, 7, 8], [12, 13, 14], [-0.3, -0.4, -0.6]),
+    ]
+    rows, dropped = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=16, max_response_length=16)
+    assert dropped == 0
+    assert [r.agent for r in rows] == ["solver", "critic"]
+    solver = rows[0]
+    assert solver.prompt_ids == [1, 2, 3]
+    assert solver.response_ids == [10, 11, 7, 8, 12, 13, 14]
+    assert solver.response_mask == [1, 1, 0, 0, 1, 1, 1]
+    assert solver.logprobs == [-0.1, -0.2, 0.0, 0.0, -0.3, -0.4, -0.6]
+    assert solver.num_turns == 4
+
+
+def test_no_merge_when_history_rewritten_or_disabled_or_too_long():
+    calls = [CallTokens("a", [1, 2], [3]), CallTokens("a", [1, 9, 3, 4], [5])]
+    rows, _ = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=16, max_response_length=16)
+    assert len(rows) == 2 and rows[1].prompt_ids == [1, 9, 3, 4] and rows[1].response_mask == [1]
+    calls = [CallTokens("a", [1, 2], [3]), CallTokens("a", [1, 2, 3, 4], [5])]
+    rows, _ = calls_to_trajectories(calls, merge_multi_turn=False, max_prompt_length=16, max_response_length=16)
+    assert len(rows) == 2
+    # merged response would exceed 3 tokens -> new row; its prompt (4 tokens) fits max_prompt_length=4
+    rows, dropped = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=4, max_response_length=2)
+    assert len(rows) == 2 and dropped == 0 and rows[1].response_ids == [5]
+    # a call whose prompt is too long to train on is dropped and counted
+    rows, dropped = calls_to_trajectories([CallTokens("a", list(range(9)), [1])], merge_multi_turn=True, max_prompt_length=8, max_response_length=8)
+    assert rows == [] and dropped == 1
+
+
+def test_cap_rows_spreads_evenly():
+    rows, _ = calls_to_trajectories([CallTokens(f"a{i}", [i], [i]) for i in range(10)], merge_multi_turn=True, max_prompt_length=4, max_response_length=4)
+    kept, dropped = cap_rows(rows, 4)
+    assert [r.agent for r in kept] == ["a0", "a3", "a6", "a9"] and dropped == 6
+    assert cap_rows(rows, 0) == (rows, 0)
+    assert [r.agent for r in cap_rows(rows, 1)[0]] == ["a9"]
+
+
+def test_majority_answer():
+    assert majority_answer(["4", " 4 ", "5", None]) == "4"
+    assert majority_answer(["5", "4"]) == "5"
+    assert majority_answer([None, ""]) is None
+
+
+def test_config_defaults_and_overrides():
+    cfg = load_rollout_config(None)
+    assert (cfg.num_designs, cfg.num_executions) == (4, 4)
+    assert cfg.designer_sampling.temperature == 1.0 and cfg.designer_sampling.top_p == 0.9
+    cfg = load_rollout_config({"num_designs": 8, "num_executions": "1", "executor_sampling": {"temperature": 0.6}})
+    assert (cfg.num_designs, cfg.num_executions, cfg.executor_sampling.temperature) == (8, 1, 0.6)
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"num_designs": 0}, "metaagent.rollout.num_designs"),
+        ({"num_design": 4}, "metaagent.rollout.num_design"),
+        ({"prompt_variant": "long"}, "metaagent.rollout.prompt_variant"),
+        ({"designer_sampling": {"top_p": 0}}, "metaagent.rollout.designer_sampling.top_p"),
+        ({"budget": {"max_agent_calls": -1}}, "metaagent.rollout.budget.max_agent_calls"),
+        ({"num_executions": 1.5}, "metaagent.rollout.num_executions"),
+    ],
+)
+def test_config_errors_name_the_key(bad, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_rollout_config(bad)
