@@ -73,33 +73,35 @@ def task_type_of(data_source: str, ability: Optional[str], extra_info: dict) -> 
     return "math"
 
 
+def problem_from_fields(fields: dict, *, uid: str, problem_index: int) -> ProblemSpec:
+    """A :class:`ProblemSpec` from one dataset row's fields (``raw_prompt``, ``data_source``, ...)."""
+    extra_info = _plain(fields.get("extra_info")) or {}
+    extra_info = extra_info if isinstance(extra_info, dict) else {}
+    reward_model = _plain(fields.get("reward_model")) or {}
+    data_source = str(fields.get("data_source", "unknown"))
+    ability = fields.get("ability")
+    return ProblemSpec(
+        uid=uid,
+        problem_index=problem_index,
+        question=question_from_row(fields.get("raw_prompt"), extra_info),
+        task_type=task_type_of(data_source, str(ability) if ability is not None else None, extra_info),
+        data_source=data_source,
+        ground_truth=reward_model.get("ground_truth") if isinstance(reward_model, dict) else None,
+        extra_info=extra_info,
+    )
+
+
 def problems_from_batch(batch: DataProto) -> list[ProblemSpec]:
     """One :class:`ProblemSpec` per input row (a repeated uid gets a ``#r`` suffix: its own tree)."""
     ntb = batch.non_tensor_batch
-    n = len(batch)
     seen: dict[str, int] = {}
     problems = []
-    for i in range(n):
-        extra_info = _plain(ntb["extra_info"][i]) if "extra_info" in ntb else {}
-        extra_info = extra_info if isinstance(extra_info, dict) else {}
-        reward_model = _plain(ntb["reward_model"][i]) if "reward_model" in ntb else {}
-        data_source = str(ntb["data_source"][i]) if "data_source" in ntb else "unknown"
+    for i in range(len(batch)):
         base_uid = str(ntb["uid"][i]) if "uid" in ntb else f"p{i}"
         rep = seen.get(base_uid, 0)
         seen[base_uid] = rep + 1
         uid = base_uid if rep == 0 else f"{base_uid}#{rep}"
-        ability = str(ntb["ability"][i]) if "ability" in ntb else None
-        problems.append(
-            ProblemSpec(
-                uid=uid,
-                problem_index=i,
-                question=question_from_row(ntb["raw_prompt"][i] if "raw_prompt" in ntb else None, extra_info),
-                task_type=task_type_of(data_source, ability, extra_info),
-                data_source=data_source,
-                ground_truth=(reward_model or {}).get("ground_truth"),
-                extra_info=extra_info,
-            )
-        )
+        problems.append(problem_from_fields({k: v[i] for k, v in ntb.items()}, uid=uid, problem_index=i))
     return problems
 
 
