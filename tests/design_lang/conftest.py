@@ -1,0 +1,79 @@
+"""Helpers: run a design in-process against a scripted transport stub (no sandbox, no LLM)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pytest
+
+import verl_metaagent.design.workflow as workflow_pkg
+import verl_metaagent.design.workflow.core as workflow_core
+import verl_metaagent.design.workflow.nodes as workflow_nodes
+from verl_metaagent.design import _transport, api
+
+
+@dataclass
+class Stub:
+    """Scripted transport: ``replies`` answer ``ask`` in order (a callable gets the payload);
+    ``test_replies`` answer ``run_tests`` in order; every request is recorded in ``calls``."""
+
+    replies: list = field(default_factory=list)
+    test_replies: list = field(default_factory=list)
+    calls: list = field(default_factory=list)
+    finals: list = field(default_factory=list)
+
+    def __call__(self, op: str, payload: dict) -> dict:
+        self.calls.append((op, payload))
+        if op == "ask":
+            if not self.replies:
+                raise AssertionError(f"unexpected ask by {payload['agent']}")
+            r = self.replies.pop(0)
+            return {"text": r(payload) if callable(r) else r}
+        if op == "run_tests":
+            if not self.test_replies:
+                raise AssertionError("unexpected run_tests")
+            r = self.test_replies.pop(0)
+            return r(payload) if callable(r) else r
+        if op == "final":
+            self.finals.append(payload["answer"])
+            return {}
+        raise AssertionError(f"unknown op {op}")
+
+    @property
+    def asked(self) -> list:
+        """Agent names of the ask calls, in order."""
+        return [p["agent"] for op, p in self.calls if op == "ask"]
+
+    def ask_payloads(self) -> list:
+        return [p for op, p in self.calls if op == "ask"]
+
+
+@pytest.fixture
+def stub(monkeypatch):
+    s = Stub()
+    monkeypatch.setattr(_transport, "request", s)
+    return s
+
+
+@pytest.fixture
+def run_design(stub, monkeypatch):
+    """Run ``code`` as the runtime would: configure the API, alias ``workflow``, inject globals."""
+    monkeypatch.setitem(sys.modules, "workflow", workflow_pkg)
+    monkeypatch.setitem(sys.modules, "workflow.nodes", workflow_nodes)
+    monkeypatch.setitem(sys.modules, "workflow.core", workflow_core)
+
+    def run(code: str, question: str = "Q?", task_type: str = "math", replies=(), test_replies=(), public_tests=None) -> Stub:
+        stub.replies[:] = list(replies)
+        stub.test_replies[:] = list(test_replies)
+        api.configure(question=question, task_type=task_type, public_tests=public_tests)
+        glb = {"__name__": "__design__", "question": question, "task_type": task_type}
+        try:
+            exec(compile(code, "<design>", "exec"), glb)
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+        assert stub.replies == [], f"unused replies: {stub.replies}"
+        return stub
+
+    return run
