@@ -1,0 +1,1 @@
+"""Math grader package (see :mod:`reward_fns.math.grader`)."""
