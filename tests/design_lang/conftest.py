@@ -65,6 +65,8 @@ def run_design(stub, monkeypatch):
     monkeypatch.setitem(sys.modules, "workflow.core", workflow_core)
 
     def run(code: str, question: str = "Q?", task_type: str = "math", replies=(), test_replies=(), public_tests=None) -> Stub:
+        stub.calls.clear()
+        stub.finals.clear()
         stub.replies[:] = list(replies)
         stub.test_replies[:] = list(test_replies)
         api.configure(question=question, task_type=task_type, public_tests=public_tests)

@@ -291,8 +291,8 @@ def extract_answer(text: Any) -> Optional[str]:
         return boxed
     found = re.findall(r"(?:FINAL ANSWER|Final Answer|Answer)\s*[:：]\s*(.+)", text)
     if found:
-        ans = found[-1].strip().strip("$").strip()
-        return ans.rstrip(".").strip() or None
+        ans = found[-1].strip().rstrip(".").strip().strip("$").strip()
+        return ans or None
     return None
 
 
