@@ -10,8 +10,9 @@ Accepted shapes, in order of preference:
 3. Bare code: the whole answer (minus a ``<think>`` section) when it parses as Python.
 
 A block "looks like a design" when it calls ``finish(`` or ``.run(`` or imports our API or
-the ``workflow`` dialect. ``<think>...</think>`` is removed first, so code drafted while
-thinking is never picked.
+the ``workflow`` dialect. ``<think>...</think>`` is removed first (and everything before a lone ``</think>``, as when
+the chat template opened the think block in the prompt), so code drafted while thinking is
+never picked.
 """
 
 from __future__ import annotations
@@ -39,12 +40,28 @@ class ParsedDesign:
 
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
 _CODE_TAG = re.compile(r"<code>(.*?)(?:</code>|\Z)", re.DOTALL | re.IGNORECASE)
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+# Fences are line-anchored so that a ``` inside a string of the design (an agent prompt that
+# says "reply with one ```python block") does not end the block.
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.DOTALL | re.MULTILINE)
 _DESIGN_HINT = re.compile(r"\bfinish\s*\(|\.run\s*\(|verl_metaagent\.design|^\s*(?:from|import)\s+workflow\b", re.MULTILINE)
 
 
 def _looks_like_design(code: str) -> bool:
     return bool(_DESIGN_HINT.search(code))
+
+
+def _unwrap_tag(tag: str) -> Optional[str]:
+    """Content of a <code> tag that is exactly one fenced block (fence lines removed), else None."""
+    body = tag.strip()
+    if not body.startswith("```"):
+        return None
+    first_nl = body.find("\n")
+    if first_nl < 0 or body[3:first_nl].strip().lower() not in ("", "python", "python3", "py"):
+        return None
+    inner = body[first_nl + 1 :]
+    if inner.rstrip().endswith("```"):
+        inner = inner.rstrip()[:-3]
+    return inner
 
 
 def _fenced(text: str) -> list[str]:
@@ -79,6 +96,9 @@ def parse_design(text: Optional[str]) -> ParsedDesign:
         return ParsedDesign(None, "empty designer answer")
     text = str(text)
     body = _THINK.sub("", text)
+    if "</think>" in body.lower():
+        # the chat template opened <think> in the prompt: drop the reasoning before the close tag
+        body = body[body.lower().rindex("</think>") + len("</think>") :]
     if not body.strip():
         return ParsedDesign(None, "the answer has only a <think> section (no code after </think>)")
 
@@ -86,6 +106,10 @@ def parse_design(text: Optional[str]) -> ParsedDesign:
     if tags:
         candidates = []
         for tag in tags:
+            whole = _unwrap_tag(tag)
+            if whole is not None:
+                candidates.append(whole)
+                continue
             fenced = _fenced(tag)
             candidates.append(_choose(fenced) if fenced else tag)
         chosen = _choose([c for c in candidates if c])
