@@ -60,9 +60,10 @@ def stub(monkeypatch):
 @pytest.fixture
 def run_design(stub, monkeypatch):
     """Run ``code`` as the runtime would: configure the API, alias ``workflow``, inject globals."""
-    monkeypatch.setitem(sys.modules, "workflow", workflow_pkg)
-    monkeypatch.setitem(sys.modules, "workflow.nodes", workflow_nodes)
-    monkeypatch.setitem(sys.modules, "workflow.core", workflow_core)
+    for name in ("workflow", "workflow.nodes", "workflow.core"):
+        monkeypatch.setitem(sys.modules, name, None)  # recorded, so the alias is undone after the test
+    workflow_pkg.install_alias()
+    assert sys.modules["workflow.nodes"] is workflow_nodes and sys.modules["workflow.core"] is workflow_core
 
     def run(code: str, question: str = "Q?", task_type: str = "math", replies=(), test_replies=(), public_tests=None) -> Stub:
         stub.calls.clear()
@@ -70,7 +71,8 @@ def run_design(stub, monkeypatch):
         stub.replies[:] = list(replies)
         stub.test_replies[:] = list(test_replies)
         api.configure(question=question, task_type=task_type, public_tests=public_tests)
-        glb = {"__name__": "__design__", "question": question, "task_type": task_type}
+        glb = api.script_globals()
+        assert glb == {"__name__": "__design__", "question": question, "task_type": task_type}
         try:
             exec(compile(code, "<design>", "exec"), glb)
         except SystemExit as exc:

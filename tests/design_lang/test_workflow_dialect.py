@@ -154,3 +154,23 @@ wf.run(question)
     s = run_design(code, replies=['<tool_call>{"name": "square", "arguments": {"n": 7}}</tool_call>', "\\boxed{49}"])
     assert s.ask_payloads()[1]["messages"][3]["content"].startswith("Tool square output:\n49")
     assert s.finals == ["\\boxed{49}"]
+
+
+def test_router_with_routing_func_and_positional_release_signature(run_design):
+    code = '''
+from workflow import AgentNode, Workflow
+from workflow.nodes import RouterNode
+short = AgentNode("Short", "Answer briefly.", None, None, 1)
+long = AgentNode("Long", "Answer at length.", None, None, 1)
+def route(ctx):
+    return "long" if len(ctx.question) > 10 else "short"
+wf = Workflow("routed")
+wf.add_node(RouterNode("R", {"short": short, "long": long}, route, default_route="short"))
+wf.run(question)
+'''
+    assert validate_design(code) == []
+    s = run_design(code, question="2+2?", replies=["\\boxed{4}"])
+    assert s.asked == ["Short"]
+    s = run_design(code, question="A much longer question", replies=["\\boxed{7}"])
+    assert s.asked == ["Long"] and s.finals == ["\\boxed{7}"]
+    assert core.AgentNode("x", "s", None, None, 3).max_turns == 3

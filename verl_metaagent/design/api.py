@@ -114,6 +114,11 @@ def configure(question: str = "", task_type: str = "math", public_tests: Any = N
     memory._reset()
 
 
+def script_globals() -> dict:
+    """Globals the runtime puts in a design's namespace: ``question``, ``task_type``, ``__name__``."""
+    return {"__name__": "__design__", "question": _STATE.question, "task_type": _STATE.task_type}
+
+
 def transcript() -> list[tuple[str, str]]:
     """Return a copy of the shared transcript: ``(author, text)`` for every agent output and note."""
     return [tuple(e) for e in _STATE.entries]

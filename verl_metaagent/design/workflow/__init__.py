@@ -6,6 +6,8 @@ that ``from workflow import AgentNode, Workflow, ToolRegistry`` and
 See :mod:`verl_metaagent.design.workflow.core` for the semantics.
 """
 
+import sys
+
 from .core import (
     AgentNode,
     ConditionalWorkflow,
@@ -23,7 +25,22 @@ from .core import (
     python_execute,
 )
 
+
+
+def install_alias(modules: dict = sys.modules) -> None:
+    """Make this package importable as top-level ``workflow`` (also ``workflow.nodes``, ``workflow.core``).
+
+    The runtime calls this in the sandbox child before running a dialect design.
+    """
+    from . import core, nodes
+
+    modules["workflow"] = sys.modules[__name__]
+    modules["workflow.core"] = core
+    modules["workflow.nodes"] = nodes
+
+
 __all__ = [
+    "install_alias",
     "AgentNode",
     "ConditionalWorkflow",
     "Context",

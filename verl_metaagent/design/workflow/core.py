@@ -218,9 +218,13 @@ class AgentNode(WorkflowNode):
         system_prompt: its system prompt (a format hint for the task type is appended).
         tool_registry: tools it may call (see module doc).
         max_turns: maximum tool rounds in one execution.
+        ai_client, enable_conversation_logging: accepted (release signature order) and ignored.
     """
 
-    def __init__(self, name: str, system_prompt: str = "", tool_registry: Optional[ToolRegistry] = None, max_turns: int = 10, **kwargs: Any):
+    def __init__(self, name: str, system_prompt: str = "", tool_registry: Optional[ToolRegistry] = None, ai_client: Any = None,
+                 max_turns: int = 10, enable_conversation_logging: bool = True, **kwargs: Any):
+        # ai_client / enable_conversation_logging are accepted for compatibility and ignored:
+        # every call goes to the executor policy through the runtime.
         super().__init__(name, **kwargs)
         self.system_prompt = str(system_prompt or "")
         self.tool_registry = tool_registry or ToolRegistry()
@@ -371,22 +375,29 @@ class DebateNode(WorkflowNode):
 
 
 class RouterNode(WorkflowNode):
-    """The ``router_agent`` names one of ``routes`` (label -> node); that node runs.
+    """Runs one of ``routes`` (label -> node), chosen by ``routing_func(context) -> label``
+    (the release's form) or else by asking ``router_agent`` to name a label.
 
-    An unreadable choice runs ``default_route`` (or the first route).
+    An unknown label runs ``default_route`` when it is a route, else the first route.
     """
 
-    def __init__(self, name: str = "Router", router_agent: Optional[AgentNode] = None, routes: Optional[dict] = None, default_route: Optional[str] = None, **kwargs: Any):
+    def __init__(self, name: str = "Router", routes: Optional[dict] = None, routing_func: Optional[Callable] = None,
+                 default_route: str = "default", router_agent: Optional[AgentNode] = None, **kwargs: Any):
+        routes = routes if routes is not None else kwargs.pop("branches", None)
         super().__init__(name, **kwargs)
-        routes = routes if routes is not None else kwargs.get("branches")
-        if router_agent is None or not routes:
-            raise ValueError("RouterNode needs router_agent and routes")
-        self.router_agent, self.routes = router_agent, dict(routes)
+        if not routes:
+            raise ValueError("RouterNode needs routes (label -> node)")
+        if routing_func is None and router_agent is None:
+            raise ValueError("RouterNode needs routing_func or router_agent")
+        self.routes, self.routing_func, self.router_agent = dict(routes), routing_func, router_agent
         self.default_route = default_route if default_route in self.routes else next(iter(self.routes))
 
     def choose(self, context: Context) -> str:
-        """Ask the router and return the chosen label."""
+        """Return the chosen route label."""
         labels = list(self.routes)
+        if self.routing_func is not None:
+            picked = str(self.routing_func(context)).strip()
+            return picked if picked in self.routes else self.default_route
         reply = self.router_agent.respond(context, "Choose how to handle this question. Options: " + ", ".join(labels) + ". Answer with exactly one option as \\boxed{option}.")
         picked = (api.extract_answer(reply) or reply).strip().lower()
         for label in labels:
@@ -398,8 +409,7 @@ class RouterNode(WorkflowNode):
         return self.default_route
 
     def execute(self, context: Context) -> Message:
-        node = self.routes[self.choose(context)]
-        return node.execute(context)
+        return self.routes[self.choose(context)].execute(context)
 
 
 # --------------------------------------------------------------------------- workflows
