@@ -43,8 +43,6 @@ __all__ = [
     "CodeRun",
     "TestReport",
     "ask",
-    "complete",
-    "configure",
     "extract_answer",
     "extract_code",
     "finish",
