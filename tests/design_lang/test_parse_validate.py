@@ -135,3 +135,23 @@ def test_backticks_inside_design_strings_do_not_end_the_block():
     assert parse_design("<think>x</think><code>```python\n" + code + "```</code>").code == code
     assert parse_design("Design:\n```python\n" + code + "```\n").code == code
     assert parse_design("<code>\nHere it is:\n```python\n" + code + "```\n</code>").code == code
+
+
+@pytest.mark.parametrize("line,reason", [
+    ("g = string.Formatter().get_field('0.x', [1], {})", "access to attribute '.Formatter' is not allowed"),
+    ("x = {}['__builtins__']", "strings naming dunder attributes are not allowed"),
+    ("x = '{0.__class__}'.format(1)", "strings naming dunder attributes are not allowed"),
+    ("from operator import attrgetter", "import of 'attrgetter' from 'operator' is not allowed"),
+])
+def test_string_level_escapes_are_rejected(line, reason):
+    code = "import string\nfrom verl_metaagent.design.api import *\n" + line + "\nfinish(1)\n"
+    assert f"line 3: {reason}" in validate_design(code)
+
+
+def test_main_guard_string_is_fine():
+    assert validate_design("from verl_metaagent.design.api import *\nif __name__ == '__main__':\n    finish(1)\n") == []
+
+
+def test_prompt_mentioning_init_is_fine():
+    code = "from verl_metaagent.design.api import *\nfinish(Agent('C', 'Write class Solution with __init__.').ask())\n"
+    assert validate_design(code) == []

@@ -174,3 +174,8 @@ wf.run(question)
     s = run_design(code, question="A much longer question", replies=["\\boxed{7}"])
     assert s.asked == ["Long"] and s.finals == ["\\boxed{7}"]
     assert core.AgentNode("x", "s", None, None, 3).max_turns == 3
+
+
+def test_code_task_final_is_the_program(run_design):
+    s = run_design(fixture("dialect_single"), task_type="code", replies=["Solution:\n```python\nprint(input())\n```\nDone."])
+    assert s.finals == ["print(input())\n"]

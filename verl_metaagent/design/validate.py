@@ -13,12 +13,17 @@
 * forbidden names: ``FORBIDDEN_NAMES`` (``eval``, ``exec``, ``open``, ``__import__``, ...)
   and every dunder name except ``__name__``;
 * forbidden attributes: any attribute starting with ``_`` (``x.__class__``, ``random._os``)
-  and ``FORBIDDEN_ATTRIBUTES`` (``typing.sys``, ``dataclasses.sys``, ``f_globals``...).
+  and ``FORBIDDEN_ATTRIBUTES`` (``typing.sys``, ``dataclasses.sys``, ``f_globals``,
+  ``string.Formatter().get_field``, ``operator.attrgetter``...);
+* string constants that name an internals dunder (``"__globals__"``, ``"__class__"``...;
+  ``"__init__"`` and ``"__main__"`` are fine), which would reach internals through
+  ``str.format`` or subscripts.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 
 __all__ = ["ALLOWED_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "MAX_DESIGN_CHARS", "validate_design"]
 
@@ -41,7 +46,7 @@ FORBIDDEN_NAMES = frozenset(
     {
         "__import__", "eval", "exec", "compile", "open", "globals", "locals", "vars", "getattr",
         "setattr", "delattr", "input", "breakpoint", "memoryview", "help", "__builtins__",
-        "__loader__", "__spec__",
+        "__loader__", "__spec__", "Formatter", "attrgetter", "methodcaller",
     }
 )
 #: Attribute names that reach interpreter internals or the OS through allowed modules.
@@ -49,8 +54,17 @@ FORBIDDEN_ATTRIBUTES = frozenset(
     {
         "sys", "os", "builtins", "subprocess", "importlib", "socket", "shutil", "modules",
         "system", "popen", "f_globals", "f_locals", "f_back", "f_builtins", "gi_frame", "cr_frame",
-        "ag_frame", "tb_frame", "co_code", "mro", "_transport",
+        "ag_frame", "tb_frame", "co_code", "mro", "_transport", "get_field", "vformat", "Formatter",
+        "attrgetter", "methodcaller",
     }
+)
+
+
+# Dunders that lead from an object to interpreter internals; a string naming one is rejected
+# (a prompt that mentions ``__init__`` or ``__main__`` is fine).
+_DUNDER = re.compile(
+    r"__(?:globals|builtins|class|subclasses|bases?|mro|dict|code|closure|import|getattribute|"
+    r"loader|spec|self|func|reduce(?:_ex)?|traceback|frame|subclasshook|init_subclass|defaults|kwdefaults)__"
 )
 
 
@@ -121,8 +135,9 @@ def validate_design(code: str) -> list[str]:
                 bad(node, f"access to private attribute '.{node.attr}' is not allowed")
             elif node.attr in FORBIDDEN_ATTRIBUTES:
                 bad(node, f"access to attribute '.{node.attr}' is not allowed")
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            pass
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if _DUNDER.search(node.value):
+                bad(node, "strings naming dunder attributes are not allowed")
         if isinstance(node, ast.Call):
             f = node.func
             if (isinstance(f, ast.Name) and f.id == "finish") or (isinstance(f, ast.Attribute) and f.attr == "finish"):

@@ -11,7 +11,8 @@ Semantics (our own, matching the release's documented behaviour):
   result comes back as a user message and the agent answers again, at most ``max_turns``
   tool rounds.
 * ``Workflow.run(question)`` returns the last message and sends its content to the parent
-  as the final answer (``final`` op). Printing has no effect on the answer.
+  as the final answer (``final`` op; for code tasks the last python block of it, when there
+  is one). Printing has no effect on the answer.
 """
 
 from __future__ import annotations
@@ -447,7 +448,10 @@ class Workflow:
     def _finish(self, ctx: Context) -> Message:
         responses = ctx.responses()
         result = responses[-1] if responses else Message("", MessageType.AGENT_RESPONSE, sender=self.name)
-        _transport.request("final", {"answer": str(result)})
+        answer = str(result)
+        if api.get_task_type() == "code":
+            answer = api.extract_code(answer) or answer  # code tasks are graded on the program
+        _transport.request("final", {"answer": answer})
         return result
 
     def run(self, input_message: Any = None, initial_state: Optional[dict] = None) -> Message:
