@@ -179,3 +179,45 @@ wf.run(question)
 def test_code_task_final_is_the_program(run_design):
     s = run_design(fixture("dialect_single"), task_type="code", replies=["Solution:\n```python\nprint(input())\n```\nDone."])
     assert s.finals == ["print(input())\n"]
+
+
+def _agents(*names):
+    return [core.AgentNode(n, "s", max_turns=1) for n in names]
+
+
+def test_weighted_vote_and_consensus(stub):
+    from verl_metaagent.design import api
+    api.configure(question="Q", task_type="math")
+    a, b, c = _agents("A", "B", "C")
+    node = core.EnsembleNode("W", [a, b, c], strategy="weighted_vote", weights=[1.0, 1.0, 3.0])
+    stub.replies[:] = ["\\boxed{1}", "\\boxed{1}", "\\boxed{2}"]
+    ctx = core.Context()
+    ctx.add_message(core.Message("Q", core.MessageType.USER_INPUT))
+    assert node(ctx).content == "\\boxed{2}"
+    (j,) = _agents("J")
+    node = core.EnsembleNode("C", [a, b], strategy="consensus", consensus_agent=j)
+    stub.replies[:] = ["\\boxed{1}", "\\boxed{1}", "judged \\boxed{1}"]
+    assert node(ctx).content == "judged \\boxed{1}"
+    assert stub.asked[-3:] == ["A", "B", "J"]
+    # plain majority without judge: plurality, first of the winning group
+    node = core.EnsembleNode("M", [a, b, c])
+    stub.replies[:] = ["\\boxed{3}", "\\boxed{4}", "x \\boxed{4}"]
+    assert node(ctx).content == "\\boxed{4}"
+
+
+def test_conditional_and_loop_workflows(run_design):
+    code = '''
+from workflow import AgentNode, ConditionalWorkflow, LoopWorkflow
+a = AgentNode("A", "s", max_turns=1)
+b = AgentNode("B", "s", max_turns=1)
+cw = ConditionalWorkflow("c")
+cw.add_node(a)
+cw.add_node(b, lambda ctx: "\\\\boxed{" not in ctx.get_latest_message().content)
+cw.run(question)
+lw = LoopWorkflow("l", max_iterations=3)
+lw.add_node(a)
+lw.set_loop_condition(lambda ctx: "stop" not in ctx.get_latest_message().content)
+lw.run(question)
+'''
+    s = run_design(code, replies=["\\boxed{1}", "go", "go", "stop"])
+    assert s.asked == ["A", "A", "A", "A"] and s.finals == ["\\boxed{1}", "stop"]
