@@ -105,6 +105,7 @@ def test_extract_code_takes_last_block():
 @pytest.mark.parametrize("raw,norm", [
     ("$\\boxed{1,000}$.", "1000"),
     ("\\dfrac{1}{2}", "\\frac{1}{2}"),
+    ("\\frac12", "\\frac{1}{2}"),
     (" 5.00 ", "5"),
     ("\\text{ 7 }", "7"),
     ("\\left( 1, 2 \\right)", "(1,2)"),

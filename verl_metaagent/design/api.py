@@ -325,6 +325,7 @@ def normalize_answer(ans: Any) -> str:
     s = re.sub(r"\\text\s*\{([^{}]*)\}", r"\1", s)
     s = re.sub(r"\\(?:left|right)\b", "", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)  # \frac12 -> \frac{1}{2}
     s = s.replace("\\!", "").replace("\\,", "").replace("\\;", "")
     s = re.sub(r"\s+", "", s)
     s = s.rstrip(".")
