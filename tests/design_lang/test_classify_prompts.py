@@ -104,3 +104,15 @@ def test_few_shot_in_release_output_format_parses_and_validates():
               + load_reference("single_agent") + "```\n</code>")
     parsed = parse_design(answer)
     assert parsed.code == load_reference("single_agent") and validate_design(parsed.code) == []
+
+
+def test_call_based_code_task_mentions_function_and_starter():
+    task = {"question": "Add two numbers.", "task_type": "code", "starter_code": "class Solution:\n    def add(self, a, b):\n",
+            "public_tests": {"fn_name": "add", "inputs": [[1, 2]], "outputs": [3]}}
+    user = build_designer_messages(task)[1]["content"]
+    assert user.startswith(
+        "Task type: CODE\n\nQuestion:\nAdd two numbers.\n\n"
+        "Starter code (the program must complete it):\n```python\nclass Solution:\n    def add(self, a, b):\n```\n\n"
+        "Tests call the function `add` (no stdin/stdout); the program must define it.\n\n"
+        "Public tests (run_tests(code, \"public\") runs all of them):\nExample 1\nInput:\n[1, 2]\nOutput:\n3"
+    )

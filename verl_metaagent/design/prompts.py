@@ -107,10 +107,25 @@ def _task_text(task: Any, *, short: bool) -> str:
     task_type = str(_get(task, "task_type", "math") or "math")
     text = f"Design Multi Agent System for the Question: {question}" if short else f"Task type: {task_type.upper()}\n\nQuestion:\n{question}"
     if task_type == "code":
+        starter = _get(task, "starter_code")
+        fn_name = _fn_name(_get(task, "public_tests"))
+        if starter:
+            text += "\n\nStarter code (the program must complete it):\n```python\n" + str(starter).rstrip() + "\n```"
+        if fn_name:
+            text += f"\n\nTests call the function `{fn_name}` (no stdin/stdout); the program must define it."
         tests = format_public_tests(_get(task, "public_tests"))
         if tests:
             text += "\n\nPublic tests (run_tests(code, \"public\") runs all of them):\n" + tests
     return text
+
+
+def _fn_name(tests: Any) -> str:
+    if isinstance(tests, str):
+        try:
+            tests = json.loads(tests)
+        except ValueError:
+            return ""
+    return str(tests.get("fn_name") or "") if isinstance(tests, Mapping) else ""
 
 
 def designer_system_prompt(task_type: str = "math") -> str:
@@ -134,7 +149,8 @@ def build_designer_messages(task: Any, variant: str = "full") -> list[dict]:
 
     Args:
         task: mapping or object with ``question``, ``task_type`` ("math" | "code") and,
-            optionally, ``public_tests``.
+            optionally, ``public_tests`` (APPS JSON shape; a ``fn_name`` there marks call-based
+            tests) and ``starter_code``.
         variant: ``"full"`` (spec + few-shot) or ``"short"`` (task only).
     """
     if variant not in ("full", "short"):
