@@ -13,17 +13,8 @@ parent process:
 The runtime calls :func:`configure` before the script starts and also exposes the task as
 the script globals ``question`` and ``task_type``.
 
-Summary (this is what the designer is taught; ``API_SPEC`` below is the single source):
-
-    a = Agent(name, system_prompt, sees_others=True, sampling=None)
-    text = a.ask(instruction="")        # one LLM call; the agent keeps its own history
-    ask(a, instruction="")              # same as a.ask(...)
-    memory: Blackboard                  # shared: memory.post(text, author), memory[k] = v
-    extract_answer(text) / extract_code(text) / normalize_answer(ans)
-    majority_vote(answers) -> str | None;  pick(judge, candidates, instruction="") -> str
-    run_tests(code, tests="public") -> TestReport(passed, total, results, all_passed)
-    run_code(code, stdin="") -> CodeRun(stdout, error, ok)
-    finish(answer)                      # sends the final answer and ends the script
+What the designer is taught about this module is the constant ``API_SPEC`` below (the
+single source of truth; ``prompts.py`` embeds it verbatim, docs/design_api.md explains it).
 """
 
 from __future__ import annotations
