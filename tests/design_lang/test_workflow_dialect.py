@@ -221,3 +221,13 @@ lw.run(question)
 '''
     s = run_design(code, replies=["\\boxed{1}", "go", "go", "stop"])
     assert s.asked == ["A", "A", "A", "A"] and s.finals == ["\\boxed{1}", "stop"]
+
+
+def test_relay_errors_in_python_tool_propagate(stub):
+    from verl_metaagent.design import api
+    api.configure(question="Q", task_type="code")
+    reg = core.ToolRegistry().register_python_execute()
+    assert reg.call("python_execute", {}) == "Error: python_execute needs a 'code' string"
+    # the stub has no run_tests reply queued: the relay raises, and so must the tool
+    with pytest.raises(AssertionError, match="unexpected run_tests"):
+        reg.call("python_execute", {"code": "print(1)"})

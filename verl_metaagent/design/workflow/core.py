@@ -158,9 +158,16 @@ class ToolRegistry:
         """Call tool ``name`` with keyword ``arguments``; errors come back as text."""
         if name not in self._tools:
             return f"Error: unknown tool {name!r}"
+        func = self._tools[name]["func"]
+        if func is python_execute:
+            # errors of the relay (budget, backend) must end the execution, not become tool output
+            args = dict(arguments or {})
+            if not isinstance(args.get("code"), str):
+                return "Error: python_execute needs a 'code' string"
+            return python_execute(args["code"], str(args.get("stdin", "")))
         try:
-            return str(self._tools[name]["func"](**(arguments or {})))
-        except Exception as exc:  # a bad call is reported to the agent, not fatal
+            return str(func(**(arguments or {})))
+        except Exception as exc:  # a bad call of a design-defined tool is reported to the agent
             return f"Error: {type(exc).__name__}: {exc}"
 
 
