@@ -33,7 +33,7 @@ def normalize(ans: str) -> str:
     s = ans.strip()
     s = s.replace("\n", " ")
     s = re.sub(r"\\\[|\\\]|\\\(|\\\)", "", s)
-    s = s.replace("$", "")
+    s = s.replace("\\$", "").replace("$", "")
     s = s.replace("\\left", "").replace("\\right", "")
     s = re.sub(r"\\[,;:! ]|~", "", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
@@ -77,7 +77,7 @@ def as_choice(s: str) -> Optional[str]:
     return None
 
 
-_DEC = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+_DEC = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?"
 
 
 def to_rational(s: str) -> Optional[Fraction]:

@@ -1,0 +1,104 @@
+"""Hostile programs score 0 and leave the grader alive."""
+
+import asyncio
+import json
+import os
+
+import pytest
+
+import reward_fns
+from reward_fns.code import CodeGradeConfig, run_tests
+
+STDIO = json.dumps({"inputs": ["1 2\n", "5 5\n"], "outputs": ["3", "10"]})
+GOOD = "a, b = map(int, input().split())\nprint(a + b)\n"
+FAST = dict(timeout=2.0, memory_mb=256)
+
+
+async def _score(code, gt=STDIO, **kw):
+    res = await reward_fns.grade_async("code/apps", code, gt, None, **{**FAST, **kw})
+    return res
+
+
+async def _still_alive():
+    res = await _score(GOOD)
+    assert res.score == 1.0, res.detail
+
+
+HOSTILE = {
+    "infinite_loop": "while True:\n    pass\n",
+    "memory_bomb": "x = []\nwhile True:\n    x.append(' ' * (1 << 24))\n",
+    "fork_storm": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+    "huge_output": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
+    "exit_before_print": "import sys\nsys.exit(0)\nprint(3)\n",
+    "too_many_inputs": "a, b = map(int, input().split())\nc = input()\nprint(a + b)\n",
+    "os_exit_unflushed": "import os\na, b = map(int, input().split())\nprint(a + b)\nos._exit(0)\n",
+    "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",
+    "sleep_forever": "import time\ntime.sleep(1000)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_hostile_scores_zero(name):
+    res = await _score(HOSTILE[name])
+    assert res.score == 0.0 and not res.correct, (name, res.detail)
+    await _still_alive()
+
+
+async def test_network_is_blocked():
+    code = (
+        "import socket\n"
+        "a, b = map(int, input().split())\n"
+        "try:\n"
+        "    socket.create_connection(('1.1.1.1', 80), timeout=1).close()\n"
+        "    print(a + b)\n"
+        "except OSError:\n"
+        "    print('blocked')\n"
+    )
+    res = await _score(code)
+    assert res.score == 0.0
+
+
+async def test_env_secret_not_visible(monkeypatch):
+    monkeypatch.setenv("REWARD_FNS_FAKE_SECRET", "hunter2-s3cret")
+    code = (
+        "import os\n"
+        "a, b = map(int, input().split())\n"
+        "seen = os.environ.get('REWARD_FNS_FAKE_SECRET')\n"
+        "try:\n"
+        "    seen = seen or ('s3cret' in open('/proc/%d/environ' % os.getppid(), 'rb').read().decode('latin1') and 'x')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "print(a + b if seen else 'none')\n"
+    )
+    res = await _score(code)
+    assert res.score == 0.0, res.detail
+
+
+async def test_cannot_write_outside_work_dir(tmp_path):
+    target = tmp_path / "pwned.txt"
+    code = (
+        "a, b = map(int, input().split())\n"
+        f"open({str(target)!r}, 'w').write('x')\n"
+        "print(a + b)\n"
+    )
+    res = await _score(code)
+    assert not target.exists()
+    assert res.score == 0.0
+
+
+async def test_can_write_inside_work_dir():
+    code = "open('scratch.txt', 'w').write('ok')\na, b = map(int, input().split())\nprint(a + b)\n"
+    res = await _score(code)
+    assert res.score == 1.0, res.detail
+
+
+async def test_forged_result_line_does_not_count():
+    code = "print('@@RESULT@@' + '{\"passed\": [true, true], \"statuses\": [\"ok\", \"ok\"], \"early_exit\": false}')\n"
+    res = await _score(code)
+    assert res.score == 0.0
+
+
+async def test_hostile_batch_concurrently():
+    codes = list(HOSTILE.values()) + [GOOD] * 3
+    results = await asyncio.gather(*[_score(c) for c in codes])
+    assert [r.score for r in results] == [0.0] * len(HOSTILE) + [1.0] * 3

@@ -1,0 +1,99 @@
+"""Math grader: labelled agreement set, extraction, exactness, timeouts, verl entry."""
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+import reward_fns
+from reward_fns.math.extract import extract_answer, last_boxed
+from reward_fns.math.grader import grade_math, is_equivalent
+
+DATA = Path(__file__).parent / "data" / "math_cases.jsonl"
+CASES = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+# Documented known failures: (response suffix, gold). Keep this list tiny.
+KNOWN_FAILURES = {
+    ("Reasoning... so the final answer is $\\boxed{i^2}$.", "-1"),  # math-verify reads i as a symbol
+}
+
+
+def test_labelled_set_is_large_and_balanced():
+    assert len(CASES) >= 200
+    positives = sum(c["expected"] for c in CASES)
+    assert 80 <= positives <= len(CASES) - 60
+
+
+def test_labelled_set_agreement():
+    disagreements = []
+    for case in CASES:
+        timeout = 2.0 if case["tag"] == "pathological" else 5.0
+        got = grade_math(case["response"], case["gold"], timeout=timeout).correct
+        if got != case["expected"] and (case["response"], case["gold"]) not in KNOWN_FAILURES:
+            disagreements.append((case["tag"], case["response"][-80:], case["gold"], case["expected"]))
+    assert disagreements == []
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("so \\boxed{\\frac{1}{2}} and then \\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}"),
+        ("\\fbox{7}", "7"),
+        ("x \\boxed{a_{1}+\\{b\\}}", "a_{1}+\\{b\\}"),
+        ("nothing here", None),
+    ],
+)
+def test_last_boxed(text, expected):
+    assert last_boxed(text) == expected
+
+
+def test_extract_order():
+    assert extract_answer("The answer is 12.\n And 13 apples") == ("12", "answer_is")
+    assert extract_answer("we have 3 and then 4") == ("4", "last_number")
+    assert extract_answer("") == (None, "none")
+
+
+@pytest.mark.parametrize("pred,gold", [("995", "999"), ("0.333", "\\frac{1}{3}"), ("3.14", "\\pi"), ("1.41421356", "\\sqrt{2}")])
+def test_no_numeric_tolerance(pred, gold):
+    assert not is_equivalent(pred, gold)
+
+
+def test_gold_list_any_of():
+    assert grade_math("\\boxed{3}", ["2", "3"]).score == 1.0
+    assert grade_math("\\boxed{4}", ["2", "3"]).score == 0.0
+
+
+def test_pathological_expression_times_out_and_scores_zero():
+    res = grade_math("\\boxed{10^{10^{10}}}", "1", timeout=1.0)
+    assert res.score == 0.0
+    assert res.detail["reason"] == "timeout"
+    # the pool recovers: the next symbolic call works
+    assert grade_math("\\boxed{\\sqrt{8}}", "2\\sqrt{2}").score == 1.0
+
+
+def test_timeout_off_main_thread():
+    out = {}
+
+    def work():
+        out["res"] = grade_math("\\boxed{10^{10^{10}}}", "1", timeout=1.0)
+        out["ok"] = grade_math("\\boxed{x^2+2x+1}", "(x+1)^2").score
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(60)
+    assert out["res"].detail["reason"] == "timeout"
+    assert out["ok"] == 1.0
+
+
+def test_compute_score_verl_shape():
+    out = reward_fns.compute_score("math/aime24", "so \\boxed{033}", "33", {"index": 0})
+    assert out["score"] == 1.0 and out["acc"] is True and out["pred"] == "033"
+    out = reward_fns.compute_score("aime25", "so \\boxed{32}", "33")
+    assert out["score"] == 0.0 and out["acc"] is False
+
+
+async def test_grade_async_math():
+    res = await reward_fns.grade_async("math/polaris", "\\boxed{\\dfrac{3}{4}}", "0.75")
+    assert res.correct and res.score == 1.0
+    res = await reward_fns.grade_async("math/polaris", None, "0.75")
+    assert res.score == 0.0
