@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import threading
 from typing import Any, Optional
 
 from reward_fns.registry import UnknownDataSource, register, registered, resolve, unregister, _as_result
@@ -58,7 +60,27 @@ async def grade_async(
     return _as_result(value)
 
 
+_SYNC_SLOTS: Optional[threading.BoundedSemaphore] = None
+_SYNC_LOCK = threading.Lock()
+
+
+def _sync_slots() -> threading.BoundedSemaphore:
+    # verl runs sync reward functions in a thread pool, each call on its own event loop:
+    # bound concurrent async grading (sandboxes) across those threads too.
+    global _SYNC_SLOTS
+    with _SYNC_LOCK:
+        if _SYNC_SLOTS is None:
+            n = int(os.environ.get("REWARD_FNS_CODE_CONCURRENCY", 2 * (os.cpu_count() or 1)))
+            _SYNC_SLOTS = threading.BoundedSemaphore(max(1, n))
+        return _SYNC_SLOTS
+
+
 def _run_coroutine_sync(coro_factory):
+    with _sync_slots():
+        return _run_coroutine_sync_unbounded(coro_factory)
+
+
+def _run_coroutine_sync_unbounded(coro_factory):
     try:
         asyncio.get_running_loop()
     except RuntimeError:

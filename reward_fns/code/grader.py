@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import threading
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -60,8 +61,13 @@ class CodeGradeConfig:
 
 DEFAULT_CONFIG = CodeGradeConfig()
 _HARNESS_SRC: Optional[str] = None
-_SEMS: dict[int, asyncio.Semaphore] = {}
+_SEMS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = weakref.WeakKeyDictionary()
 _SEM_LOCK = threading.Lock()
+
+
+def max_concurrency() -> int:
+    """Sandboxes running at once across samples (``REWARD_FNS_CODE_CONCURRENCY``, default 2 x cpus)."""
+    return max(1, int(os.environ.get("REWARD_FNS_CODE_CONCURRENCY", 2 * (os.cpu_count() or 1))))
 
 
 def _harness_source() -> str:
@@ -78,12 +84,9 @@ def _semaphore() -> asyncio.Semaphore:
     """One semaphore per event loop bounding concurrent sandboxes across samples."""
     loop = asyncio.get_running_loop()
     with _SEM_LOCK:
-        sem = _SEMS.get(id(loop))
-        if sem is None or getattr(sem, "_rf_loop", None) is not loop:
-            n = int(os.environ.get("REWARD_FNS_CODE_CONCURRENCY", 2 * (os.cpu_count() or 1)))
-            sem = asyncio.Semaphore(max(1, n))
-            sem._rf_loop = loop  # type: ignore[attr-defined]
-            _SEMS[id(loop)] = sem
+        sem = _SEMS.get(loop)
+        if sem is None:
+            sem = _SEMS[loop] = asyncio.Semaphore(max_concurrency())
         return sem
 
 

@@ -12,6 +12,7 @@ in-process; anything needing sympy / math-verify runs in a worker process that i
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Optional
 
 from reward_fns.math.extract import extract_answer, last_boxed
@@ -24,9 +25,14 @@ MAX_SYMBOLIC_CHARS = 2000
 
 
 class _Budget:
+    """One grading call's time budget, shared by all its symbolic checks (a total deadline)."""
+
     def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
         self.timed_out = False
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
 
 
 def _symbolic(gold: str, pred: str, budget: _Budget) -> bool:
@@ -34,8 +40,12 @@ def _symbolic(gold: str, pred: str, budget: _Budget) -> bool:
         return False
     from reward_fns.math._timeout import CallTimeout, get_pool
 
+    left = budget.remaining()
+    if left <= 0:
+        budget.timed_out = True
+        return False
     try:
-        return bool(get_pool().call("reward_fns.math.symbolic:equal", (gold, pred), budget.timeout))
+        return bool(get_pool().call("reward_fns.math.symbolic:equal", (gold, pred), left))
     except CallTimeout:
         budget.timed_out = True
         return False

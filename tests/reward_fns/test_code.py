@@ -115,8 +115,10 @@ async def test_exit_builtin_and_float_output():
 async def test_pass_rate_vs_all_pass_and_early_exit():
     gt = json.dumps({"inputs": ["1\n", "2\n", "3\n", "4\n"], "outputs": ["1", "2", "3", "5"]})
     code = "print(input())\n"
-    all_pass = await reward_fns.grade_async("code/apps", code, gt)
+    all_pass = await reward_fns.grade_async("code/apps", code, gt, None, early_exit=False)
     assert all_pass.score == 0.0 and all_pass.detail["pass_rate"] == 0.75
+    default = await reward_fns.grade_async("code/apps", code, gt)  # early exit: pass rate is a lower bound
+    assert default.score == 0.0 and default.detail["pass_rate"] <= 0.75
     rate = await reward_fns.grade_async("code/apps", code, gt, None, score="pass_rate", early_exit=False)
     assert rate.score == 0.75 and not rate.correct
     # early exit: a failing first test stops the rest
