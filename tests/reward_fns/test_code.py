@@ -161,3 +161,19 @@ async def test_compute_score_sync_inside_running_loop():
     # verl may call the sync entry from a thread while a loop runs elsewhere; also from a loop thread
     out = reward_fns.compute_score("code/apps", SUM_CODE, SUM)
     assert out["score"] == 1.0
+
+
+async def test_binary_stdio_and_threads():
+    gt = json.dumps({"inputs": ["3\n1 2 3\n"], "outputs": ["6\n"]})
+    code = (
+        "import sys, threading\n"
+        "def main():\n"
+        "    data = sys.stdin.buffer.read().split()\n"
+        "    sys.stdout.buffer.write(str(sum(map(int, data[1:]))).encode() + b'\\n')\n"
+        "sys.setrecursionlimit(1 << 20)\n"
+        "threading.stack_size(1 << 26)\n"
+        "t = threading.Thread(target=main)\n"
+        "t.start(); t.join()\n"
+    )
+    res = await reward_fns.grade_async("code/codecontests", code, gt)
+    assert res.score == 1.0, res.detail
