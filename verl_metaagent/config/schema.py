@@ -1,0 +1,144 @@
+"""Validated dataclasses of the ``metaagent`` config group and start-up checks of the whole run config.
+
+Sections: ``rollout`` (owned by :mod:`verl_metaagent.rollout.config`), ``advantage``
+(:class:`~verl_metaagent.advantage.core.AdvantageConfig`), ``phase``
+(:class:`~verl_metaagent.phases.PhaseConfig`) and ``sandbox`` (free-form, passed to the rollout).
+Every error is a :class:`~verl_metaagent.utils.config_utils.ConfigError` naming the key and the fix.
+No verl / torch imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from verl_metaagent.advantage.core import AdvantageConfig
+from verl_metaagent.phases import PhaseConfig
+from verl_metaagent.utils.config_utils import ConfigError, build_dataclass, require, to_plain
+
+SECTIONS = ("rollout", "advantage", "phase", "sandbox")
+ALLOWED_LOSS_AGG_MODES = ("token-mean", "token-sum")
+
+
+@dataclass
+class MetaAgentConfig:
+    """The whole ``metaagent`` group.
+
+    Attributes:
+        rollout: the M x N tree (``verl_metaagent.rollout.config.RolloutTreeConfig``).
+        advantage: hierarchical advantage options.
+        phase: stagewise co-evolution schedule.
+        sandbox: options for the design sandbox (interpreted by the rollout / sandbox modules).
+    """
+
+    rollout: Any = None
+    advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
+    phase: PhaseConfig = field(default_factory=PhaseConfig)
+    sandbox: dict = field(default_factory=dict)
+
+
+def load_advantage_config(node: Any, path: str = "metaagent.advantage") -> AdvantageConfig:
+    """``AdvantageConfig`` from a node / dict / None (defaults), validated."""
+    return build_dataclass(AdvantageConfig, node, path).validate(path)
+
+
+def load_phase_config(node: Any, path: str = "metaagent.phase") -> PhaseConfig:
+    """``PhaseConfig`` from a node / dict / None (defaults), validated."""
+    return build_dataclass(PhaseConfig, node, path).validate(path)
+
+
+def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig:
+    """Build and validate the ``metaagent`` group (None = all defaults)."""
+    from verl_metaagent.rollout.config import load_rollout_config
+
+    data = to_plain(node) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must be a mapping with keys {', '.join(SECTIONS)}; got {data!r}.")
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {', '.join(path + '.' + k for k in unknown)}. Valid keys under {path}: {', '.join(SECTIONS)}."
+        )
+    sandbox = data.get("sandbox") or {}
+    if not isinstance(sandbox, dict):
+        raise ConfigError(f"{path}.sandbox must be a mapping, got {sandbox!r}.")
+    return MetaAgentConfig(
+        rollout=load_rollout_config(data.get("rollout"), f"{path}.rollout"),
+        advantage=load_advantage_config(data.get("advantage"), f"{path}.advantage"),
+        phase=load_phase_config(data.get("phase"), f"{path}.phase"),
+        sandbox=dict(sandbox),
+    )
+
+
+def _get(config: Any, dotted: str, default: Any = None) -> Any:
+    node = config
+    for part in dotted.split("."):
+        if node is None:
+            return default
+        getter = getattr(node, "get", None)
+        node = getter(part, None) if getter is not None else getattr(node, part, None)
+    return default if node is None else node
+
+
+def num_mini_batches(config: Any) -> int:
+    """Optimizer steps per PPO epoch: ``data.train_batch_size // actor.ppo_mini_batch_size`` (both in
+    problems, verl's convention). The trainer splits the step's rows into this many mini-batches."""
+    return max(1, int(_get(config, "data.train_batch_size")) // int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size")))
+
+
+def validate_run_config(config: Any) -> MetaAgentConfig:
+    """Start-up checks of a full run config (verl's ``ppo_trainer`` + ``metaagent``).
+
+    Raises:
+        ConfigError: naming the key and the fix.
+    """
+    meta = load_metaagent_config(_get(config, "metaagent"))
+    est = str(_get(config, "algorithm.adv_estimator", ""))
+    require(
+        est == "metaagent",
+        "algorithm.adv_estimator",
+        f"must be 'metaagent' for the MetaAgent-X trainer, got {est!r}",
+        "set algorithm.adv_estimator=metaagent (grouping follows metaagent.advantage; flat GRPO is metaagent.advantage.mode=flat_grpo)",
+    )
+    n = int(_get(config, "actor_rollout_ref.rollout.n", 1))
+    m, k = meta.rollout.num_designs, meta.rollout.num_executions
+    require(
+        n == 1,
+        "actor_rollout_ref.rollout.n",
+        f"must be 1 with the design-execute tree (each problem already yields M x N = {m} x {k} = {m * k} executions), got {n}",
+        "set actor_rollout_ref.rollout.n=1 and size the tree with metaagent.rollout.num_designs / num_executions",
+    )
+    batch = int(_get(config, "data.train_batch_size"))
+    mini = int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size"))
+    require(mini >= 1, "actor_rollout_ref.actor.ppo_mini_batch_size", f"must be >= 1, got {mini}", "set it to a divisor of data.train_batch_size")
+    require(
+        batch % mini == 0,
+        "data.train_batch_size",
+        f"({batch} problems, i.e. {batch * m} designs and {batch * m * k} executions per step) must be divisible by "
+        f"actor_rollout_ref.actor.ppo_mini_batch_size ({mini}, in problems)",
+        f"set actor_rollout_ref.actor.ppo_mini_batch_size to a divisor of {batch}, e.g. {batch}",
+    )
+    workers = _get(config, "actor_rollout_ref.rollout.agent.num_workers")
+    if workers:
+        require(
+            batch >= int(workers),
+            "actor_rollout_ref.rollout.agent.num_workers",
+            f"({workers}) exceeds data.train_batch_size ({batch} problems): some rollout workers would get no problem",
+            f"set actor_rollout_ref.rollout.agent.num_workers<={batch}",
+        )
+    agg = str(_get(config, "actor_rollout_ref.actor.loss_agg_mode", "token-mean"))
+    require(
+        agg in ALLOWED_LOSS_AGG_MODES,
+        "actor_rollout_ref.actor.loss_agg_mode",
+        f"is {agg!r}; with a variable number of rows per step and zero-weight padding rows only "
+        f"{' / '.join(ALLOWED_LOSS_AGG_MODES)} keep the loss independent of padding",
+        "set actor_rollout_ref.actor.loss_agg_mode=token-mean (the paper's setting)",
+    )
+    manager = str(_get(config, "actor_rollout_ref.rollout.agent.agent_loop_manager_class", "") or "")
+    require(
+        manager.endswith("HierarchicalAgentLoopManager") or bool(_get(config, "metaagent.sandbox.allow_custom_manager", False)),
+        "actor_rollout_ref.rollout.agent.agent_loop_manager_class",
+        f"is {manager!r}; the trainer needs rollout rows with role/uid/design_uid/exec_uid/problem_index",
+        "set actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_metaagent.rollout.worker.HierarchicalAgentLoopManager",
+    )
+    return meta
