@@ -88,19 +88,23 @@ class WorkerPool:
         self._pid = os.getpid()
 
     def _acquire(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._started < self.size:
-                self._started += 1
-                try:
-                    return _Worker()
-                except Exception:
-                    self._started -= 1
-                    raise
-        return self._idle.get()
+        while True:
+            try:
+                return self._idle.get_nowait()
+            except queue.Empty:
+                pass
+            with self._lock:
+                if self._started < self.size:
+                    self._started += 1
+                    try:
+                        return _Worker()
+                    except Exception:
+                        self._started -= 1
+                        raise
+            try:  # all busy: wait for one to come back (or be killed, freeing a start slot)
+                return self._idle.get(timeout=0.05)
+            except queue.Empty:
+                continue
 
     def call(self, target: str, args: list, timeout: float, start_timeout: float = 60.0) -> Any:
         """Run ``target(*args)`` in a worker; raise :class:`CallTimeout` after ``timeout`` seconds.

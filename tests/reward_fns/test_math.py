@@ -97,3 +97,12 @@ async def test_grade_async_math():
     assert res.correct and res.score == 1.0
     res = await reward_fns.grade_async("math/polaris", None, "0.75")
     assert res.score == 0.0
+
+
+def test_many_threads_with_timeouts_do_not_deadlock():
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [("\\boxed{10^{10^{10}}}", "1", 0.0)] * 3 + [("\\boxed{\\sqrt{8}}", "2\\sqrt{2}", 1.0)] * 5
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        scores = list(pool.map(lambda j: grade_math(j[0], j[1], timeout=1.0).score, jobs))
+    assert scores == [j[2] for j in jobs]
