@@ -157,6 +157,24 @@ def _zygote(job, events_w, stop_r):
             except OSError:
                 pass
 
+    def finish(pid, status):
+        i, pfd, _ = running.pop(pid)
+        if pfd is not None:
+            sel.unregister(pfd)
+            os.close(pfd)
+        try:
+            os.killpg(pid, signal.SIGKILL)  # stray grandchildren of this test
+        except OSError:
+            pass
+        if status is None:
+            st = "timeout"
+        elif os.WIFEXITED(status):
+            st = {0: "ok", 3: "memory"}.get(os.WEXITSTATUS(status), "error")
+        else:
+            sig = os.WTERMSIG(status)
+            st = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "output_limit"}.get(sig, "killed")
+        report(i, st)
+
     while nxt < n or running:
         while nxt < n and len(running) < parallel:
             pid = os.fork()
@@ -168,31 +186,27 @@ def _zygote(job, events_w, stop_r):
                 os.setpgid(pid, pid)
             except OSError:
                 pass
-            pfd = os.pidfd_open(pid)
-            sel.register(pfd, selectors.EVENT_READ, pid)
+            try:  # pidfds make waiting event-driven; poll waitpid where they are unavailable
+                pfd = os.pidfd_open(pid)
+                sel.register(pfd, selectors.EVENT_READ, pid)
+            except (AttributeError, OSError):
+                pfd = None
             running[pid] = (nxt, pfd, time.monotonic() + timeout)
             nxt += 1
         wait = max(0.0, min(d for (_, _, d) in running.values()) - time.monotonic())
+        if any(pfd is None for (_, pfd, _) in running.values()):
+            wait = min(wait, 0.002)
         for key, _ in sel.select(wait):
             if key.data is None:
                 kill_all()
                 os._exit(0)
-            pid = key.data
-            i, pfd, _ = running.pop(pid)
-            sel.unregister(pfd)
-            os.close(pfd)
-            _, status = os.waitpid(pid, 0)
+        for pid in list(running):
             try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            if os.WIFEXITED(status):
-                rc = os.WEXITSTATUS(status)
-                st = {0: "ok", 3: "memory"}.get(rc, "error")
-            else:
-                sig = os.WTERMSIG(status)
-                st = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "output_limit"}.get(sig, "killed")
-            report(i, st)
+                got, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                got, status = pid, 0
+            if got == pid:
+                finish(pid, status)
         now = time.monotonic()
         for pid, (i, pfd, deadline) in list(running.items()):
             if deadline <= now:
@@ -200,11 +214,11 @@ def _zygote(job, events_w, stop_r):
                     os.killpg(pid, signal.SIGKILL)
                 except OSError:
                     pass
-                os.waitpid(pid, 0)
-                sel.unregister(pfd)
-                os.close(pfd)
-                del running[pid]
-                report(i, "timeout")
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+                finish(pid, None)
     os._exit(0)
 
 
