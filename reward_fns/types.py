@@ -21,11 +21,22 @@ class GradeResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_verl(self) -> dict[str, Any]:
-        """The dict verl's reward managers expect: ``score`` plus scalar details (``acc``, ``pred`` ...)."""
-        out: dict[str, Any] = {"score": float(self.score), "acc": bool(self.correct)}
-        for key, value in self.detail.items():
-            if key in out:
-                continue
-            if isinstance(value, (int, float, str, bool)) or value is None:
-                out[key] = value if value is not None else ""
-        return out
+        """The dict returned to verl: always the same keys, whatever the grader.
+
+        verl stacks ``reward_extra_info`` across a batch using the first sample's keys, so a
+        batch mixing math and code rows needs one schema: ``score`` (float), ``acc`` (bool),
+        ``pred`` (str, at most 200 chars), ``reason`` (str), ``pass_rate`` (float; the score for
+        graders without tests). Other details stay in :attr:`detail`.
+        """
+        score = float(self.score)
+        pass_rate = self.detail.get("pass_rate", score)
+        return {
+            "score": score,
+            "acc": bool(self.correct),
+            "pred": str(self.detail.get("pred", "") or "")[:200],
+            "reason": str(self.detail.get("reason", "") or ""),
+            "pass_rate": float(pass_rate) if isinstance(pass_rate, (int, float)) else score,
+        }
+
+
+VERL_KEYS = ("score", "acc", "pred", "reason", "pass_rate")

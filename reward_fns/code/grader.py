@@ -182,7 +182,10 @@ async def grade_code(answer: str, ground_truth: Any, extra_info: Optional[dict] 
     except ValueError as exc:
         return GradeResult(0.0, False, {"pass_rate": 0.0, "reason": f"bad ground truth: {exc}"})
     score = out["pass_rate"] if cfg.score == "pass_rate" else (1.0 if out["all_passed"] else 0.0)
+    failing = [s for s in out["statuses"] if s not in ("ok", None)]
+    reason = "all_passed" if out["all_passed"] else (failing[0] if failing else "not_run")
     return GradeResult(score, out["all_passed"], {
+        "reason": reason,
         "pass_rate": out["pass_rate"], "passed": sum(1 for p in out["passed"] if p), "total": len(out["passed"]),
         "statuses": ",".join(str(s) for s in out["statuses"]), "sandbox_status": out["sandbox_status"],
     })

@@ -74,7 +74,7 @@ def test_compute_score_passes_kwargs():
 
     try:
         out = reward_fns.compute_score("tmp/kw", "a", "b", {"i": 1}, foo=3)
-        assert out == {"score": 1.0, "acc": True, "note": "hi"}
+        assert out == {"score": 1.0, "acc": True, "pred": "", "reason": "", "pass_rate": 1.0}
         assert seen == {"foo": 3}
     finally:
         unregister("tmp/kw")
@@ -89,3 +89,20 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_verl_dict_has_one_schema_for_all_graders():
+    import json
+
+    from reward_fns.types import VERL_KEYS
+
+    gt = json.dumps({"inputs": ["1\n"], "outputs": ["1"]})
+    outs = [
+        reward_fns.compute_score("math/polaris", "\\boxed{2}", "2"),
+        reward_fns.compute_score("math/polaris", "no answer", "2"),
+        reward_fns.compute_score("code/apps", "print(input())", gt),
+        reward_fns.compute_score("code/apps", "print(5)", gt),
+    ]
+    assert all(tuple(o) == VERL_KEYS for o in outs)
+    assert [o["score"] for o in outs] == [1.0, 0.0, 1.0, 0.0]
+    assert outs[2]["reason"] == "all_passed" and outs[3]["reason"] == "wrong_answer"

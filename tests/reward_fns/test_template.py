@@ -16,7 +16,7 @@ def test_exact_match_example(answer, gold, score):
 
 def test_alias_and_verl_entry():
     out = reward_fns.compute_score("exact_match_example", "Paris", "paris", {})
-    assert out == {"score": 1.0, "acc": True, "pred": "paris"}
+    assert out == {"score": 1.0, "acc": True, "pred": "paris", "reason": "", "pass_rate": 1.0}
 
 
 async def test_async_entry():
