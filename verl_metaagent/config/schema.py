@@ -118,14 +118,6 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         f"actor_rollout_ref.actor.ppo_mini_batch_size ({mini}, in problems)",
         f"set actor_rollout_ref.actor.ppo_mini_batch_size to a divisor of {batch}, e.g. {batch}",
     )
-    workers = _get(config, "actor_rollout_ref.rollout.agent.num_workers")
-    if workers:
-        require(
-            batch >= int(workers),
-            "actor_rollout_ref.rollout.agent.num_workers",
-            f"({workers}) exceeds data.train_batch_size ({batch} problems): some rollout workers would get no problem",
-            f"set actor_rollout_ref.rollout.agent.num_workers<={batch}",
-        )
     agg = str(_get(config, "actor_rollout_ref.actor.loss_agg_mode", "token-mean"))
     require(
         agg in ALLOWED_LOSS_AGG_MODES,
@@ -136,9 +128,10 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
     )
     manager = str(_get(config, "actor_rollout_ref.rollout.agent.agent_loop_manager_class", "") or "")
     require(
-        manager.endswith("HierarchicalAgentLoopManager") or bool(_get(config, "metaagent.sandbox.allow_custom_manager", False)),
+        bool(manager),
         "actor_rollout_ref.rollout.agent.agent_loop_manager_class",
-        f"is {manager!r}; the trainer needs rollout rows with role/uid/design_uid/exec_uid/problem_index",
+        "is not set; the trainer needs rollout rows with role/uid/design_uid/exec_uid/problem_index "
+        "(verl's stock manager returns one row per prompt)",
         "set actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_metaagent.rollout.worker.HierarchicalAgentLoopManager",
     )
     return meta
