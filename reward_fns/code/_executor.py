@@ -103,6 +103,7 @@ import sys, os, io, json, math, re, time, resource, selectors, signal, collectio
 import heapq, bisect, string, random, fractions, decimal, statistics, operator, copy, typing, array
 import traceback, builtins, struct, queue, threading, enum, dataclasses, datetime, cmath, numbers, abc
 import keyword, textwrap, pprint, hashlib, base64, locale, encodings.idna, unicodedata
+import calendar, contextlib, gc, weakref, collections.abc, zlib
 import ctypes
 import resource
 _a = json.loads(sys.argv[1])
