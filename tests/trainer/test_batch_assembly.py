@@ -172,3 +172,12 @@ def test_filter_roles_keeps_order(step_data):
 def test_pad_rows_zero_is_identity(step_data):
     _, rows = step_data
     assert pad_rows(rows, 0) is rows
+
+
+def test_plan_respects_micro_batch_size():
+    p = plan_minibatches(9, 2, 2, micro_batch_size=2)
+    assert p.padded_rows % (p.num_mini_batches * 2 * 2) == 0
+    assert (p.rows_per_mini_batch // 2) % 2 == 0  # per-rank mini-batch is a multiple of the micro-batch
+    assert p.rows_per_mini_batch > p.pad_rows
+    p = plan_minibatches(1, 8, 4, micro_batch_size=4)  # 1 real row, 32-row unit: still one mini-batch with it
+    assert (p.num_mini_batches, p.padded_rows, p.pad_rows) == (1, 32, 31)

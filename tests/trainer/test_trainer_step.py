@@ -112,6 +112,8 @@ def test_train_step_filters_pads_and_sizes_minibatches(step, role, rows):
 def test_config_errors_name_key_and_fix():
     with pytest.raises(ConfigError, match=r"actor_rollout_ref.rollout.n .*Fix: set actor_rollout_ref.rollout.n=1"):
         validate_run_config(compose_cfg("actor_rollout_ref.rollout.n=4"))
+    with pytest.raises(ConfigError, match=r"val_kwargs.n .*Fix"):
+        validate_run_config(compose_cfg("actor_rollout_ref.rollout.val_kwargs.n=4"))
     with pytest.raises(ConfigError, match=r"data.train_batch_size .*divisible"):
         validate_run_config(compose_cfg("data.train_batch_size=6", "actor_rollout_ref.actor.ppo_mini_batch_size=4"))
     with pytest.raises(ConfigError, match=r"metaagent.phase.phase_length .*Fix"):

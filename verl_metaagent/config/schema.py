@@ -108,6 +108,13 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         f"must be 1 with the design-execute tree (each problem already yields M x N = {m} x {k} = {m * k} executions), got {n}",
         "set actor_rollout_ref.rollout.n=1 and size the tree with metaagent.rollout.num_designs / num_executions",
     )
+    val_n = int(_get(config, "actor_rollout_ref.rollout.val_kwargs.n", 1))
+    require(
+        val_n == 1,
+        "actor_rollout_ref.rollout.val_kwargs.n",
+        f"must be 1 (validation grows one tree per problem; its size is metaagent.rollout.validation.*), got {val_n}",
+        "set actor_rollout_ref.rollout.val_kwargs.n=1 and use metaagent.rollout.validation.num_designs/num_executions/select",
+    )
     batch = int(_get(config, "data.train_batch_size"))
     mini = int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size"))
     require(mini >= 1, "actor_rollout_ref.actor.ppo_mini_batch_size", f"must be >= 1, got {mini}", "set it to a divisor of data.train_batch_size")

@@ -103,8 +103,8 @@ class MiniBatchPlan:
     rows_per_mini_batch: int
 
 
-def plan_minibatches(rows: int, dp_size: int, num_mini_batches: int) -> MiniBatchPlan:
-    """Pad ``rows`` to a multiple of ``num_mini_batches * dp_size``.
+def plan_minibatches(rows: int, dp_size: int, num_mini_batches: int, micro_batch_size: int = 1) -> MiniBatchPlan:
+    """Pad ``rows`` to a multiple of ``num_mini_batches * dp_size * micro_batch_size``.
 
     ``num_mini_batches`` is lowered when needed so that every global mini-batch holds more rows than
     there are pad rows: then no mini-batch can be padding only (whose token-mean loss would be 0/0).
@@ -113,15 +113,23 @@ def plan_minibatches(rows: int, dp_size: int, num_mini_batches: int) -> MiniBatc
         rows: real rows (>= 1).
         dp_size: data-parallel size of the actor (>= 1).
         num_mini_batches: requested optimizer steps per epoch (>= 1).
+        micro_batch_size: ``ppo_micro_batch_size_per_gpu`` (verl's engine requires every rank's
+            mini-batch to be a multiple of it unless ``use_dynamic_bsz``); 1 when dynamic.
     """
-    if rows < 1 or dp_size < 1 or num_mini_batches < 1:
-        raise ValueError(f"need rows, dp_size, num_mini_batches >= 1; got {rows}, {dp_size}, {num_mini_batches}")
+    if rows < 1 or dp_size < 1 or num_mini_batches < 1 or micro_batch_size < 1:
+        raise ValueError(
+            f"need rows, dp_size, num_mini_batches, micro_batch_size >= 1; got {rows}, {dp_size}, {num_mini_batches}, {micro_batch_size}"
+        )
     for nm in range(num_mini_batches, 0, -1):
-        unit = nm * dp_size
+        unit = nm * dp_size * micro_batch_size
         padded = -(-rows // unit) * unit
         if padded // nm > padded - rows:
             return MiniBatchPlan(rows, padded, padded - rows, nm, padded // nm)
-    raise AssertionError("unreachable: one mini-batch always holds a real row")
+    # one mini-batch of ``unit`` rows can still be mostly padding when micro_batch_size * dp > rows:
+    # accept it as long as it holds a real row (then the global token count is > 0)
+    unit = dp_size * micro_batch_size
+    padded = -(-rows // unit) * unit
+    return MiniBatchPlan(rows, padded, padded - rows, 1, padded)
 
 
 def pad_rows(batch: DataProto, pad: int) -> DataProto:
@@ -208,6 +216,7 @@ def assemble_step_batch(
     phase_config: PhaseConfig,
     dp_size: int,
     num_mini_batches: int,
+    micro_batch_size: int = 1,
 ) -> StepBatch:
     """One step's training batch from the input problems and the rollout rows.
 
@@ -221,6 +230,7 @@ def assemble_step_batch(
         adv_config / phase_config: the ``metaagent.advantage`` / ``metaagent.phase`` sections.
         dp_size: the actor's data-parallel size.
         num_mini_batches: requested optimizer steps per PPO epoch.
+        micro_batch_size: the actor's ``ppo_micro_batch_size_per_gpu`` (1 with ``use_dynamic_bsz``).
 
     Returns:
         :class:`StepBatch`.
@@ -242,7 +252,7 @@ def assemble_step_batch(
     if len(trained) == 0:
         metrics["metaagent/train/skipped_empty_phase"] = 1.0
         return StepBatch(None, None, phase, rows, metrics)
-    plan = plan_minibatches(len(trained), dp_size, num_mini_batches)
+    plan = plan_minibatches(len(trained), dp_size, num_mini_batches, micro_batch_size)
     padded = pad_rows(trained, plan.pad_rows)
     metrics.update(_role_metrics(padded, "metaagent/train"))
     metrics["metaagent/train/num_mini_batches"] = float(plan.num_mini_batches)

@@ -94,7 +94,15 @@ class MetaAgentRayTrainer(RayPPOTrainer):
             phase_config=self.metaagent.phase,
             dp_size=dp_size,
             num_mini_batches=num_mini_batches(self.config),
+            micro_batch_size=self.micro_batch_size(),
         )
+
+    def micro_batch_size(self) -> int:
+        """``ppo_micro_batch_size_per_gpu`` of the actor, or 1 with ``use_dynamic_bsz`` (rows need not divide)."""
+        actor = self.config.actor_rollout_ref.actor
+        if actor.get("use_dynamic_bsz", False):
+            return 1
+        return int(actor.get("ppo_micro_batch_size_per_gpu", None) or 1)
 
     @contextmanager
     def _mini_batch_rows_override(self, rows: int):
