@@ -52,6 +52,9 @@ def normalize(ans: str) -> str:
     # 1{,}000 and 1,000,000 (groups of exactly three digits) -> 1000000
     s = s.replace("{,}", ",")
     s = re.sub(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])(?!\.\d*,)", lambda m: m.group(1).replace(",", ""), s)
+    s = re.sub(r"^\s*[a-zA-Z]\s*\\in\s*", "", s)  # "x \in (0, 1]" -> "(0, 1]"
+    s = re.sub(r"\s+(?:and|or)\s+", ",", s)  # "3 and 4", "x=2 or x=3" -> lists
+    s = _inequality_to_interval(s)
     # single equation with a simple left side: "x = 3" -> "3"  (not for "x=1, y=2": handled by split)
     m = re.fullmatch(r"\s*[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*([^=<>]+)", s)
     if m:
@@ -62,6 +65,25 @@ def normalize(ans: str) -> str:
     s = re.sub(r"\\sqrt(\w)", r"\\sqrt{\1}", s)
     s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)
     s = re.sub(r"\\frac\{([^{}]*)\}(\d)", r"\\frac{\1}{\2}", s)
+    return s
+
+
+_LT = r"(<|\\leq?|\\leqslant|≤)"
+_GT = r"(>|\\geq?|\\geqslant|≥)"
+
+
+def _inequality_to_interval(s: str) -> str:
+    """``a < x \\le b`` -> ``(a,b]``; ``x > a`` -> ``(a,\\infty)``; ``x \\le b`` -> ``(-\\infty,b]``."""
+    m = re.fullmatch(r"\s*(\S+?)\s*" + _LT + r"\s*[a-zA-Z]\s*" + _LT + r"\s*(\S+)\s*", s)
+    if m:
+        lo, op1, op2, hi = m.group(1), m.group(2), m.group(3), m.group(4)
+        return ("(" if op1 == "<" else "[") + lo + "," + hi + (")" if op2 == "<" else "]")
+    m = re.fullmatch(r"\s*[a-zA-Z]\s*" + _GT + r"\s*(\S+)\s*", s)
+    if m:
+        return ("(" if m.group(1) == ">" else "[") + m.group(2) + ",\\infty)"
+    m = re.fullmatch(r"\s*[a-zA-Z]\s*" + _LT + r"\s*(\S+)\s*", s)
+    if m:
+        return "(-\\infty," + m.group(2) + (")" if m.group(1) == "<" else "]")
     return s
 
 
@@ -91,7 +113,13 @@ def to_rational(s: str) -> Optional[Fraction]:
         pct, s = True, s[:-1]
     try:
         val: Optional[Fraction] = None
-        if re.fullmatch(_DEC, s):
+        rep = re.fullmatch(r"([-+]?)(\d*)\.(\d*)\\overline\{(\d{1,12})\}", s)
+        if rep:  # repeating decimal 0.1\overline{6} = 1/6
+            sign, ip, nr, r = rep.groups()
+            val = Fraction(int(ip or 0)) + Fraction(int(nr or 0), 10 ** len(nr))
+            val += Fraction(int(r), (10 ** len(r) - 1) * 10 ** len(nr))
+            val = -val if sign == "-" else val
+        elif re.fullmatch(_DEC, s):
             val = Fraction(s)
         else:
             m = re.fullmatch(r"([-+]?)\\frac\{(" + _DEC + r")\}\{(" + _DEC + r")\}", s)
