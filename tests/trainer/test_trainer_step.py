@@ -157,3 +157,48 @@ def test_registered_estimator():
     )
     assert adv.shape == rows.batch["responses"].shape and torch.equal(adv, ret)
     assert torch.all(adv[rows.batch["response_mask"] == 0] == 0)
+
+
+class RecordingTracker:
+    logs = []
+
+    def __init__(self, **kwargs):
+        RecordingTracker.logs = []
+
+    def log(self, data, step):
+        RecordingTracker.logs.append((step, dict(data)))
+
+
+class FakePool:
+    def get_n_gpus(self):
+        return 1
+
+
+def test_fit_runs_three_steps_with_fakes(monkeypatch):
+    import verl.utils.tracking
+
+    monkeypatch.setattr(verl.utils.tracking, "Tracking", RecordingTracker)
+    cfg = compose_cfg(
+        "trainer.balance_batch=false",
+        "trainer.resume_mode=disable",
+        "trainer.val_before_train=false",
+        "trainer.test_freq=0",
+        "trainer.save_freq=-1",
+        "trainer.total_epochs=1",
+        "metaagent.phase.phase_length=2",
+    )
+    trainer = make_trainer(cfg, dp=2)
+    trainer.train_dataloader = [batch_dict(2) for _ in range(3)]
+    trainer.total_training_steps = 3
+    trainer.resource_pool_manager = FakePool()
+    trainer._init_dump_executor()
+    trainer.fit()
+    steps = [s for s, _ in RecordingTracker.logs]
+    assert steps == [1, 2, 3]
+    trains = [(m["metaagent/phase/trains_executor"], m["metaagent/phase/trains_designer"]) for _, m in RecordingTracker.logs]
+    assert trains == [(1.0, 0.0), (1.0, 0.0), (0.0, 1.0)]
+    last = RecordingTracker.logs[-1][1]
+    assert last["metaagent/train/rows_designer"] == 4 and last["metaagent/train/rows_executor"] == 0
+    # verl's data metrics are computed on trained rows without padding
+    assert last["response_length/mean"] == pytest.approx(np.mean([s[5] for s in SPEC if s[1] == "designer"]))
+    assert trainer.checkpoint_manager.calls[0] == ("update", 0)  # weights pushed before training
