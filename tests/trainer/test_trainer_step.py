@@ -202,3 +202,26 @@ def test_fit_runs_three_steps_with_fakes(monkeypatch):
     # verl's data metrics are computed on trained rows without padding
     assert last["response_length/mean"] == pytest.approx(np.mean([s[5] for s in SPEC if s[1] == "designer"]))
     assert trainer.checkpoint_manager.calls[0] == ("update", 0)  # weights pushed before training
+
+
+def test_fit_resumed_mid_phase_continues_in_same_phase(monkeypatch):
+    import verl.utils.tracking
+
+    monkeypatch.setattr(verl.utils.tracking, "Tracking", RecordingTracker)
+    cfg = compose_cfg(
+        "trainer.balance_batch=false",
+        "trainer.val_before_train=false",
+        "trainer.test_freq=0",
+        "trainer.save_freq=-1",
+        "metaagent.phase.phase_length=3",
+    )
+    trainer = make_trainer(cfg, dp=1)
+    trainer.train_dataloader = [batch_dict(2) for _ in range(10)]
+    trainer.total_training_steps = 5
+    trainer.resource_pool_manager = FakePool()
+    trainer._init_dump_executor()
+    trainer._load_checkpoint = lambda: setattr(trainer, "global_steps", 2)  # as if global_step_2 was loaded
+    trainer.fit()
+    logged = [(s, m["metaagent/phase/index"], m["metaagent/phase/step_in_phase"], m["metaagent/phase/trains_executor"]) for s, m in RecordingTracker.logs]
+    # K=3, executor first: step 3 is the last executor step (index 0, position 2), steps 4-5 designer
+    assert logged == [(3, 0.0, 2.0, 1.0), (4, 1.0, 0.0, 0.0), (5, 1.0, 1.0, 0.0)]
