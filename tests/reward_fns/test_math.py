@@ -106,3 +106,15 @@ def test_many_threads_with_timeouts_do_not_deadlock():
     with ThreadPoolExecutor(max_workers=8) as pool:
         scores = list(pool.map(lambda j: grade_math(j[0], j[1], timeout=1.0).score, jobs))
     assert scores == [j[2] for j in jobs]
+
+
+def test_answers_are_never_evaluated_as_python(tmp_path):
+    marker = tmp_path / "pwned"
+    payloads = [
+        f"\\boxed{{__import__('os').system('touch {marker}')}}",
+        f"The answer is __import__('os').system('touch {marker}')",
+        f"\\boxed{{eval(\"open('{marker}', 'w')\")}}",
+    ]
+    for p in payloads:
+        assert grade_math(p, "0").score == 0.0
+    assert not marker.exists()
