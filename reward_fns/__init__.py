@@ -2,8 +2,8 @@
 
 Stand-alone and light to import (no verl / torch / ray; math-verify and sympy load lazily).
 
-verl entry (``reward.custom_reward_function.path=<.../reward_fns/__init__.py>, name=compute_score``
-or ``path`` of any module that re-exports it)::
+verl entry (``reward.custom_reward_function.path=pkg://reward_fns`` — or the file path of this
+``__init__.py`` — and ``name=compute_score``; ``compute_score_async`` is the coroutine twin)::
 
     compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict
 
