@@ -102,3 +102,25 @@ async def test_hostile_batch_concurrently():
     codes = list(HOSTILE.values()) + [GOOD] * 3
     results = await asyncio.gather(*[_score(c) for c in codes])
     assert [r.score for r in results] == [0.0] * len(HOSTILE) + [1.0] * 3
+
+
+async def test_expected_outputs_not_in_test_process_memory():
+    # A program that hunts the grader's memory for the expected output must not find it.
+    gt = json.dumps({"inputs": ["x\n"], "outputs": ["EXPECTED_zq81_OUTPUT"]})
+    code = (
+        "import gc, sys\n"
+        "found = ''\n"
+        "for o in gc.get_objects():\n"
+        "    for v in (o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()):\n"
+        "        if isinstance(v, str) and 'zq81' in v and 'EXPECTED_' + 'zq81' in v:\n"
+        "            found = v\n"
+        "f = sys._getframe()\n"
+        "while f is not None:\n"
+        "    for v in list(f.f_locals.values()) + list(f.f_globals.values()):\n"
+        "        if isinstance(v, str) and v.startswith('EXPECTED_' + 'zq81'):\n"
+        "            found = v\n"
+        "    f = f.f_back\n"
+        "print(found or 'nothing')\n"
+    )
+    res = await _score(code, gt)
+    assert res.score == 0.0
