@@ -104,23 +104,38 @@ async def test_hostile_batch_concurrently():
     assert [r.score for r in results] == [0.0] * len(HOSTILE) + [1.0] * 3
 
 
+MEMORY_HUNTER = (
+    "import gc, sys\n"
+    "def scan(v, depth=0):\n"
+    "    if isinstance(v, str):\n"
+    "        return v if v.startswith('EXPECTED_' + 'zq81') else ''\n"
+    "    if depth < 4 and isinstance(v, dict):\n"
+    "        v = list(v.values())\n"
+    "    if depth < 4 and isinstance(v, (list, tuple)):\n"
+    "        for x in v:\n"
+    "            r = scan(x, depth + 1)\n"
+    "            if r:\n"
+    "                return r\n"
+    "    return ''\n"
+    "found = ''\n"
+    "f = sys._getframe()\n"
+    "while f is not None and not found:\n"
+    "    found = scan(list(f.f_locals.values()))\n"
+    "    f = f.f_back\n"
+    "for o in gc.get_objects():\n"
+    "    found = found or scan(o)\n"
+    "print(found or 'nothing')\n"
+)
+
+
+async def test_memory_hunter_finds_what_is_there():
+    # control: the hunter does find a string the test process really holds (its own input)
+    gt = json.dumps({"inputs": ["EXPECTED_zq81_OUTPUT"], "outputs": ["EXPECTED_zq81_OUTPUT"]})
+    assert (await _score(MEMORY_HUNTER, gt)).score == 1.0
+
+
 async def test_expected_outputs_not_in_test_process_memory():
-    # A program that hunts the grader's memory for the expected output must not find it.
+    # ... but never the expected output: the processes running untrusted code never held it
     gt = json.dumps({"inputs": ["x\n"], "outputs": ["EXPECTED_zq81_OUTPUT"]})
-    code = (
-        "import gc, sys\n"
-        "found = ''\n"
-        "for o in gc.get_objects():\n"
-        "    for v in (o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()):\n"
-        "        if isinstance(v, str) and 'zq81' in v and 'EXPECTED_' + 'zq81' in v:\n"
-        "            found = v\n"
-        "f = sys._getframe()\n"
-        "while f is not None:\n"
-        "    for v in list(f.f_locals.values()) + list(f.f_globals.values()):\n"
-        "        if isinstance(v, str) and v.startswith('EXPECTED_' + 'zq81'):\n"
-        "            found = v\n"
-        "    f = f.f_back\n"
-        "print(found or 'nothing')\n"
-    )
-    res = await _score(code, gt)
+    res = await _score(MEMORY_HUNTER, gt)
     assert res.score == 0.0
