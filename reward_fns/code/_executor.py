@@ -61,9 +61,36 @@ except ImportError:  # pragma: no cover - depends on the tree's state
         detail: dict = field(default_factory=dict)
 
     _UID_BASE = 61000
-    _UID_SLOTS = 512
+    _UID_SLOTS = 2048
+    _UID_LOCK_DIR = "/tmp/reward_fns_sandbox_uids"
     _uid_lock = threading.Lock()
-    _uid_free = list(range(_UID_BASE, _UID_BASE + _UID_SLOTS))
+    _uid_next = [0]
+
+    def _claim_uid() -> "tuple[int, int] | None":
+        """A sandbox uid no other call (in any process on this host) holds: ``(uid, lock_fd)``.
+
+        Cross-process exclusion by ``flock`` on one lock file per uid, so graders in several
+        processes never share a uid (its process cap and clean-up kill are per uid).
+        """
+        import fcntl
+
+        os.makedirs(_UID_LOCK_DIR, mode=0o700, exist_ok=True)
+        with _uid_lock:
+            start = _uid_next[0]
+            _uid_next[0] = (start + 1) % _UID_SLOTS
+        offset = (os.getpid() * 131) % _UID_SLOTS
+        for k in range(_UID_SLOTS):
+            uid = _UID_BASE + (offset + start + k) % _UID_SLOTS
+            fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return uid, fd
+            except OSError:
+                os.close(fd)
+        return None
+
+    def _release_uid(fd: int) -> None:
+        os.close(fd)  # drops the flock
     _IS_ROOT = os.geteuid() == 0
     _CLONE_NEWNET = 0x40000000
 
@@ -162,8 +189,12 @@ exec(compile(_src, "<sandbox>", "exec"), {"__name__": "__main__"})
         work = tempfile.mkdtemp(prefix="rfsbx_")
         uid = None
         if prot["unprivileged_uid"]:
-            with _uid_lock:
-                uid = _uid_free.pop(0) if _uid_free else None
+            claim = _claim_uid()
+            if claim is None:
+                shutil.rmtree(work, ignore_errors=True)
+                return SandboxResult("error", None, "", "", 0.0, {"reason": "no free sandbox uid"})
+            uid, uid_fd = claim
+            await asyncio.to_thread(_kill_uid, uid)  # leftovers of a grader that crashed mid-run
         t0 = time.monotonic()
         proc = None
         try:
@@ -248,8 +279,7 @@ exec(compile(_src, "<sandbox>", "exec"), {"__name__": "__main__"})
                     pass
             if uid is not None:
                 await asyncio.to_thread(_kill_uid, uid)
-                with _uid_lock:
-                    _uid_free.append(uid)
+                _release_uid(uid_fd)
             shutil.rmtree(work, ignore_errors=True)
 
 if USING_PROJECT_SANDBOX:
