@@ -31,11 +31,12 @@ EXPECTED_TREE = {
     "ablation_designer_only": (4, 4, "designer_only", 30, "executor", "hierarchical"),
     "ablation_executor_only": (4, 4, "executor_only", 30, "executor", "hierarchical"),
     "ablation_flat_grpo": (4, 4, "simultaneous", 30, "executor", "flat_grpo"),
+    "eval_test_benchmarks": (4, 4, "alternate", 30, "executor", "hierarchical"),
 }
 
 
 def test_recipe_list_is_complete():
-    assert set(ALL) == set(EXPECTED_TREE) | {"baseline_single_agent_grpo"}
+    assert set(ALL) == set(EXPECTED_TREE) | {"baseline_single_agent_grpo", "eval_test_benchmarks"}
     for name in ALL:  # each recipe has its launcher
         assert os.access(os.path.join(RECIPES, f"run_{name}.sh"), os.X_OK), name
 
@@ -57,10 +58,18 @@ def test_recipe_composes_and_validates(name):
     assert cfg.algorithm.use_kl_in_reward is False
     assert cfg.actor_rollout_ref.rollout.name == "vllm"
     assert cfg.actor_rollout_ref.rollout.val_kwargs.temperature == 0
-    # validation on held-out training data, never a test benchmark
-    assert "val_heldout" in str(cfg.data.val_files)
-    for bench in ("aime", "olympiad", "livecodebench", "apps_test", "codecontests_test"):
-        assert bench not in str(cfg.data.val_files).lower()
+    if name == "eval_test_benchmarks":  # scores one given checkpoint; never part of a training run
+        assert cfg.trainer.val_only is True
+        assert [os.path.basename(f) for f in cfg.data.val_files] == [
+            "aime24.parquet", "aime25.parquet", "olympiadbench.parquet", "apps_test.parquet",
+            "livecodebench_v6.parquet", "codecontests_test.parquet",
+        ]
+        assert (cfg.metaagent.rollout.validation.num_designs, cfg.metaagent.rollout.validation.num_executions) == (1, 1)
+    else:  # validation during training: held-out training data, never a test benchmark
+        assert cfg.trainer.get("val_only", False) is False
+        assert "val_heldout" in str(cfg.data.val_files)
+        for bench in ("aime", "olympiad", "livecodebench", "apps_test", "codecontests_test"):
+            assert bench not in str(cfg.data.val_files).lower()
     if name == "baseline_single_agent_grpo":
         assert entry == dry_run.STOCK_ENTRY
         assert cfg.algorithm.adv_estimator == "grpo" and cfg.actor_rollout_ref.rollout.n == 16
@@ -76,7 +85,7 @@ def test_recipe_composes_and_validates(name):
     assert got == EXPECTED_TREE[name]
     assert (m.rollout.designer_sampling.temperature, m.rollout.designer_sampling.top_p) == (1.0, 0.9)
     assert actor.ppo_mini_batch_size == 4
-    want_model = "Qwen/Qwen3-8B" if "8b" in name else "Qwen/Qwen3-4B"
+    want_model = "Qwen/Qwen3-8B" if ("8b" in name or name.startswith("eval")) else "Qwen/Qwen3-4B"
     if "MODEL_PATH" not in os.environ:
         assert cfg.actor_rollout_ref.model.path == want_model
 
