@@ -140,3 +140,17 @@ def test_dry_run_cli_prints_config_and_volume():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert bad.returncode == 2 and "metaagent.phase.phase_length" in bad.stderr
+
+
+@pytest.mark.parametrize("name,entry_marker", [("ablation_m8_n1", "num_designs: 8"), ("baseline_single_agent_grpo", "adv_estimator: grpo")])
+def test_launcher_composes_like_the_dry_run(name, entry_marker):
+    """run_recipe.sh builds the real training command; Hydra's --cfg job prints its config and exits."""
+    env = dict(os.environ, PYTHON=os.path.join(ROOT, ".venv", "bin", "python"), PYTHONWARNINGS="ignore", NNODES="2", ROLLOUT_ENGINE="sglang")
+    proc = subprocess.run(
+        [os.path.join(RECIPES, f"run_{name}.sh"), "--cfg", "job"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert entry_marker in proc.stdout
+    assert re.search(r"^  nnodes: 2$", proc.stdout, re.M)  # NNODES -> trainer.nnodes
+    assert "name: sglang" in proc.stdout
+    assert f"name: {name}" in proc.stdout  # recipe_info
