@@ -190,6 +190,7 @@ class RolloutVolume:
             ``max_executor_rows_per_execution``).
         max_generated_tokens: upper bound on tokens the policy generates in one step.
         max_total_tokens: upper bound on prompt + generated tokens processed in one step.
+        kind: ``tree`` (MetaAgent-X) or ``flat`` (plain GRPO: ``executions`` = answers, one call each).
     """
 
     problems: int
@@ -201,8 +202,17 @@ class RolloutVolume:
     executor_rows: int
     max_generated_tokens: int
     max_total_tokens: int
+    kind: str = "tree"
 
     def lines(self) -> list[str]:
+        if self.kind == "flat":
+            return [
+                f"problems per step            {self.problems}",
+                f"answers (LLM requests)       {self.agent_calls}  (rollout.n per problem)",
+                f"training rows                {self.executor_rows}",
+                f"generated tokens             <= {self.max_generated_tokens:,}",
+                f"prompt + generated tokens    <= {self.max_total_tokens:,}",
+            ]
         return [
             f"problems per step            {self.problems}",
             f"designs (designer rows)      {self.designs}",
@@ -230,7 +240,7 @@ def estimate_volume(cfg: Any, entry: str = METAAGENT_ENTRY, calls: Optional[int]
     if entry != METAAGENT_ENTRY:  # plain GRPO: n answers per problem, one call each
         n = int(_sel(cfg, "actor_rollout_ref.rollout.n", 1))
         rows = problems * n
-        return RolloutVolume(problems, 0, rows, 1, rows, 0, rows, rows * resp_len, rows * (prompt_len + resp_len))
+        return RolloutVolume(problems, 0, rows, 1, rows, 0, rows, rows * resp_len, rows * (prompt_len + resp_len), kind="flat")
     from verl_metaagent.rollout.config import load_rollout_config
 
     tree = load_rollout_config(_sel(cfg, "metaagent.rollout"))

@@ -121,7 +121,9 @@ def test_volume_estimate_values():
     assert (v8.designs, v8.executions, v8.agent_calls) == (64, 64, 128)
     base, entry = dry_run.compose_recipe("baseline_single_agent_grpo", recipes_dir=RECIPES)
     vb = dry_run.estimate_volume(base, entry)
-    assert (vb.executions, vb.agent_calls, vb.designer_rows) == (128, 128, 0)
+    assert (vb.kind, vb.executions, vb.agent_calls, vb.designer_rows) == ("flat", 128, 128, 0)
+    assert vb.max_total_tokens == 128 * 16384
+    assert any(line.startswith("answers (LLM requests)       128") for line in vb.lines())
 
 
 def test_dry_run_cli_prints_config_and_volume():
