@@ -137,6 +137,38 @@ def test_rlhf_dataset_loads_every_file(converted, tokenizer):
         assert item["reward_model"]["style"] == "rule"
 
 
+def test_rows_meet_the_rollout_contract(converted, tokenizer):
+    """What the hierarchical rollout reads from a dataset row (question, task type, tests)."""
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    from verl_metaagent.design.prompts import build_designer_messages
+
+    try:
+        from verl_metaagent.rollout.worker import problem_from_fields
+    except ImportError as exc:
+        pytest.skip(f"verl_metaagent.rollout.worker does not import: {exc}")
+    config = OmegaConf.create({"max_prompt_length": 8192})
+    for path in converted.values():
+        item = RLHFDataset(data_files=path, tokenizer=tokenizer, config=config)[0]
+        _check_problem(item, problem_from_fields, build_designer_messages)
+
+
+def _check_problem(item, problem_from_fields, build_designer_messages):
+    problem = problem_from_fields(dict(item), uid="u0", problem_index=0)
+    assert problem.question == item["extra_info"]["question"]
+    assert problem.task_type == item["ability"] == item["extra_info"]["task_type"]
+    assert problem.data_source == item["data_source"] and problem.ground_truth == item["reward_model"]["ground_truth"]
+    task = {"question": problem.question, "task_type": problem.task_type}
+    if problem.task_type == "code":
+        task["public_tests"] = problem.extra_info["public_tests"]
+    text = build_designer_messages(task)[-1]["content"]
+    assert problem.question[:40] in text
+    if problem.task_type == "code":
+        first_input = json.loads(problem.extra_info["public_tests"])["inputs"][0]
+        assert "Public tests" in text and str(first_input).strip()[:10] in text
+
+
 def _compute_score():
     import reward_fns
 
@@ -201,7 +233,7 @@ def test_bad_local_input_message(tmp_path):
         dp_common.read_local(str(bad))
 
 
-def test_mix_ratio_seed_and_holdout(converted, tmp_path):
+def test_mix_ratio_seed_and_holdout(converted, tmp_path, tokenizer):
     math_rows = [dp_common.plain(r) for r in pd.read_parquet(converted["polaris"]).to_dict(orient="records")]
     code_paths = [converted["apps"], converted["codecontests"], converted["livecodebench_v6"]]
     code_rows = [dp_common.plain(r) for p in code_paths for r in pd.read_parquet(p).to_dict(orient="records")]
@@ -221,3 +253,8 @@ def test_mix_ratio_seed_and_holdout(converted, tmp_path):
     train_p, val_p = tmp_path / "train.parquet", tmp_path / "val.parquet"
     assert mix.main(["--math", converted["polaris"], "--code", *code_paths, "--output", str(train_p), "--val-output", str(val_p), "--val-size", "2"]) == 0
     assert len(pd.read_parquet(train_p)) == 6 and len(pd.read_parquet(val_p)) == 2
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    ds = RLHFDataset(data_files=[str(train_p)], tokenizer=tokenizer, config=OmegaConf.create({"max_prompt_length": 8192}))
+    assert len(ds) == 6 and {ds[i]["ability"] for i in range(6)} == {"math", "code"}
