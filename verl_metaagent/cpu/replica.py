@@ -1,0 +1,408 @@
+"""The ``cpu`` rollout for verl 0.9.1 (``actor_rollout_ref.rollout.name=cpu``).
+
+verl's rollout has two halves and this module provides both:
+
+* :class:`CPUReplica` (registered with ``RolloutReplicaRegistry`` under ``"cpu"``) launches one
+  :class:`CPURolloutServer` Ray actor per replica. The server holds the policy as a plain
+  transformers model and answers verl's token-in/token-out call
+  ``generate(prompt_ids, sampling_params, request_id, ...) -> TokenOutput`` with sampled token ids
+  and their log-probabilities. Sleep / wake-up / KV-cache / abort calls are accepted and do
+  nothing (there is no accelerator memory to hand back and no persistent KV cache).
+* :class:`CPUServerAdapter` is the trainer-side half (verl's private rollout registry entry
+  ``("cpu", "async")``, added by :func:`verl_metaagent.cpu.patches.register_cpu_rollout_adapter`):
+  after each training step it collects the engine's full parameters and pushes them to the
+  server actor through Ray.
+
+Generation uses the sampler in :mod:`verl_metaagent.cpu.sampler` (KV-cached incremental decoding
+with temperature / top-k / top-p; log-probs are the processed distribution's, matching verl's
+default ``logprobs_mode=processed_logprobs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import types
+from typing import Any, Generator, Optional
+
+import ray
+import torch
+
+from verl_metaagent.cpu import CPU_NAME, cpu_platform_active
+
+logger = logging.getLogger(__name__)
+
+#: Ray actor name prefix of the rollout servers (``cpu_server_<replica>_<node>``).
+SERVER_NAME_PREFIX = f"{CPU_NAME}_"
+
+#: Message for GPU rollout names whose engine is not installed.
+_GPU_EXTRA_HINT = (
+    "actor_rollout_ref.rollout.name={name} needs the {name} package, which is not installed ({err}). "
+    'Install the GPU extra with `pip install -e ".[gpu]"`, or on a machine without a GPU run with '
+    "VERL_PLATFORM=cpu and actor_rollout_ref.rollout.name=cpu (see docs/cpu.md)."
+)
+
+
+def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
+    """Read ``key`` from a dataclass, DictConfig or dict config."""
+    if cfg is None:
+        return default
+    if isinstance(cfg, dict):
+        return cfg.get(key, default)
+    try:
+        return getattr(cfg, key)
+    except AttributeError:
+        getter = getattr(cfg, "get", None)
+        return getter(key, default) if callable(getter) else default
+
+
+def server_actor_name(replica_rank: int, node_rank: int = 0, suffix: str = "") -> str:
+    """Ray actor name of the rollout server of ``replica_rank`` on ``node_rank``."""
+    return f"{SERVER_NAME_PREFIX}server_{replica_rank}_{node_rank}{suffix}"
+
+
+class CPURolloutServer:
+    """Serves the policy with plain transformers on the host CPU (one Ray actor per replica).
+
+    Args:
+        config: verl ``RolloutConfig`` (``prompt_length``, ``response_length``, ``max_model_len``).
+        model_config: verl ``HFModelConfig`` (``local_path`` of the HF checkpoint).
+        replica_rank: rank of the replica this server belongs to.
+        node_rank: node index inside the replica (always 0 on CPU).
+    """
+
+    def __init__(self, config: Any, model_config: Any, replica_rank: int = 0, node_rank: int = 0):
+        self.config = config
+        self.model_config = model_config
+        self.replica_rank = replica_rank
+        self.node_rank = node_rank
+        self.model = None
+        self.eos_token_ids: list[int] = []
+        self.global_steps: Optional[int] = None
+        self.weight_version = 0
+        self._lock: Optional[asyncio.Lock] = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def launch(self) -> str:
+        """Load the model from ``model_config.local_path`` (or ``path``); return the server address."""
+        from transformers import AutoModelForCausalLM
+
+        path = _cfg_get(self.model_config, "local_path") or _cfg_get(self.model_config, "path")
+        if not path:
+            raise ValueError("cpu rollout: actor_rollout_ref.model.path is not set")
+        torch.set_num_threads(max(1, int(os.environ.get("VERL_METAAGENT_CPU_ROLLOUT_THREADS", "1"))))
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, torch_dtype=torch.float32, attn_implementation="sdpa", trust_remote_code=bool(
+                _cfg_get(self.model_config, "trust_remote_code", False))
+        )
+        self.model.eval()
+        self.eos_token_ids = self._find_eos_ids(path)
+        return self.address()
+
+    def address(self) -> str:
+        """A unique pseudo address (verl keys its load balancer by address; there is no HTTP server)."""
+        return f"{CPU_NAME}://replica-{self.replica_rank}-node-{self.node_rank}"
+
+    def _find_eos_ids(self, path: str) -> list[int]:
+        """EOS ids from the generation config, else the model config, else the tokenizer."""
+        ids: Any = None
+        gen = getattr(self.model, "generation_config", None)
+        if gen is not None:
+            ids = gen.eos_token_id
+        if ids is None:
+            ids = getattr(self.model.config, "eos_token_id", None)
+        if ids is None:
+            try:
+                from transformers import AutoTokenizer
+
+                ids = AutoTokenizer.from_pretrained(path).eos_token_id
+            except Exception:  # noqa: BLE001 - no tokenizer: generate up to max_tokens
+                ids = None
+        if ids is None:
+            return []
+        return [int(i) for i in (ids if isinstance(ids, (list, tuple)) else [ids])]
+
+    # ------------------------------------------------------------------ generation
+    def _max_tokens(self, prompt_len: int, sampling_params: dict[str, Any]) -> int:
+        """Same budget rule as verl's vLLM server: explicit ``max_tokens``/``max_new_tokens``, else
+        ``response_length`` capped by ``prompt_length + response_length - len(prompt)``; at least 1."""
+        prompt_length = int(_cfg_get(self.config, "prompt_length", 512))
+        response_length = int(_cfg_get(self.config, "response_length", 512))
+        max_model_len = _cfg_get(self.config, "max_model_len") or (prompt_length + response_length)
+        if "max_tokens" in sampling_params:
+            budget = int(sampling_params["max_tokens"])
+        elif "max_new_tokens" in sampling_params:
+            budget = int(sampling_params["max_new_tokens"])
+        else:
+            budget = min(response_length, prompt_length + response_length - prompt_len)
+        return max(1, min(budget, int(max_model_len) - prompt_len))
+
+    async def generate(
+        self,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        request_id: str,
+        image_data: Any = None,
+        video_data: Any = None,
+        **kwargs: Any,
+    ):
+        """Sample a continuation of ``prompt_ids``; return verl's ``TokenOutput``.
+
+        Args:
+            prompt_ids: prompt token ids.
+            sampling_params: ``temperature`` (0 = greedy), ``top_p``, ``top_k`` (-1/0 = off),
+                ``logprobs`` (return per-token log-probs), optional ``max_tokens``.
+            request_id: verl's request id (logged only; there is no session state).
+            image_data, video_data: must be None (text-only server).
+        """
+        from verl.workers.rollout.replica import TokenOutput
+
+        from verl_metaagent.cpu.sampler import sample
+
+        if image_data is not None or video_data is not None:
+            raise NotImplementedError("cpu rollout serves text-only models (got image/video data)")
+        if self.model is None:
+            raise RuntimeError("cpu rollout server used before launch()")
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        params = dict(sampling_params or {})
+        max_tokens = self._max_tokens(len(prompt_ids), params)
+        async with self._lock:  # one model, one generation at a time (CPU threads are the limit)
+            result = await asyncio.to_thread(
+                sample,
+                self.model,
+                list(prompt_ids),
+                max_tokens=max_tokens,
+                temperature=float(params.get("temperature", 1.0) or 0.0),
+                top_k=int(params.get("top_k", -1) if params.get("top_k") is not None else -1),
+                top_p=float(params.get("top_p", 1.0) if params.get("top_p") is not None else 1.0),
+                eos_token_ids=self.eos_token_ids,
+            )
+        want_logprobs = bool(params.get("logprobs", False))
+        return TokenOutput(
+            token_ids=result.token_ids,
+            log_probs=result.log_probs if want_logprobs else None,
+            stop_reason="completed",
+            extra_fields={"global_steps": self.global_steps, "finish_reason": result.finish_reason},
+        )
+
+    # ------------------------------------------------------------------ weights
+    def update_weights(self, named_tensors: dict[str, torch.Tensor], global_steps: Optional[int] = None) -> int:
+        """Load the trainer's parameters (HF names) into the served model; return how many matched.
+
+        Raises:
+            ValueError: if none of the names match the served model (wrong checkpoint layout).
+        """
+        if self.model is None:
+            raise RuntimeError("cpu rollout server got weights before launch()")
+        own = self.model.state_dict()
+        matched = {k: v for k, v in named_tensors.items() if k in own}
+        if named_tensors and not matched:
+            sample_names = list(named_tensors)[:3]
+            raise ValueError(
+                f"cpu rollout: none of the {len(named_tensors)} pushed parameter names match the served "
+                f"model (e.g. {sample_names}); expected names like {list(own)[:3]}"
+            )
+        with torch.no_grad():
+            for name, tensor in matched.items():
+                own[name].copy_(tensor.to(dtype=own[name].dtype))
+        self.weight_version += 1
+        if global_steps is not None:
+            self.global_steps = global_steps
+        return len(matched)
+
+    def get_weight_version(self) -> int:
+        """Number of weight updates received (for tests and logging)."""
+        return self.weight_version
+
+    # ------------------------------------------------------------------ no-op control calls
+    async def wake_up(self, tags: Optional[list[str]] = None) -> None:
+        """No-op: weights stay in host memory."""
+
+    async def sleep(self) -> None:
+        """No-op: nothing to release."""
+
+    async def clear_kv_cache(self) -> None:
+        """No-op: the KV cache lives only for the length of one request."""
+
+    async def release_kv_cache(self) -> None:
+        """No-op (see :meth:`clear_kv_cache`)."""
+
+    async def resume_kv_cache(self) -> None:
+        """No-op (see :meth:`clear_kv_cache`)."""
+
+    async def abort_all_requests(self, reject_request: bool = False) -> dict[str, Any]:
+        """Nothing is aborted: requests run to completion. Returns verl's abort summary shape."""
+        return {"aborted_count": 0, "request_ids": []}
+
+    async def resume_generation(self) -> None:
+        """No-op (nothing is ever paused)."""
+
+    async def start_profile(self, **kwargs: Any) -> None:
+        """No-op: no device profiler."""
+
+    async def stop_profile(self) -> None:
+        """No-op: no device profiler."""
+
+    async def wait_for_requests_to_drain(self) -> None:
+        """Wait until no generation is running."""
+        if self._lock is not None:
+            async with self._lock:
+                return
+
+
+def _make_replica_class(rollout_replica_base: type) -> type:
+    """Create :class:`CPUReplica` from verl's ``RolloutReplica`` (passed in to avoid an import cycle)."""
+
+    class CPUReplica(rollout_replica_base):
+        """verl rollout replica that serves the policy on the host CPU with transformers."""
+
+        def rollout_worker_use_gpu(self) -> bool:
+            return False
+
+        async def launch_servers(self) -> None:
+            """Start the server actor (no Ray CPU reserved: it shares the trainer's cores)."""
+            if not cpu_platform_active():
+                raise RuntimeError(
+                    "actor_rollout_ref.rollout.name=cpu needs the cpu platform: set VERL_PLATFORM=cpu "
+                    "and VERL_USE_EXTERNAL_MODULES=verl_metaagent (see docs/cpu.md)"
+                )
+            if self.nnodes != 1:
+                raise ValueError(f"cpu rollout runs on one node per replica; got nnodes={self.nnodes}")
+            server_cls = ray.remote(CPURolloutServer)
+            name = server_actor_name(self.replica_rank, 0, self.name_suffix)
+            if self.is_reward_model:
+                name = f"{SERVER_NAME_PREFIX}server_reward_{self.replica_rank}_0{self.name_suffix}"
+            elif self.is_teacher_model:
+                name = f"{SERVER_NAME_PREFIX}server_teacher_{self.replica_rank}_0{self.name_suffix}"
+            server = server_cls.options(
+                name=name,
+                num_cpus=0,
+                max_concurrency=self.max_concurrency,
+            ).remote(
+                config=self.config,
+                model_config=self.model_config,
+                replica_rank=self.replica_rank,
+                node_rank=0,
+            )
+            self.servers = [server]
+            self._server_address = await server.launch.remote()
+            self._server_handle = server
+
+    return CPUReplica
+
+
+CPUReplica: Optional[type] = None
+
+
+def _make_adapter_class() -> type:
+    """Create :class:`CPUServerAdapter` from verl's ``BaseRollout``."""
+    from verl.workers.rollout.base import BaseRollout
+
+    class CPUServerAdapter(BaseRollout):
+        """Trainer-side half of the cpu rollout: pushes the engine's weights to the server actor.
+
+        Every trainer rank iterates the weight generator (FSDP gathers collectively); only the
+        rank that owns the server (rollout rank 0 of each replica) sends.
+        """
+
+        def __init__(self, config: Any, model_config: Any, device_mesh: Any, replica_rank: int = -1):
+            super().__init__(config, model_config, device_mesh)
+            rank = int(os.environ.get("RANK", 0))
+            world = (
+                self.config.tensor_model_parallel_size
+                * self.config.data_parallel_size
+                * self.config.pipeline_model_parallel_size
+            )
+            self.replica_rank = rank // world if replica_rank == -1 else replica_rank
+            self.rollout_rank = rank % world
+            self._has_server = self.rollout_rank == 0
+            self.server_handle = None
+
+        def _server(self):
+            """The server actor of this rank's replica (looked up lazily: it starts after the trainer)."""
+            if not self._has_server:
+                return None
+            if self.server_handle is None:
+                self.server_handle = ray.get_actor(server_actor_name(self.replica_rank, 0))
+            return self.server_handle
+
+        async def resume(self, tags: list[str]):
+            """No-op on CPU (kept to honour verl's call order)."""
+            server = self._server()
+            if server is not None:
+                await server.wake_up.remote(tags=tags)
+
+        async def release(self):
+            """No-op on CPU (kept to honour verl's call order)."""
+            server = self._server()
+            if server is not None:
+                await server.sleep.remote()
+
+        @torch.no_grad()
+        async def update_weights(
+            self,
+            weights: Generator[tuple[str, torch.Tensor], None, None],
+            wire_format: str = "named_tensors",
+            global_steps: Optional[int] = None,
+            **kwargs: Any,
+        ):
+            """Collect full CPU copies of the parameters and send them to the server."""
+            if wire_format != "named_tensors":
+                raise ValueError(
+                    f"cpu rollout supports checkpoint wire_format='named_tensors' only; got {wire_format!r} "
+                    "(use actor_rollout_ref.rollout.checkpoint_engine.backend=naive)"
+                )
+            collected: dict[str, torch.Tensor] = {}
+            for name, tensor in weights:
+                if hasattr(tensor, "full_tensor"):  # DTensor shard -> full tensor (collective)
+                    tensor = tensor.full_tensor()
+                if self._has_server:
+                    collected[name] = tensor.detach().to("cpu", copy=True).contiguous()
+            server = self._server()
+            if server is not None:
+                await server.update_weights.remote(collected, global_steps)
+
+    return CPUServerAdapter
+
+
+def __getattr__(name: str) -> Any:
+    """Build ``CPUServerAdapter`` on first access (verl imports it by dotted path)."""
+    if name == "CPUServerAdapter":
+        cls = _make_adapter_class()
+        globals()["CPUServerAdapter"] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def _wrap_gpu_loader(name: str, loader):
+    """Wrap verl's loader for a GPU rollout engine so a missing package names the install command."""
+
+    def load():
+        try:
+            return loader()
+        except ImportError as err:
+            raise ImportError(_GPU_EXTRA_HINT.format(name=name, err=err)) from err
+
+    load.__doc__ = f"Load verl's {name} replica; on ImportError explain how to install it."
+    load._verl_metaagent_wrapped = True  # type: ignore[attr-defined]
+    return load
+
+
+def register(replica_module: types.ModuleType) -> None:
+    """Register :class:`CPUReplica` as rollout ``"cpu"`` and give verl's GPU engine loaders a clear
+    install hint when their package is missing.
+
+    Args:
+        replica_module: the imported ``verl.workers.rollout.replica`` module.
+    """
+    global CPUReplica
+    registry = replica_module.RolloutReplicaRegistry
+    if CPUReplica is None:
+        CPUReplica = _make_replica_class(replica_module.RolloutReplica)
+    registry.register(CPU_NAME, lambda: CPUReplica)
+    for gpu_name in ("vllm", "sglang", "trtllm"):
+        loader = registry._registry.get(gpu_name)
+        if loader is not None and not getattr(loader, "_verl_metaagent_wrapped", False):
+            registry.register(gpu_name, _wrap_gpu_loader(gpu_name, loader))
