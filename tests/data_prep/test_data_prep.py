@@ -46,21 +46,9 @@ def converted(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    """The shared tiny tokenizer fixture when it exists, else a minimal word-level one with a chat template."""
-    tiny = os.path.join(ROOT, "tests", "fixtures", "tiny_model")
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
-    if os.path.isdir(tiny):
-        return AutoTokenizer.from_pretrained(tiny)
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    vocab = {"[UNK]": 0, "[PAD]": 1, "<eos>": 2}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="<eos>")
-    fast.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
-    return fast
+def tokenizer(tiny_tokenizer):
+    """The shared tiny Qwen-like tokenizer (tests/conftest.py) that verl's RLHFDataset tokenizes with."""
+    return tiny_tokenizer
 
 
 @pytest.mark.parametrize("module,dataset,fixture,data_source,kept,drops", CASES, ids=IDS)
