@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import types
-
-from verl_metaagent.cpu import CPU_NAME, cpu_platform_active
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +38,17 @@ CPU_ENGINE_BACKENDS = ("fsdp", "fsdp2")
 CPU_ROLLOUT_ADAPTER = "verl_metaagent.cpu.replica.CPUServerAdapter"
 
 _MARK = "_verl_metaagent_cpu_patched"
+
+#: Platform / device name of the cpu platform.
+CPU_NAME = "cpu"
+
+
+def cpu_platform_active() -> bool:
+    """True when the cpu platform is selected (``VERL_PLATFORM=cpu``); every patch is gated on it.
+
+    Kept local to this module so the patches do not depend on the package ``__init__``.
+    """
+    return os.environ.get("VERL_PLATFORM", "").strip().lower() == CPU_NAME
 
 
 def patch_resource_pool_check(ray_base: types.ModuleType) -> None:
