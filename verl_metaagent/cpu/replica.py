@@ -13,9 +13,10 @@ verl's rollout has two halves and this module provides both:
   after each training step it collects the engine's full parameters and pushes them to the
   server actor through Ray.
 
-Generation uses the sampler in :mod:`verl_metaagent.cpu.sampler` (KV-cached incremental decoding
-with temperature / top-k / top-p; log-probs are the processed distribution's, matching verl's
-default ``logprobs_mode=processed_logprobs``).
+Generation reuses :class:`verl_metaagent.backends.transformers_backend.TransformersGenerator`
+(KV-cached incremental decoding with temperature / top-k / top-p; its log-prob convention is
+``log_softmax(logits / T)``, the one verl's actor recomputes), so the in-process backend and this
+server share one generation core.
 """
 
 from __future__ import annotations
@@ -77,51 +78,37 @@ class CPURolloutServer:
         self.model_config = model_config
         self.replica_rank = replica_rank
         self.node_rank = node_rank
+        self.generator = None  # TransformersGenerator, built in launch()
         self.model = None
-        self.eos_token_ids: list[int] = []
         self.global_steps: Optional[int] = None
         self.weight_version = 0
-        self._lock: Optional[asyncio.Lock] = None
+        self._running = 0
 
     # ------------------------------------------------------------------ lifecycle
     def launch(self) -> str:
         """Load the model from ``model_config.local_path`` (or ``path``); return the server address."""
-        from transformers import AutoModelForCausalLM
+        import torch
+
+        from verl_metaagent.backends.transformers_backend import TransformersGenerator
 
         path = _cfg_get(self.model_config, "local_path") or _cfg_get(self.model_config, "path")
         if not path:
             raise ValueError("cpu rollout: actor_rollout_ref.model.path is not set")
         torch.set_num_threads(max(1, int(os.environ.get("VERL_METAAGENT_CPU_ROLLOUT_THREADS", "1"))))
-        self.model = AutoModelForCausalLM.from_pretrained(
-            path, torch_dtype=torch.float32, attn_implementation="sdpa", trust_remote_code=bool(
-                _cfg_get(self.model_config, "trust_remote_code", False))
+        prompt_length = int(_cfg_get(self.config, "prompt_length", 512))
+        response_length = int(_cfg_get(self.config, "response_length", 512))
+        self.generator = TransformersGenerator(
+            path,
+            max_model_len=int(_cfg_get(self.config, "max_model_len") or (prompt_length + response_length)),
+            default_max_tokens=response_length,
+            seed=int(_cfg_get(self.config, "seed", 0) or 0) + self.replica_rank,
         )
-        self.model.eval()
-        self.eos_token_ids = self._find_eos_ids(path)
+        self.model = self.generator.model
         return self.address()
 
     def address(self) -> str:
         """A unique pseudo address (verl keys its load balancer by address; there is no HTTP server)."""
         return f"{CPU_NAME}://replica-{self.replica_rank}-node-{self.node_rank}"
-
-    def _find_eos_ids(self, path: str) -> list[int]:
-        """EOS ids from the generation config, else the model config, else the tokenizer."""
-        ids: Any = None
-        gen = getattr(self.model, "generation_config", None)
-        if gen is not None:
-            ids = gen.eos_token_id
-        if ids is None:
-            ids = getattr(self.model.config, "eos_token_id", None)
-        if ids is None:
-            try:
-                from transformers import AutoTokenizer
-
-                ids = AutoTokenizer.from_pretrained(path).eos_token_id
-            except Exception:  # noqa: BLE001 - no tokenizer: generate up to max_tokens
-                ids = None
-        if ids is None:
-            return []
-        return [int(i) for i in (ids if isinstance(ids, (list, tuple)) else [ids])]
 
     # ------------------------------------------------------------------ generation
     def _max_tokens(self, prompt_len: int, sampling_params: dict[str, Any]) -> int:
@@ -156,36 +143,23 @@ class CPURolloutServer:
             request_id: verl's request id (logged only; there is no session state).
             image_data, video_data: must be None (text-only server).
         """
-        from verl.workers.rollout.replica import TokenOutput
-
-        from verl_metaagent.cpu.sampler import sample
+        from verl_metaagent.backends.transformers_backend import to_token_output
 
         if image_data is not None or video_data is not None:
             raise NotImplementedError("cpu rollout serves text-only models (got image/video data)")
-        if self.model is None:
+        if self.generator is None:
             raise RuntimeError("cpu rollout server used before launch()")
-        if self._lock is None:
-            self._lock = asyncio.Lock()
         params = dict(sampling_params or {})
-        max_tokens = self._max_tokens(len(prompt_ids), params)
-        async with self._lock:  # one model, one generation at a time (CPU threads are the limit)
-            result = await asyncio.to_thread(
-                sample,
-                self.model,
-                list(prompt_ids),
-                max_tokens=max_tokens,
-                temperature=float(params.get("temperature", 1.0) or 0.0),
-                top_k=int(params.get("top_k", -1) if params.get("top_k") is not None else -1),
-                top_p=float(params.get("top_p", 1.0) if params.get("top_p") is not None else 1.0),
-                eos_token_ids=self.eos_token_ids,
-            )
-        want_logprobs = bool(params.get("logprobs", False))
-        return TokenOutput(
-            token_ids=result.token_ids,
-            log_probs=result.log_probs if want_logprobs else None,
-            stop_reason="completed",
-            extra_fields={"global_steps": self.global_steps, "finish_reason": result.finish_reason},
-        )
+        params["max_tokens"] = self._max_tokens(len(prompt_ids), params)
+        params.pop("max_new_tokens", None)
+        self._running += 1
+        try:  # TransformersGenerator serialises requests with its own lock
+            result = await asyncio.to_thread(self.generator.generate, list(prompt_ids), params)
+        finally:
+            self._running -= 1
+        output = to_token_output(result, want_logprobs=bool(params.get("logprobs", True)))
+        output.extra_fields["global_steps"] = self.global_steps
+        return output
 
     # ------------------------------------------------------------------ weights
     def update_weights(self, named_tensors: dict[str, torch.Tensor], global_steps: Optional[int] = None) -> int:
@@ -194,23 +168,15 @@ class CPURolloutServer:
         Raises:
             ValueError: if none of the names match the served model (wrong checkpoint layout).
         """
-        if self.model is None:
+        if self.generator is None:
             raise RuntimeError("cpu rollout server got weights before launch()")
-        own = self.model.state_dict()
-        matched = {k: v for k, v in named_tensors.items() if k in own}
-        if named_tensors and not matched:
-            sample_names = list(named_tensors)[:3]
-            raise ValueError(
-                f"cpu rollout: none of the {len(named_tensors)} pushed parameter names match the served "
-                f"model (e.g. {sample_names}); expected names like {list(own)[:3]}"
-            )
-        with torch.no_grad():
-            for name, tensor in matched.items():
-                own[name].copy_(tensor.to(dtype=own[name].dtype))
+        loaded = self.generator.load_weights(named_tensors)  # KeyError on an unknown name
+        if named_tensors and loaded == 0:
+            raise ValueError("cpu rollout: the trainer pushed weights but none were loaded")
         self.weight_version += 1
         if global_steps is not None:
             self.global_steps = global_steps
-        return len(matched)
+        return loaded
 
     def get_weight_version(self) -> int:
         """Number of weight updates received (for tests and logging)."""
@@ -247,9 +213,8 @@ class CPURolloutServer:
 
     async def wait_for_requests_to_drain(self) -> None:
         """Wait until no generation is running."""
-        if self._lock is not None:
-            async with self._lock:
-                return
+        while self._running:
+            await asyncio.sleep(0.01)
 
 
 def _make_replica_class(rollout_replica_base: type) -> type:
