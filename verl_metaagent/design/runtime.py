@@ -1,0 +1,223 @@
+"""Execute a design script in the sandbox and relay its agent calls to the parent.
+
+The script runs in a sandboxed child (:mod:`verl_metaagent.sandbox`): scrubbed env, throw-away
+work dir, rlimits, private network namespace and unprivileged uid where available. Its only
+way out is :mod:`._transport` (JSON lines over two pipes). The parent answers
+
+* ``ask``       -> the async ``agent_caller`` (the policy via verl's server manager),
+* ``run_tests`` -> the async ``test_runner`` (reward_fns' code runner, in its own sandbox),
+* ``final``     -> records the final answer (the ONLY source of the answer; stdout is ignored),
+
+enforcing the call/token budgets. Many executions share one event loop, so N x M executions
+of a batch wait for the LLM concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Optional
+
+import verl_metaagent
+from verl_metaagent.design.records import (
+    AgentCaller,
+    AgentCallRecord,
+    AgentCallRequest,
+    DesignLimits,
+    DesignTask,
+    ExecutionRecord,
+    TestRunner,
+)
+from verl_metaagent.sandbox import DROP_PRIVILEGES, PRELUDE, SandboxAbort, SandboxLimits, run_in_sandbox
+
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
+
+#: Longest final answer kept (characters); longer answers are truncated.
+MAX_ANSWER_CHARS = 200_000
+#: Longest agent name / message content accepted from a script.
+MAX_AGENT_NAME = 100
+MAX_MESSAGE_CHARS = 400_000
+_ROLES = ("system", "user", "assistant")
+
+# Boot code of the child: import the design API (before the uid drop: the interpreter's files
+# may be unreadable afterwards), connect the channel, drop privileges, run the script.
+_DESIGN_BOOT = (
+    PRELUDE
+    + r"""
+sys.path.insert(0, _a["project_root"])
+import verl_metaagent.design.api as _api
+import verl_metaagent.design._transport as _t
+from verl_metaagent.design import workflow as _wf
+_wf.install_alias()
+_t.connect(*_a["channel"])
+with open(os.path.join(_a["cwd"], "task.json")) as _f:
+    _task = json.load(_f)
+with open(os.path.join(_a["cwd"], "design.py")) as _f:
+    _src = _f.read()
+"""
+    + DROP_PRIVILEGES
+    + r"""
+_api.configure(question=_task["question"], task_type=_task["task_type"], public_tests=_task.get("public_tests"))
+_g = _api.script_globals()
+del ctypes, _a, _task, _f
+try:
+    exec(compile(_src, "design.py", "exec"), _g)
+except SystemExit:
+    pass
+"""
+)
+
+
+def _valid_messages(messages: Any) -> Optional[list[dict]]:
+    if not isinstance(messages, list) or not messages:
+        return None
+    clean = []
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
+            return None
+        if len(m["content"]) > MAX_MESSAGE_CHARS:
+            return None
+        clean.append({"role": m["role"], "content": m["content"]})
+    return clean
+
+
+class _Relay:
+    """Parent side of one execution's channel: answers requests, enforces budgets, records calls."""
+
+    def __init__(self, agent_caller: AgentCaller, test_runner: Optional[TestRunner], limits: DesignLimits):
+        self.agent_caller = agent_caller
+        self.test_runner = test_runner
+        self.limits = limits
+        self.calls: list[AgentCallRecord] = []
+        self.final_answer: Optional[str] = None
+        self.tokens = 0
+        self.llm_seconds = 0.0
+
+    async def serve(self, reader, write) -> None:
+        while True:
+            try:
+                line = await reader.readline()
+            except (ValueError, OSError) as exc:  # over the line limit
+                raise SandboxAbort("crash", f"channel message too large or unreadable: {exc}") from None
+            if not line:
+                return
+            try:
+                message = json.loads(line)
+                op, payload = message["op"], message.get("payload") or {}
+                if not isinstance(payload, dict):
+                    raise TypeError("payload must be an object")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise SandboxAbort("crash", f"malformed channel message: {exc}") from None
+            if op == "ask":
+                await self._ask(payload, write)
+            elif op == "run_tests":
+                await self._run_tests(payload, write)
+            elif op == "final":
+                answer = payload.get("answer")
+                self.final_answer = ("" if answer is None else str(answer))[:MAX_ANSWER_CHARS]
+                write({"result": {}})
+            else:
+                write({"error": f"unknown op {op!r}; allowed: ask, run_tests, final"})
+
+    async def _ask(self, payload: dict, write) -> None:
+        agent = payload.get("agent")
+        messages = _valid_messages(payload.get("messages"))
+        if not isinstance(agent, str) or not agent or len(agent) > MAX_AGENT_NAME or messages is None:
+            write({"error": "ask needs an agent name (str) and chat messages [{role, content}]"})
+            return
+        if len(self.calls) >= self.limits.max_agent_calls:
+            write({"fatal": True, "error": "agent call budget exceeded"})
+            raise SandboxAbort("budget_exceeded", f"more than {self.limits.max_agent_calls} agent calls")
+        request = AgentCallRequest(agent=agent, messages=messages, call_index=len(self.calls))
+        started = time.monotonic()
+        try:
+            reply = await self.agent_caller(request)
+        except Exception as exc:  # the LLM backend failed: end this execution, keep the batch going
+            self.calls.append(AgentCallRecord(agent, messages, None, f"{type(exc).__name__}: {exc}"))
+            write({"fatal": True, "error": "LLM backend error"})
+            raise SandboxAbort("backend_error", f"agent call {request.call_index} failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            self.llm_seconds += time.monotonic() - started
+        self.calls.append(AgentCallRecord(agent, messages, reply))
+        self.tokens += len(reply.prompt_ids or []) + len(reply.response_ids or [])
+        if self.tokens > self.limits.max_total_tokens:
+            write({"fatal": True, "error": "token budget exceeded"})
+            raise SandboxAbort("budget_exceeded", f"more than {self.limits.max_total_tokens} tokens")
+        write({"result": {"text": reply.text}})
+
+    async def _run_tests(self, payload: dict, write) -> None:
+        if self.test_runner is None:
+            write({"error": "run_tests is not available for this task"})
+            return
+        code, tests = payload.get("code"), payload.get("tests", "public")
+        if not isinstance(code, str):
+            write({"error": "run_tests needs the program as a string"})
+            return
+        try:
+            result = await self.test_runner(code, tests)
+        except Exception as exc:
+            write({"error": f"test run failed: {type(exc).__name__}: {exc}"})
+            return
+        write({"result": result})
+
+
+def _crash_reason(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "the script exited with an error"
+
+
+async def execute_design(
+    code: str,
+    task: DesignTask,
+    agent_caller: AgentCaller,
+    limits: DesignLimits = DesignLimits(),
+    test_runner: Optional[TestRunner] = None,
+) -> ExecutionRecord:
+    """Run design ``code`` for ``task`` in a sandboxed child; relay its calls; return the record.
+
+    Never raises for anything the script does: syntax errors, forbidden imports, crashes,
+    timeouts, budget overruns and backend failures all end in a record with a status and reason.
+    """
+    from verl_metaagent.design.validate import validate_design
+
+    started = time.monotonic()
+    problems = validate_design(code)
+    if problems:
+        return ExecutionRecord(None, "invalid_design", "; ".join(problems), timings={"wall_seconds": 0.0})
+    relay = _Relay(agent_caller, test_runner, limits)
+    task_json = json.dumps({"question": task.question, "task_type": task.task_type, "public_tests": task.public_tests})
+    result = await run_in_sandbox(
+        _DESIGN_BOOT,
+        {"project_root": _PROJECT_ROOT},
+        limits=SandboxLimits(
+            wall_seconds=limits.wall_seconds,
+            cpu_seconds=limits.cpu_seconds,
+            memory_mb=limits.memory_mb,
+            max_processes=limits.max_processes,
+            max_output_bytes=limits.max_output_bytes,
+        ),
+        files={"task.json": task_json, "design.py": code},
+        serve=relay.serve,
+    )
+    if result.status in ("budget_exceeded", "backend_error") or (result.status == "crash" and "reason" in result.detail):
+        status, reason = result.status, result.detail.get("reason", "")
+    elif relay.final_answer is not None:
+        status = "finished"
+        reason = "" if result.status == "ok" else f"answered, then {result.status}: {_crash_reason(result.stderr)}"
+    elif result.status == "timeout":
+        status, reason = "timeout", f"no answer within {limits.wall_seconds:g} s wall / {limits.cpu_seconds:g} s CPU"
+    elif result.status == "ok":
+        status, reason = "no_answer", "the script ended without calling finish() / workflow.run()"
+    elif result.status == "output_limit":
+        status, reason = "crash", f"output over {limits.max_output_bytes} bytes"
+    else:
+        status, reason = "crash", _crash_reason(result.stderr)
+    return ExecutionRecord(
+        final_answer=relay.final_answer if status == "finished" else None,
+        status=status,
+        reason=reason,
+        calls=relay.calls,
+        timings={"wall_seconds": time.monotonic() - started, "llm_seconds": relay.llm_seconds},
+        stdout_tail=result.stdout[-2000:],
+    )
