@@ -1,8 +1,9 @@
 """Tiny assets for the CPU tests: a random Qwen3 model with a chat tokenizer, a verl parquet
 dataset, and a trivial reward function file.
 
-``build_tiny_model`` prefers ``verl_metaagent.testing.tiny_model.build_tiny_model`` when that
-module exists (another engineer owns it); otherwise it builds a minimal model here.
+``build_tiny_model`` prefers the project's shared builder (``verl_metaagent.testing.tiny_model``
+or ``verl_metaagent.tiny_model``, owned by another engineer) when it exists; otherwise it builds
+a minimal model here.
 """
 
 from __future__ import annotations
@@ -72,11 +73,12 @@ def _module_exists(name: str) -> bool:
 def build_tiny_model(out_dir: str | Path) -> Path:
     """Write a tiny random Qwen3 causal LM + tokenizer to ``out_dir``; return the path."""
     out = Path(out_dir)
-    if _module_exists("verl_metaagent.testing.tiny_model"):
-        from verl_metaagent.testing.tiny_model import build_tiny_model as shared_builder
-
-        result = shared_builder(out)
-        return Path(result) if result is not None else out
+    for shared in ("verl_metaagent.testing.tiny_model", "verl_metaagent.tiny_model"):
+        if _module_exists(shared):
+            shared_builder = getattr(importlib.import_module(shared), "build_tiny_model", None)
+            if shared_builder is not None:
+                result = shared_builder(str(out))
+                return Path(result) if result is not None else out
 
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
