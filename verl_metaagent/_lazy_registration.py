@@ -31,7 +31,10 @@ REGISTRATIONS: dict[str, list[str]] = {
     "verl.single_controller.ray.base": ["verl_metaagent.cpu.patches:patch_resource_pool_check"],
     "verl.utils.distributed": ["verl_metaagent.cpu.patches:patch_distributed_backend"],
     "verl.workers.engine": ["verl_metaagent.cpu.patches:register_cpu_engines"],
-    "verl.workers.rollout.base": ["verl_metaagent.cpu.patches:register_cpu_rollout_adapter"],
+    "verl.workers.rollout.base": [
+        "verl_metaagent.cpu.patches:register_cpu_rollout_adapter",
+        "verl_metaagent.cpu.patches:explain_missing_rollout_engine",  # error message only
+    ],
 }
 
 _done: set[str] = set()

@@ -152,3 +152,31 @@ def register_cpu_rollout_adapter(rollout_base: types.ModuleType) -> None:
     if not cpu_platform_active():
         return
     rollout_base._ROLLOUT_REGISTRY.setdefault((CPU_NAME, "async"), CPU_ROLLOUT_ADAPTER)
+
+
+def explain_missing_rollout_engine(rollout_base: types.ModuleType) -> None:
+    """Make ``get_rollout_class`` name the install command when a GPU engine is not installed.
+
+    Applies on every platform but changes only the error: without vllm, verl 0.9.1 raises
+    ``ValueError: vllm version None not supported ...``; this raises an ImportError that says
+    ``pip install -e ".[gpu]"`` (or use the cpu platform) instead. Engines that are installed
+    resolve exactly as before.
+
+    Args:
+        rollout_base: the imported ``verl.workers.rollout.base`` module.
+    """
+    original = rollout_base.get_rollout_class
+    if getattr(original, _MARK, False):
+        return
+
+    @functools.wraps(original)
+    def get_rollout_class(rollout_name: str, mode: str = "async"):
+        from verl_metaagent.cpu.replica import missing_engine_error
+
+        error = missing_engine_error(rollout_name)
+        if error is not None:
+            raise error
+        return original(rollout_name, mode)
+
+    setattr(get_rollout_class, _MARK, True)
+    rollout_base.get_rollout_class = get_rollout_class

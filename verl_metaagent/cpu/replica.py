@@ -13,10 +13,9 @@ verl's rollout has two halves and this module provides both:
   after each training step it collects the engine's full parameters and pushes them to the
   server actor through Ray.
 
-Generation reuses :class:`verl_metaagent.backends.transformers_backend.TransformersGenerator`
-(KV-cached incremental decoding with temperature / top-k / top-p; its log-prob convention is
-``log_softmax(logits / T)``, the one verl's actor recomputes), so the in-process backend and this
-server share one generation core.
+Generation reuses the core of :mod:`verl_metaagent.backends.transformers_backend` (KV-cached
+incremental decoding with temperature / top-k / top-p), so the in-process backend and this server
+share one generation implementation; its log-prob convention is the backend's.
 """
 
 from __future__ import annotations
@@ -63,6 +62,47 @@ def server_actor_name(replica_rank: int, node_rank: int = 0, suffix: str = "") -
     return f"{SERVER_NAME_PREFIX}server_{replica_rank}_{node_rank}{suffix}"
 
 
+class _GenerationCore:
+    """The generation core of :mod:`verl_metaagent.backends.transformers_backend`, behind one call shape.
+
+    That module is shared with the in-process backend and its API is still moving; this adapter
+    accepts both of its forms (``TransformersGenerator.generate`` returning a result object, or
+    ``TransformersBackend.generate_sync`` on parsed parameters returning a tuple) so the server
+    keeps one generation implementation with the rest of the project.
+    """
+
+    def __init__(self, path: str, max_model_len: int, default_max_tokens: int, seed: int):
+        from verl_metaagent.backends import transformers_backend as tb
+
+        self._tb = tb
+        if hasattr(tb, "TransformersGenerator"):
+            self.impl = tb.TransformersGenerator(
+                path, max_model_len=max_model_len, default_max_tokens=default_max_tokens, seed=seed
+            )
+            self._style = "generator"
+        else:
+            self.impl = tb.TransformersBackend(path, default_max_tokens=default_max_tokens)
+            self.impl.max_model_len = min(int(self.impl.max_model_len), max_model_len)
+            self._style = "backend"
+        self.model = self.impl.model
+        self.default_max_tokens = default_max_tokens
+
+    def generate(self, prompt_ids: list[int], params: dict[str, Any]) -> tuple[list[int], list[float], str]:
+        """Blocking generation -> ``(token ids, log-probs, finish reason)``."""
+        if self._style == "generator":
+            result = self.impl.generate(prompt_ids, params)
+            return list(result.token_ids), list(result.log_probs), str(result.finish_reason)
+        parsed = self._tb.parse_sampling_params(params, self.default_max_tokens)
+        parsed["logprobs"] = True
+        ids, lps, reason = self.impl.generate_sync(prompt_ids, parsed)
+        return list(ids), list(lps), str(reason)
+
+    def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> int:
+        """Copy the tensors into the model; unknown names raise ``KeyError``."""
+        loader = getattr(self.impl, "load_weights", None) or self.impl.update_weights
+        return int(loader(named_tensors))
+
+
 class CPURolloutServer:
     """Serves the policy with plain transformers on the host CPU (one Ray actor per replica).
 
@@ -78,7 +118,7 @@ class CPURolloutServer:
         self.model_config = model_config
         self.replica_rank = replica_rank
         self.node_rank = node_rank
-        self.generator = None  # TransformersGenerator, built in launch()
+        self.generator: Optional[_GenerationCore] = None  # built in launch()
         self.model = None
         self.global_steps: Optional[int] = None
         self.weight_version = 0
@@ -89,15 +129,13 @@ class CPURolloutServer:
         """Load the model from ``model_config.local_path`` (or ``path``); return the server address."""
         import torch
 
-        from verl_metaagent.backends.transformers_backend import TransformersGenerator
-
         path = _cfg_get(self.model_config, "local_path") or _cfg_get(self.model_config, "path")
         if not path:
             raise ValueError("cpu rollout: actor_rollout_ref.model.path is not set")
         torch.set_num_threads(max(1, int(os.environ.get("VERL_METAAGENT_CPU_ROLLOUT_THREADS", "1"))))
         prompt_length = int(_cfg_get(self.config, "prompt_length", 512))
         response_length = int(_cfg_get(self.config, "response_length", 512))
-        self.generator = TransformersGenerator(
+        self.generator = _GenerationCore(
             path,
             max_model_len=int(_cfg_get(self.config, "max_model_len") or (prompt_length + response_length)),
             default_max_tokens=response_length,
@@ -143,7 +181,7 @@ class CPURolloutServer:
             request_id: verl's request id (logged only; there is no session state).
             image_data, video_data: must be None (text-only server).
         """
-        from verl_metaagent.backends.transformers_backend import to_token_output
+        from verl.workers.rollout.replica import TokenOutput
 
         if image_data is not None or video_data is not None:
             raise NotImplementedError("cpu rollout serves text-only models (got image/video data)")
@@ -153,13 +191,16 @@ class CPURolloutServer:
         params["max_tokens"] = self._max_tokens(len(prompt_ids), params)
         params.pop("max_new_tokens", None)
         self._running += 1
-        try:  # TransformersGenerator serialises requests with its own lock
-            result = await asyncio.to_thread(self.generator.generate, list(prompt_ids), params)
+        try:  # the backend serialises requests with its own lock
+            token_ids, log_probs, finish = await asyncio.to_thread(self.generator.generate, list(prompt_ids), params)
         finally:
             self._running -= 1
-        output = to_token_output(result, want_logprobs=bool(params.get("logprobs", True)))
-        output.extra_fields["global_steps"] = self.global_steps
-        return output
+        return TokenOutput(
+            token_ids=token_ids,
+            log_probs=log_probs if bool(params.get("logprobs", True)) else None,
+            stop_reason="completed",
+            extra_fields={"global_steps": self.global_steps, "finish_reason": finish},
+        )
 
     # ------------------------------------------------------------------ weights
     def update_weights(self, named_tensors: dict[str, torch.Tensor], global_steps: Optional[int] = None) -> int:
@@ -341,16 +382,27 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def missing_engine_error(name: str) -> Optional[ImportError]:
+    """An ImportError naming the install command if rollout engine ``name`` is a GPU engine whose
+    package is not installed; None otherwise (verl itself raises a bare ValueError there)."""
+    import importlib.util
+
+    package = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}.get(name)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    return ImportError(_GPU_EXTRA_HINT.format(name=name, err=f"no module named {package!r}"))
+
+
 def _wrap_gpu_loader(name: str, loader):
     """Wrap verl's loader for a GPU rollout engine so a missing package names the install command."""
 
     def load():
-        try:
-            return loader()
-        except ImportError as err:
-            raise ImportError(_GPU_EXTRA_HINT.format(name=name, err=err)) from err
+        error = missing_engine_error(name)
+        if error is not None:
+            raise error
+        return loader()
 
-    load.__doc__ = f"Load verl's {name} replica; on ImportError explain how to install it."
+    load.__doc__ = f"Load verl's {name} replica; if its package is missing, explain how to install it."
     load._verl_metaagent_wrapped = True  # type: ignore[attr-defined]
     return load
 
