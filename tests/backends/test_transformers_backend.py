@@ -1,94 +1,130 @@
-"""The CPU transformers backend matches a direct model.generate / teacher-forced forward pass."""
+"""TransformersBackend on the tiny model: greedy parity, logprob convention, seeds, budgets, concurrency."""
 
 import asyncio
-import os
 
 import pytest
 import torch
 
-from verl_metaagent.backends.transformers_backend import TransformersBackend
-from verl_metaagent.tiny_model import build_tiny_model
+from verl_metaagent.backends.transformers_backend import TransformersBackend, filter_logits
+
+pytest.importorskip("verl")
 
 
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir):
-    return TransformersBackend(tiny_model_dir, default_max_tokens=24)
+    return TransformersBackend(tiny_model_dir)
 
 
-def _prompt(tok, text="What is 3 + 4?"):
-    out = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True)
-    return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
+@pytest.fixture(scope="module")
+def prompt_ids(tiny_tokenizer):
+    msgs = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is 3 + 4?"}]
+    return tiny_tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True,
+                                              return_dict=False)
 
 
-def _teacher_forced(model, prompt, response, temperature=1.0):
-    ids = torch.tensor([prompt + response])
-    with torch.no_grad():
-        logits = model(input_ids=ids).logits[0].float() / temperature
-    lp = torch.log_softmax(logits, -1)
-    n = len(prompt)
-    return [float(lp[n - 1 + i, t]) for i, t in enumerate(response)]
+def run(coro):
+    return asyncio.run(coro)
 
 
-def test_tiny_model_is_cached_and_loadable(tiny_model_dir, tiny_tokenizer):
-    assert build_tiny_model(tiny_model_dir) == tiny_model_dir
-    assert os.path.getsize(os.path.join(tiny_model_dir, "model.safetensors")) < 5_000_000
-    assert tiny_tokenizer.eos_token == "<|im_end|>" and tiny_tokenizer.pad_token == "<|endoftext|>"
-    text = tiny_tokenizer.apply_chat_template(
-        [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}], add_generation_prompt=True, tokenize=False)
-    assert text == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
-    assert tiny_tokenizer.decode(tiny_tokenizer.encode("héllo ∑ 42")) == "héllo ∑ 42"
+def gen(backend, prompt_ids, rid="r", **sp):
+    return run(backend.generate(rid, prompt_ids=prompt_ids, sampling_params=sp))
 
 
-async def test_greedy_matches_model_generate(backend, tiny_tokenizer):
-    model = backend.generator.model
-    prompt = _prompt(tiny_tokenizer)
-    out = await backend.generate("r0", prompt_ids=prompt, sampling_params={"temperature": 0, "max_tokens": 16, "ignore_eos": True})
-    ref = model.generate(torch.tensor([prompt]), max_new_tokens=16, do_sample=False, min_new_tokens=16)
-    assert out.token_ids == ref[0, len(prompt):].tolist()
-    assert len(out.token_ids) == 16 and out.extra_fields["finish_reason"] == "length"
-    expected = _teacher_forced(model, prompt, out.token_ids)
-    assert out.log_probs == pytest.approx(expected, abs=1e-4)
+def test_greedy_matches_hf_generate(backend, prompt_ids):
+    out = gen(backend, prompt_ids, temperature=0, max_tokens=24)
+    ids = torch.tensor([prompt_ids])
+    ref = backend.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=24,
+                                 eos_token_id=sorted(backend.eos_token_ids), pad_token_id=0)
+    assert out.token_ids == ref[0, len(prompt_ids):].tolist()
+    assert out.log_probs is None  # logprobs not requested
+    assert len(out.token_ids) == 24 and out.stop_reason == "length"
+    assert len(set(out.token_ids)) > 5  # the tiny model's greedy output is not degenerate
 
 
-async def test_sampled_logprobs_match_forward_pass_with_temperature(backend, tiny_tokenizer):
-    model = backend.generator.model
-    prompt = _prompt(tiny_tokenizer, "Write a design.")
-    sp = {"temperature": 0.7, "top_p": 0.9, "top_k": 50, "max_tokens": 12, "seed": 3, "logprobs": 0}
-    a = await backend.generate("a", prompt_ids=prompt, sampling_params=sp)
-    b = await backend.generate("b", prompt_ids=prompt, sampling_params=sp)
-    assert a.token_ids == b.token_ids  # same seed -> same sample
-    assert a.log_probs == pytest.approx(_teacher_forced(model, prompt, a.token_ids, 0.7), abs=1e-4)
-    assert all(lp <= 0 for lp in a.log_probs)
+def test_logprobs_equal_teacher_forced_log_softmax(backend, prompt_ids):
+    for sp in ({"temperature": 0}, {"temperature": 0.7, "top_k": 20, "top_p": 0.9, "seed": 3},
+               {"temperature": 1.3, "seed": 4}):
+        out = gen(backend, prompt_ids, max_tokens=16, logprobs=True, **sp)
+        full = torch.tensor([prompt_ids + out.token_ids])
+        with torch.no_grad():
+            logits = backend.model(full).logits[0].float()
+        n = len(prompt_ids)
+        ref = torch.log_softmax(logits[n - 1:-1], dim=-1).gather(1, torch.tensor(out.token_ids)[:, None])[:, 0]
+        assert len(out.log_probs) == len(out.token_ids) == 16
+        assert torch.allclose(torch.tensor(out.log_probs), ref, atol=1e-4), sp
 
 
-async def test_concurrent_requests_equal_sequential(backend, tiny_tokenizer):
-    prompts = [_prompt(tiny_tokenizer, f"q{i}") for i in range(3)]
-    sp = {"temperature": 0, "max_tokens": 8}
-    seq = [await backend.generate(str(i), prompt_ids=p, sampling_params=sp) for i, p in enumerate(prompts)]
-    conc = await asyncio.gather(*(backend.generate(str(i), prompt_ids=p, sampling_params=sp) for i, p in enumerate(prompts)))
-    assert [o.token_ids for o in conc] == [o.token_ids for o in seq]
+def test_seeds(backend, prompt_ids):
+    a = gen(backend, prompt_ids, temperature=1.0, seed=7, max_tokens=20, logprobs=True)
+    b = gen(backend, prompt_ids, temperature=1.0, seed=7, max_tokens=20, logprobs=True)
+    c = gen(backend, prompt_ids, temperature=1.0, seed=8, max_tokens=20)
+    assert a.token_ids == b.token_ids and a.log_probs == b.log_probs
+    assert a.token_ids != c.token_ids
 
 
-async def test_weight_update_and_stop_tokens(tiny_model_dir, tiny_tokenizer, tmp_path):
+def test_max_tokens_and_alias(backend, prompt_ids):
+    assert len(gen(backend, prompt_ids, temperature=0, max_tokens=5).token_ids) == 5
+    assert len(gen(backend, prompt_ids, temperature=0, max_new_tokens=3).token_ids) == 3
+    out = gen(backend, prompt_ids, temperature=0, max_tokens=0)
+    assert out.token_ids == [] and out.stop_reason == "length"
+
+
+def test_stops_at_eos_and_includes_it(tiny_model_dir, tiny_tokenizer, prompt_ids):
+    be = TransformersBackend(tiny_model_dir)
+    vocab = tiny_tokenizer.get_vocab()
+    assert {vocab["<|im_end|>"], vocab["<|endoftext|>"]} <= be.eos_token_ids
+    free = gen(be, prompt_ids, temperature=0, max_tokens=12, logprobs=True)
+    stop_tok = free.token_ids[4]
+    first = free.token_ids.index(stop_tok)
+    assert first >= 2 and free.stop_reason == "length"
+    be.eos_token_ids = frozenset({stop_tok})  # pretend that token is eos
+    out = gen(be, prompt_ids, temperature=0, max_tokens=12, logprobs=True)
+    assert out.token_ids == free.token_ids[: first + 1]
+    assert out.log_probs == free.log_probs[: first + 1]
+    assert out.stop_reason == "completed"
+
+
+def test_concurrent_equals_sequential(backend, prompt_ids, tiny_tokenizer):
+    other = tiny_tokenizer.encode("<|im_start|>user\ndef f(x):<|im_end|>\n<|im_start|>assistant\n")
+    reqs = [(prompt_ids, {"temperature": 0, "max_tokens": 8, "logprobs": True}),
+            (other, {"temperature": 1.0, "seed": 1, "max_tokens": 10, "logprobs": True}),
+            (prompt_ids, {"temperature": 0.8, "top_k": 50, "seed": 2, "max_tokens": 6, "logprobs": True}),
+            (other, {"temperature": 1.0, "top_p": 0.8, "seed": 3, "max_tokens": 9, "logprobs": True})]
+    seq = [gen(backend, p, f"s{i}", **sp) for i, (p, sp) in enumerate(reqs)]
+
+    async def together():
+        return await asyncio.gather(*(backend.generate(f"c{i}", prompt_ids=p, sampling_params=sp)
+                                      for i, (p, sp) in enumerate(reqs)))
+
+    par = run(together())
+    assert [o.token_ids for o in par] == [o.token_ids for o in seq]
+    assert [o.log_probs for o in par] == [o.log_probs for o in seq]
+    assert [len(o.token_ids) for o in par] == [8, 10, 6, 9]
+
+
+def test_update_weights(tmp_path, tiny_model_dir, prompt_ids):
     from transformers import AutoModelForCausalLM
 
-    other_dir = build_tiny_model(str(tmp_path / "other"), seed=1)
-    other = AutoModelForCausalLM.from_pretrained(other_dir)
-    b = TransformersBackend(tiny_model_dir)
-    prompt = _prompt(tiny_tokenizer)
-    sp = {"temperature": 0, "max_tokens": 10, "ignore_eos": True}
-    before = await b.generate("x", prompt_ids=prompt, sampling_params=sp)
-    loaded = b.load_weights(list(other.state_dict().items()))
-    assert loaded >= len(list(other.parameters()))
-    after = await b.generate("y", prompt_ids=prompt, sampling_params=sp)
-    ref = other.generate(torch.tensor([prompt]), max_new_tokens=10, min_new_tokens=10, do_sample=False)
-    assert after.token_ids == ref[0, len(prompt):].tolist()
-    assert torch.equal(b.generator.model.model.layers[0].mlp.up_proj.weight, other.model.layers[0].mlp.up_proj.weight)
-    assert after.log_probs != before.log_probs
-    # a stop token ends the reply right after it is produced
-    stop = after.token_ids[-1]
-    cut = await b.generate("z", prompt_ids=prompt, sampling_params={**sp, "stop_token_ids": [stop]})
-    assert cut.token_ids == after.token_ids[: after.token_ids.index(stop) + 1]
-    assert cut.extra_fields["finish_reason"] == "stop"
+    from verl_metaagent.testing.tiny_model import build_tiny_model
+
+    be = TransformersBackend(tiny_model_dir)
+    other = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "seed1", seed=1))
+    before = gen(be, prompt_ids, temperature=0, max_tokens=10).token_ids
+    sd = {f"module.{k}": v for k, v in other.state_dict().items()}
+    assert be.update_weights(sd) >= len(dict(other.named_parameters()))
+    after = gen(be, prompt_ids, temperature=0, max_tokens=10).token_ids
+    ids = torch.tensor([prompt_ids])
+    ref = other.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=10,
+                         eos_token_id=sorted(be.eos_token_ids), pad_token_id=0)
+    assert after == ref[0, len(prompt_ids):].tolist() and after != before
     with pytest.raises(KeyError):
-        b.load_weights({"no.such.weight": torch.zeros(1)})
+        be.update_weights({"no.such.weight": torch.zeros(1)})
+
+
+def test_filter_logits():
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    assert torch.isinf(filter_logits(logits, 2, None)).tolist() == [False, False, True, True]
+    assert torch.isinf(filter_logits(logits, None, 0.7)).tolist() == [False, False, True, True]
+    assert torch.isinf(filter_logits(logits, None, 0.5)).tolist() == [False, True, True, True]
+    assert torch.isinf(filter_logits(logits, None, 0.81)).tolist() == [False, False, False, True]
