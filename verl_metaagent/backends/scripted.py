@@ -1,124 +1,122 @@
 """A scripted LLM backend for deterministic tests: returns given texts, tokenised for real.
 
 ``ScriptedBackend(tokenizer, responses)`` answers ``generate(request_id, *, prompt_ids,
-sampling_params, **kw)`` (verl's server-manager call shape) with a ``TokenOutput`` whose
-``token_ids`` are the real tokenisation of the chosen text (plus the eos token unless
-``append_eos=False``) and whose ``log_probs`` are deterministic fake values (a pure function of
-token id and position, in [-1, -0.01]).
+sampling_params, **kw)`` (verl's server-manager call shape) with verl's ``TokenOutput``:
+``token_ids`` = the real tokenisation of the chosen text followed by the eos id, ``log_probs`` =
+:data:`FAKE_LOGPROB` for every token, ``stop_reason="completed"`` (``"length"`` if the request's
+``max_tokens`` cut the response short).
 
 ``responses`` may be
 
-* a list of texts: answered in call order (``cycle=True`` wraps around; otherwise the last text
-  repeats once the list is used up);
-* a dict ``{substring: text}``: the first key (in insertion order) found in the decoded prompt
-  wins; ``default`` answers when none matches (else :class:`BackendError`);
+* a list of texts, served in call order; once used up, ``cycle=True`` starts again from the
+  first, otherwise the call raises :class:`ScriptExhausted`;
+* a dict ``{substring: text}``: the first key (insertion order) contained in the decoded prompt
+  wins; ``default`` answers when no key matches, otherwise :class:`NoScriptedMatch` is raised;
 * a callable ``f(prompt_text) -> text``.
 
-Failure injection: ``errors`` is a set of 0-based call indices, or a callable
-``f(call_index, prompt_text) -> bool``, for which the call raises :class:`BackendError` (after
-the latency). ``latency`` is a fixed ``asyncio.sleep`` per call. Every call is recorded in
-``calls`` as :class:`ScriptedCall`.
+``errors`` is an optional callable ``f(prompt_text, call_index) -> Exception | None``; a returned
+exception is raised by that call (after the latency), to simulate backend failures. ``latency``
+is an ``asyncio.sleep`` per call. Every call, failed or not, is appended to :attr:`calls` as
+``(request_id, prompt_text, sampling_params)`` before anything can fail.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping, Sequence
+
+#: Log-prob reported for every scripted token.
+FAKE_LOGPROB = -0.1
 
 
-class BackendError(RuntimeError):
-    """Raised by a backend call that failed (here: injected on purpose)."""
+class ScriptExhausted(RuntimeError):
+    """A list script ran out of responses (and ``cycle`` is off)."""
 
 
-@dataclass
-class ScriptedCall:
-    """One recorded call: its index, request id, decoded prompt, reply text (None if it failed)."""
-
-    index: int
-    request_id: str
-    prompt_text: str
-    response_text: str | None
-    sampling_params: dict
-
-
-def fake_logprob(token_id: int, position: int) -> float:
-    """Deterministic stand-in logprob of ``token_id`` at response ``position`` (in [-1, -0.01])."""
-    return -(((token_id * 31 + position * 17) % 100) + 1) / 100.0
+class NoScriptedMatch(LookupError):
+    """No key of a dict script occurs in the prompt (and no ``default`` was given)."""
 
 
 class ScriptedBackend:
-    """Deterministic backend returning scripted texts; see the module docstring."""
+    """Deterministic backend returning scripted texts; see the module docstring.
 
-    def __init__(self, tokenizer, responses: list[str] | Mapping[str, str] | Callable[[str], str], *,
-                 default: str | None = None, cycle: bool = False, append_eos: bool = True,
-                 latency: float = 0.0, errors: Iterable[int] | Callable[[int, str], bool] | None = None,
-                 error_message: str = "injected backend failure"):
-        if not (isinstance(responses, (list, tuple, Mapping)) or callable(responses)):
-            raise TypeError("responses must be a list, a dict {substring: text} or a callable(prompt_text) -> text")
+    Args:
+        tokenizer: the real tokenizer (prompts are decoded with it, responses encoded with it).
+        responses: list / dict / callable, as described in the module docstring.
+        latency: seconds to ``asyncio.sleep`` in every call.
+        errors: ``f(prompt_text, call_index) -> Exception | None`` failure injector.
+        cycle: wrap around a list script instead of raising :class:`ScriptExhausted`.
+        default: reply of a dict script when no key matches.
+    """
+
+    def __init__(self, tokenizer, responses: Sequence[str] | Mapping[str, str] | Callable[[str], str], *,
+                 latency: float = 0.0, errors: Callable[[str, int], BaseException | None] | None = None,
+                 cycle: bool = False, default: str | None = None):
+        if isinstance(responses, str) or not (
+                isinstance(responses, (list, tuple, Mapping)) or callable(responses)):
+            raise TypeError("responses must be a list of texts, a dict {substring: text} or a callable")
         if isinstance(responses, (list, tuple)) and not responses:
             raise ValueError("responses list is empty")
+        if errors is not None and not callable(errors):
+            raise TypeError("errors must be a callable(prompt_text, call_index) -> Exception | None")
         self.tokenizer = tokenizer
         self.responses = responses
-        self.default = default
-        self.cycle = cycle
-        self.append_eos = append_eos
         self.latency = float(latency)
-        self.error_message = error_message
-        self._errors = errors if callable(errors) else frozenset(errors or ())
-        self.calls: list[ScriptedCall] = []
-        self._list_pos = 0
+        self.errors = errors
+        self.cycle = bool(cycle)
+        self.default = default
+        self.calls: list[tuple[str, str, dict]] = []
+        self.replies: list[str | None] = []
+        self._next = 0
+        eos = tokenizer.eos_token_id
+        if eos is None:
+            raise ValueError("the tokenizer has no eos token")
+        self.eos_token_id = int(eos)
 
-    def _should_fail(self, index: int, prompt_text: str) -> bool:
-        if callable(self._errors):
-            return bool(self._errors(index, prompt_text))
-        return index in self._errors
-
-    def _pick(self, prompt_text: str) -> str:
-        r = self.responses
-        if isinstance(r, (list, tuple)):
-            i = self._list_pos % len(r) if self.cycle else min(self._list_pos, len(r) - 1)
-            self._list_pos += 1
-            return r[i]
-        if isinstance(r, Mapping):
-            for key, text in r.items():
+    def _choose(self, prompt_text: str) -> str:
+        """Pick the reply text for one call (advances the list position)."""
+        script = self.responses
+        if isinstance(script, (list, tuple)):
+            if self._next >= len(script) and not self.cycle:
+                raise ScriptExhausted(f"all {len(script)} scripted responses were used")
+            text = script[self._next % len(script)]
+            self._next += 1
+            return text
+        if isinstance(script, Mapping):
+            for key, text in script.items():
                 if key in prompt_text:
                     return text
             if self.default is not None:
                 return self.default
-            raise BackendError(f"no scripted response matches the prompt (keys: {list(r)})")
-        return r(prompt_text)
+            raise NoScriptedMatch(f"no scripted key occurs in the prompt (keys: {list(script)})")
+        return script(prompt_text)
 
-    def encode_response(self, text: str) -> list[int]:
-        """Token ids for a reply text (eos appended unless ``append_eos=False``)."""
-        ids = list(self.tokenizer.encode(text, add_special_tokens=False))
-        if self.append_eos and self.tokenizer.eos_token_id is not None:
-            ids.append(int(self.tokenizer.eos_token_id))
-        return ids
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a reply: the tokenizer's encoding of ``text`` plus the eos id."""
+        return list(self.tokenizer.encode(text, add_special_tokens=False)) + [self.eos_token_id]
 
-    async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict | None = None,
-                       **kw: Any):
-        """Answer one call with the scripted text as verl's ``TokenOutput`` (or raise :class:`BackendError`)."""
+    async def generate(self, request_id: str, *, prompt_ids: list[int],
+                       sampling_params: Mapping[str, Any] | None = None, **kw: Any):
+        """Answer one call with the scripted text as verl's ``TokenOutput`` (or raise an injected error)."""
         from verl.workers.rollout.replica import TokenOutput
 
         index = len(self.calls)
+        params = dict(sampling_params or {})
         prompt_text = self.tokenizer.decode(list(prompt_ids), skip_special_tokens=False)
-        record = ScriptedCall(index, request_id, prompt_text, None, dict(sampling_params or {}))
-        self.calls.append(record)
+        self.calls.append((request_id, prompt_text, params))
+        self.replies.append(None)
         if self.latency > 0:
             await asyncio.sleep(self.latency)
-        if self._should_fail(index, prompt_text):
-            raise BackendError(f"{self.error_message} (call {index}, request {request_id})")
-        text = self._pick(prompt_text)
-        record.response_text = text
-        ids = self.encode_response(text)
-        max_tokens = (sampling_params or {}).get("max_tokens", (sampling_params or {}).get("max_new_tokens"))
-        finish = "stop"
-        if max_tokens is not None and len(ids) > int(max_tokens):
-            ids, finish = ids[: int(max_tokens)], "length"
-        return TokenOutput(
-            token_ids=ids,
-            log_probs=[fake_logprob(t, i) for i, t in enumerate(ids)],
-            stop_reason="completed",
-            extra_fields={"finish_reason": finish},
-        )
+        if self.errors is not None:
+            error = self.errors(prompt_text, index)
+            if error is not None:
+                raise error
+        text = self._choose(prompt_text)
+        self.replies[index] = text
+        ids = self.encode(text)
+        stop_reason = "completed"
+        limit = params.get("max_tokens", params.get("max_new_tokens"))
+        if limit is not None and len(ids) > int(limit):
+            ids, stop_reason = ids[: int(limit)], "length"
+        return TokenOutput(token_ids=ids, log_probs=[FAKE_LOGPROB] * len(ids), stop_reason=stop_reason,
+                           extra_fields={"request_id": request_id, "text": text})
