@@ -92,6 +92,35 @@ _MATH = [
 ]
 
 
+_WORDS = (
+    "about above after again against all also always among answer another any area around ask back "
+    "because become before begin being below best better between both bring build call came can case "
+    "change check child city class close come common could count course create current data day "
+    "different does done down during each early easy either end enough even every example fact family "
+    "far feel few field final find first follow food form found free friend from full function game "
+    "general give good great group hand happen hard have head hear help high hold home house however "
+    "idea important include increase inside integer just keep kind know large last later learn least "
+    "leave left less level life light line list little long look made make many matter maybe mean "
+    "might minute model money month more most move much must name need never next night nothing "
+    "number object often only open order other over part pass people perhaps person place plan play "
+    "point possible power present probably problem program provide public question quickly rather "
+    "reason remember report require right room rule same school second seem sentence set several "
+    "should show side simple since small some something sort source space special start state still "
+    "story string student study such sure system table take team tell than their then there these "
+    "thing think those though through time today together too toward true turn under until update "
+    "used using usually value very want water week well were what when where whether which while "
+    "whole why will with within without word work world would write wrong year yes yet young"
+).split()
+
+_PY_NAMES = (
+    "abs all any bool break continue dict elif else enumerate except False filter finally float "
+    "for global hash import in int is isinstance lambda len list map max min next None nonlocal not "
+    "object or pass print range raise repr return reversed round self set slice sorted str sum super "
+    "True tuple type while with yield zip append extend insert items keys values split strip join "
+    "format replace startswith endswith lower upper count index pop update get setdefault"
+).split()
+
+
 def _builtin_corpus() -> list[str]:
     """The built-in training text: fixed English / Python / math snippets plus generated arithmetic."""
     lines = _ENGLISH + _PYTHON + _MATH
@@ -100,6 +129,12 @@ def _builtin_corpus() -> list[str]:
         lines.append(f"What is {a} + {b}? {a} + {b} = {a + b}. The answer is \\boxed{{{a + b}}}.")
         lines.append(f"Compute {a} * {b}: {a} * {b} = {a * b}. So the result is {a * b}.")
         lines.append(f"x_{a} = {a} - {b}  # = {a - b}\nif x_{a} < 0:\n    x_{a} = -x_{a}\n")
+    for i, word in enumerate(_WORDS):
+        other = _WORDS[(i * 7 + 3) % len(_WORDS)]
+        lines.append(f"The {word} is {other}. A {word} and the {other}; {word.capitalize()} {other}s.")
+    for i, name in enumerate(_PY_NAMES):
+        other = _PY_NAMES[(i * 5 + 1) % len(_PY_NAMES)]
+        lines.append(f"result = {name}(items)\nif {name} is not None:\n    {other} = {name}.{other}(value)\n")
     return lines
 
 
