@@ -128,3 +128,24 @@ def test_filter_logits():
     assert torch.isinf(filter_logits(logits, None, 0.7)).tolist() == [False, False, True, True]
     assert torch.isinf(filter_logits(logits, None, 0.5)).tolist() == [False, True, True, True]
     assert torch.isinf(filter_logits(logits, None, 0.81)).tolist() == [False, False, False, True]
+
+
+def test_event_loop_not_blocked_while_model_busy(backend, prompt_ids):
+    """While the decode thread waits for the model (lock held here), the loop keeps running other tasks."""
+
+    async def main():
+        backend._lock.acquire()  # simulate a long-running generation holding the model
+        try:
+            task = asyncio.create_task(backend.generate("r", prompt_ids=prompt_ids,
+                                                        sampling_params={"temperature": 0, "max_tokens": 4}))
+            ticks = 0
+            for _ in range(20):
+                await asyncio.sleep(0)
+                ticks += 1
+            assert ticks == 20 and not task.done()
+        finally:
+            backend._lock.release()
+        out = await task
+        assert len(out.token_ids) == 4
+
+    run(main())
