@@ -149,3 +149,23 @@ def test_event_loop_not_blocked_while_model_busy(backend, prompt_ids):
         assert len(out.token_ids) == 4
 
     run(main())
+
+
+def test_processed_logprobs_mode(tiny_model_dir, prompt_ids):
+    """``logprobs_mode="processed"`` reports log_softmax(logits / T): verl's actor recomputation."""
+    be = TransformersBackend(tiny_model_dir, logprobs_mode="processed")
+    raw = TransformersBackend(tiny_model_dir)
+    sp = {"temperature": 0.6, "top_k": 30, "seed": 5, "max_tokens": 12, "logprobs": True}
+    out = gen(be, prompt_ids, **sp)
+    out_raw = gen(raw, prompt_ids, **sp)
+    assert out.token_ids == out_raw.token_ids  # the mode changes only the reported values
+    full = torch.tensor([prompt_ids + out.token_ids])
+    with torch.no_grad():
+        logits = be.model(full).logits[0].float()[len(prompt_ids) - 1:-1] / 0.6
+    ref = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(out.token_ids)[:, None])[:, 0]
+    assert torch.allclose(torch.tensor(out.log_probs), ref, atol=1e-4)
+    assert not torch.allclose(torch.tensor(out_raw.log_probs), ref, atol=1e-2)
+    greedy = {"temperature": 0, "max_tokens": 6, "logprobs": True}
+    assert gen(be, prompt_ids, **greedy).log_probs == gen(raw, prompt_ids, **greedy).log_probs
+    with pytest.raises(ValueError):
+        TransformersBackend(tiny_model_dir, logprobs_mode="bogus")

@@ -21,10 +21,16 @@ Sampling parameters (verl's keys; unknown keys are ignored):
   generator is seeded from fresh OS entropy.
 * ``logprobs``: if true, ``log_probs`` holds one value per returned token, else ``None``.
 
-Logprob convention: the reported value is ``log_softmax(raw_logits)[token]``: the log-probability
-under the temperature-1, *unfiltered* model distribution (top-k / top-p / temperature only decide
-which token is drawn). That is what the trainer recomputes for the sampled tokens with a plain
-forward pass, so rollout and trainer logprobs agree (up to float error) for the same weights.
+Logprob convention (``logprobs_mode``, constructor argument):
+
+* ``"raw"`` (default): ``log_softmax(raw_logits)[token]``, the log-probability under the
+  temperature-1, *unfiltered* model distribution (top-k / top-p / temperature only decide which
+  token is drawn). This equals a plain teacher-forced forward pass over prompt + response.
+* ``"processed"``: ``log_softmax(raw_logits / T)[token]`` with the request's temperature ``T``
+  (``T = 1`` for greedy), still without top-k / top-p renormalisation. Note: verl 0.9's actor
+  engines (fsdp / megatron / automodel / torchtitan ``transformer_impl``) divide the logits by the
+  rollout temperature before ``log_softmax``, so for ``T != 1`` *this* mode is the one that matches
+  the trainer's recomputed ``old_log_probs``; for ``T = 1`` (and greedy) both modes are identical.
 
 Stopping: generation ends after an eos token (``<|im_end|>``, ``<|endoftext|>``, the tokenizer's
 eos and the model's ``eos_token_id``s) with ``stop_reason="completed"``; the eos token is included
@@ -97,11 +103,16 @@ class TransformersBackend:
             used for eos ids and :attr:`tokenizer` convenience.
         device: torch device for the model and inputs.
         default_max_tokens: budget of requests that give no ``max_tokens``.
+        logprobs_mode: ``"raw"`` (default) or ``"processed"``; see the module docstring.
     """
 
     def __init__(self, model_path_or_model, tokenizer=None, device: str = "cpu", *,
-                 default_max_tokens: int = 256):
+                 default_max_tokens: int = 256, logprobs_mode: str = "raw"):
         import torch
+
+        if logprobs_mode not in ("raw", "processed"):
+            raise ValueError(f"logprobs_mode must be 'raw' or 'processed', not {logprobs_mode!r}")
+        self.logprobs_mode = logprobs_mode
 
         if isinstance(model_path_or_model, (str, os.PathLike)):
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -193,7 +204,8 @@ class TransformersBackend:
                     probs = torch.softmax(scaled, dim=-1)
                     token = int(torch.multinomial(probs, 1, generator=generator)[0])
                 out_ids.append(token)
-                out_lps.append(float(torch.log_softmax(logits, dim=-1)[token]))
+                lp_logits = logits if greedy or self.logprobs_mode == "raw" else logits / params["temperature"]
+                out_lps.append(float(torch.log_softmax(lp_logits, dim=-1)[token]))
                 if token in self.eos_token_ids:
                     stop_reason = "completed"
                     break
