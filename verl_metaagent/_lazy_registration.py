@@ -30,6 +30,7 @@ REGISTRATIONS: dict[str, list[str]] = {
     # cpu platform workarounds (each a no-op unless VERL_PLATFORM=cpu)
     "verl.single_controller.ray.base": ["verl_metaagent.cpu.patches:patch_resource_pool_check"],
     "verl.utils.distributed": ["verl_metaagent.cpu.patches:patch_distributed_backend"],
+    "verl.utils.device": ["verl_metaagent.cpu.patches:auto_select_on_trainer_device"],
     "verl.workers.engine": ["verl_metaagent.cpu.patches:register_cpu_engines"],
     "verl.workers.rollout.base": [
         "verl_metaagent.cpu.patches:register_cpu_rollout_adapter",

@@ -169,3 +169,38 @@ def test_max_tokens_rule(tiny_model):
     assert server._max_tokens(14, {}) == 4
     assert server._max_tokens(4, {"max_tokens": 3}) == 3
     assert server._max_tokens(30, {}) == 1
+
+
+AUTO_PROBE = r'''
+import json, os
+from omegaconf import OmegaConf
+import verl
+from verl.utils.device import auto_set_device
+from verl.plugin.platform import get_platform
+import verl.utils.distributed as dist_utils
+cuda_cfg = OmegaConf.create({"trainer": {"device": "cuda"}})
+auto_set_device(cuda_cfg)
+before = os.environ.get("VERL_PLATFORM")
+auto_set_device(OmegaConf.create({"trainer": {"device": "cpu"}}))
+print("REPORT=" + json.dumps({
+    "before": before,
+    "env": os.environ.get("VERL_PLATFORM"),
+    "device": get_platform().device_name,
+    "dist_patched": hasattr(dist_utils.initialize_global_process_group_ray, "_verl_metaagent_cpu_patched"),
+}))
+'''
+
+
+@pytest.mark.slow
+def test_trainer_device_cpu_selects_platform_without_accelerator():
+    """trainer.device=cpu on a host without GPU/NPU switches to the cpu platform (env set for Ray)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("accelerator host: stock verl keeps the accelerator")
+    env = dict(os.environ, VERL_USE_EXTERNAL_MODULES="verl_metaagent")
+    env.pop("VERL_PLATFORM", None)
+    proc = subprocess.run([sys.executable, "-c", AUTO_PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    r = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("REPORT=")][-1][len("REPORT="):])
+    assert r == {"before": None, "env": "cpu", "device": "cpu", "dist_patched": True}

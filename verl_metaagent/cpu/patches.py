@@ -180,3 +180,76 @@ def explain_missing_rollout_engine(rollout_base: types.ModuleType) -> None:
 
     setattr(get_rollout_class, _MARK, True)
     rollout_base.get_rollout_class = get_rollout_class
+
+
+#: verl module -> the cpu workaround hooked on it (also listed in ``_lazy_registration``).
+CPU_WORKAROUNDS = {
+    "verl.single_controller.ray.base": patch_resource_pool_check,
+    "verl.utils.distributed": patch_distributed_backend,
+    "verl.workers.engine": register_cpu_engines,
+    "verl.workers.rollout.base": register_cpu_rollout_adapter,
+}
+
+
+def _accelerator_visible() -> bool:
+    """True if torch sees a CUDA/ROCm GPU or an Ascend NPU in this process."""
+    import torch
+
+    if torch.cuda.is_available():
+        return True
+    npu = getattr(torch, "npu", None)
+    try:
+        return bool(npu is not None and npu.is_available())
+    except Exception:  # noqa: BLE001 - a broken torch_npu counts as no NPU
+        return False
+
+
+def select_cpu_platform() -> None:
+    """Switch this process to the cpu platform and apply the workarounds to verl modules that are
+    already imported (later imports get them from their post-import hooks).
+
+    Sets ``VERL_PLATFORM=cpu`` in the environment first, so Ray (started afterwards) hands it to
+    every worker.
+    """
+    import sys
+
+    os.environ["VERL_PLATFORM"] = CPU_NAME
+    from verl.plugin.platform import platform_manager
+
+    cpu_cls = platform_manager.PlatformRegistry.get(CPU_NAME)
+    current = platform_manager._current_platform
+    if cpu_cls is not None and (current is None or current.device_name != CPU_NAME):
+        platform_manager.set_platform(cpu_cls())
+    for module_name, workaround in CPU_WORKAROUNDS.items():
+        module = sys.modules.get(module_name)
+        if module is not None:
+            workaround(module)
+
+
+def auto_select_on_trainer_device(device_module: types.ModuleType) -> None:
+    """Let ``trainer.device=cpu`` select the cpu platform when no accelerator is visible.
+
+    verl's entry points (``main_ppo``, the SFT trainers, ...) call
+    ``verl.utils.device.auto_set_device(config)`` before ``ray.init``; this wraps it. The wrapper
+    acts only if ``config.trainer.device == "cpu"``, ``VERL_PLATFORM`` is unset, and torch sees
+    no GPU/NPU, so stock behaviour on accelerator hosts (verl moves ``device=cpu`` to the
+    detected accelerator) is unchanged.
+
+    Args:
+        device_module: the imported ``verl.utils.device`` module.
+    """
+    original = device_module.auto_set_device
+    if getattr(original, _MARK, False):
+        return
+
+    @functools.wraps(original)
+    def auto_set_device(config) -> None:
+        trainer = getattr(config, "trainer", None) if config is not None else None
+        wants_cpu = str(getattr(trainer, "device", "") or "").lower() == CPU_NAME
+        if wants_cpu and not os.environ.get("VERL_PLATFORM") and not _accelerator_visible():
+            logger.warning("verl_metaagent: trainer.device=cpu and no accelerator -> cpu platform")
+            select_cpu_platform()
+        return original(config)
+
+    setattr(auto_set_device, _MARK, True)
+    device_module.auto_set_device = auto_set_device
