@@ -64,7 +64,7 @@ def test_release_dialect_runs_and_returns_workflow_answer():
         ("x = 'a' * (1 << 34)\nfinish(x)\n", "crash"),
         ("def f(n):\n    return f(n + 1)\nfinish(f(0))\n", "crash"),
         ("print('x' * (100 << 20))\nfinish(1)\n", "crash"),
-        ("raise ValueError('boom')\n", "crash"),
+        ("raise ValueError('boom')\nfinish(1)\n", "crash"),
     ],
 )
 def test_bad_scripts_end_with_status(body, status):
@@ -122,7 +122,7 @@ def test_run_tests_is_relayed_and_missing_runner_is_an_error():
 def test_concurrent_executions_are_isolated():
     async def main():
         good = HEADER + "a = Agent('s', 'x')\nfinish(a.ask())\n"
-        bad = HEADER + "while True:\n    pass\n"
+        bad = HEADER + "while True:\n    pass\nfinish(0)\n"
         limits = DesignLimits(wall_seconds=3, cpu_seconds=2)
         return await asyncio.gather(*(execute_design(good if i % 2 else bad, DesignTask("q"), _caller("ok"), limits) for i in range(6)))
 

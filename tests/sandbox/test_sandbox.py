@@ -1,0 +1,166 @@
+"""The sandbox itself (no static validation in front of it): each hostile program ends cleanly."""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python, run_python_sync
+
+PROT = active_protections()
+LIM = SandboxLimits(wall_seconds=5, cpu_seconds=3, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
+
+
+def _sandbox_pids():
+    pids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if 61000 <= os.stat(f"/proc/{p}").st_uid < 61000 + 2048:
+                    pids.append(p)
+            except OSError:
+                pass
+    return pids
+
+
+def run(src, **kw):
+    return run_python_sync(src, limits=kw.pop("limits", LIM), **kw)
+
+
+def test_hello_and_stdin():
+    r = run("import sys\nprint(sys.stdin.read().upper())", stdin="abc")
+    assert (r.status, r.exit_code, r.stdout) == ("ok", 0, "ABC\n")
+
+
+def test_files_are_in_the_work_dir_and_dir_is_removed():
+    r = run("import os\nprint(open('data.txt').read()); print(os.getcwd())", files={"data.txt": "hi"})
+    assert r.status == "ok" and r.stdout.startswith("hi\n")
+    assert not os.path.exists(r.stdout.split("\n")[1])
+
+
+def test_syntax_error_is_error():
+    r = run("x = (\n")
+    assert r.status == "error" and "SyntaxError" in r.stderr
+
+
+def test_env_is_scrubbed():
+    os.environ["METAAGENT_TEST_SECRET"] = "hunter2"
+    try:
+        r = run("import os\nprint(sorted(os.environ.items()))")
+    finally:
+        del os.environ["METAAGENT_TEST_SECRET"]
+    assert r.status == "ok" and "hunter2" not in r.stdout and "METAAGENT_TEST_SECRET" not in r.stdout
+
+
+def test_parent_environ_unreadable():
+    r = run(f"print(open('/proc/{os.getpid()}/environ','rb').read())")
+    if PROT["unprivileged_uid"]:
+        assert r.status == "error" and "PermissionError" in r.stderr
+
+
+def test_etc_passwd_is_harmless_and_shadow_unreadable():
+    r = run("print(len(open('/etc/passwd').read()) > 0)\nopen('/etc/shadow').read()")
+    if PROT["unprivileged_uid"]:
+        assert r.status == "error" and "PermissionError" in r.stderr
+
+
+@pytest.mark.skipif(not PROT["unprivileged_uid"], reason="needs root to drop to a sandbox uid")
+def test_no_writes_outside_work_dir(tmp_path):
+    target = tmp_path / "pwned"
+    r = run(f"open({str(target)!r}, 'w').write('x')")
+    assert r.status == "error" and "PermissionError" in r.stderr and not target.exists()
+    r = run("open('/etc/pwned', 'w')")
+    assert r.status == "error" and not os.path.exists("/etc/pwned")
+
+
+@pytest.mark.skipif(not PROT["network_namespace"], reason="network namespaces not permitted here")
+def test_no_network():
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    try:
+        r = run(f"import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', {port}))\nprint('connected')")
+    finally:
+        srv.close()
+    assert r.status == "error" and "connected" not in r.stdout
+
+
+def test_infinite_loop_times_out():
+    r = run("while True:\n    pass\n", limits=SandboxLimits(wall_seconds=3, cpu_seconds=1))
+    assert r.status == "timeout"
+
+
+def test_sleep_hits_wall_clock():
+    r = run("import time\ntime.sleep(60)", limits=SandboxLimits(wall_seconds=1, cpu_seconds=5))
+    assert r.status == "timeout"
+
+
+def test_memory_bomb():
+    r = run("x = bytearray(1 << 33)\nprint('allocated')", limits=LIM)
+    assert r.status == "error" and "MemoryError" in r.stderr and "allocated" not in r.stdout
+
+
+def test_recursion_bomb():
+    r = run("import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n+1)\nf(0)", limits=LIM)
+    assert r.status in ("error", "killed") and r.exit_code != 0
+
+
+def test_huge_output_is_capped():
+    r = run("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * (1 << 20))\n", limits=LIM)
+    assert r.status == "output_limit" and len(r.stdout) <= LIM.max_output_bytes
+
+
+@pytest.mark.skipif(not PROT["process_cap"], reason="process cap needs an unprivileged uid")
+def test_fork_storm_is_capped_and_cleaned_up():
+    src = (
+        "import os, time\n"
+        "n = 0\n"
+        "for _ in range(200):\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            os.setsid()\n"  # try to escape the process group
+        "            time.sleep(30)\n"
+        "            os._exit(0)\n"
+        "        n += 1\n"
+        "    except OSError:\n"
+        "        break\n"
+        "print(n)\n"
+    )
+    r = run(src, limits=SandboxLimits(wall_seconds=5, cpu_seconds=3, max_processes=8))
+    assert r.status == "ok" and int(r.stdout) < 8
+    assert _sandbox_pids() == []
+
+
+def test_concurrent_runs_are_isolated():
+    async def main():
+        bad = run_python("while True:\n    pass\n", limits=SandboxLimits(wall_seconds=2, cpu_seconds=1))
+        goods = [run_python(f"print({i} * 2)", limits=LIM) for i in range(6)]
+        return await asyncio.gather(bad, *goods)
+
+    bad, *goods = asyncio.run(main())
+    assert bad.status == "timeout"
+    assert [g.stdout for g in goods] == [f"{i * 2}\n" for i in range(6)]
+    assert _sandbox_pids() == []
+
+
+def test_active_protections_values():
+    p = active_protections()
+    assert p["rlimits"] and p["scrubbed_env"]
+    assert set(p) >= {"network_namespace", "unprivileged_uid", "process_cap"}
+    if os.geteuid() == 0:
+        assert p["unprivileged_uid"] and p["process_cap"]
+
+
+def test_no_verl_torch_ray_imports():
+    code = (
+        "import sys, verl_metaagent.sandbox, verl_metaagent.design.runtime, verl_metaagent.design._transport\n"
+        "bad = [m for m in ('verl', 'torch', 'ray') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
