@@ -204,3 +204,23 @@ def test_trainer_device_cpu_selects_platform_without_accelerator():
     assert proc.returncode == 0, proc.stderr[-4000:]
     r = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("REPORT=")][-1][len("REPORT="):])
     assert r == {"before": None, "env": "cpu", "device": "cpu", "dist_patched": True}
+
+
+def test_rollout_logprobs_follow_verl_logprobs_mode(tiny_model):
+    """With verl's default logprobs_mode (processed), a token's logprob is log_softmax(logits / T)."""
+    import torch
+
+    from verl_metaagent.cpu.replica import CPURolloutServer
+
+    server = CPURolloutServer(
+        config={"prompt_length": 32, "response_length": 1, "logprobs_mode": "processed_logprobs"},
+        model_config={"local_path": str(tiny_model)},
+    )
+    server.launch()
+    prompt = [5, 6, 7]
+    out = asyncio.run(server.generate(prompt_ids=prompt, sampling_params={"temperature": 0.5, "logprobs": True},
+                                      request_id="t"))
+    with torch.no_grad():
+        logits = server.model(input_ids=torch.tensor([prompt])).logits[0, -1].float()
+    expected = torch.log_softmax(logits / 0.5, dim=-1)[out.token_ids[0]].item()
+    assert abs(out.log_probs[0] - expected) < 1e-4

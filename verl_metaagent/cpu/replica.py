@@ -71,7 +71,10 @@ class _GenerationCore:
     keeps one generation implementation with the rest of the project.
     """
 
-    def __init__(self, path: str, max_model_len: int, default_max_tokens: int, seed: int):
+    def __init__(self, path: str, max_model_len: int, default_max_tokens: int, seed: int,
+                 logprobs_mode: str = "processed_logprobs"):
+        import inspect
+
         from verl_metaagent.backends import transformers_backend as tb
 
         self._tb = tb
@@ -81,7 +84,12 @@ class _GenerationCore:
             )
             self._style = "generator"
         else:
-            self.impl = tb.TransformersBackend(path, default_max_tokens=default_max_tokens)
+            kwargs: dict[str, Any] = {"default_max_tokens": default_max_tokens}
+            if "logprobs_mode" in inspect.signature(tb.TransformersBackend).parameters:
+                # verl's rollout.logprobs_mode: processed_logprobs (default) = log_softmax(logits / T),
+                # what the actor recomputes; raw_logprobs = log_softmax(logits)
+                kwargs["logprobs_mode"] = "raw" if str(logprobs_mode).startswith("raw") else "processed"
+            self.impl = tb.TransformersBackend(path, **kwargs)
             self.impl.max_model_len = min(int(self.impl.max_model_len), max_model_len)
             self._style = "backend"
         self.model = self.impl.model
@@ -140,6 +148,7 @@ class CPURolloutServer:
             max_model_len=int(_cfg_get(self.config, "max_model_len") or (prompt_length + response_length)),
             default_max_tokens=response_length,
             seed=int(_cfg_get(self.config, "seed", 0) or 0) + self.replica_rank,
+            logprobs_mode=str(_cfg_get(self.config, "logprobs_mode", "processed_logprobs") or "processed_logprobs"),
         )
         self.model = self.generator.model
         return self.address()
