@@ -26,7 +26,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetr
 from verl_metaagent.rollout.config import SamplingConfig, load_rollout_config
 from verl_metaagent.rollout.grading import make_grader
 from verl_metaagent.rollout.tree_runner import TreeRunner
-from verl_metaagent.rollout.worker import problem_from_fields
+from verl_metaagent.rollout.problems import problem_from_fields
 
 AGENT_LOOP_NAME = "metaagent_designer"
 

@@ -30,6 +30,7 @@ from verl.utils.ray_utils import auto_await
 from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig, load_rollout_config
 from verl_metaagent.rollout.grading import make_grader
 from verl_metaagent.rollout.rows import RowSpec, RowStats, merge_summaries, rollout_metrics, tree_summary, tree_to_rows
+from verl_metaagent.rollout.problems import problem_from_fields
 from verl_metaagent.rollout.tree_runner import ProblemSpec, ProblemTree, TreeRunner
 
 logger = logging.getLogger(__name__)
@@ -37,58 +38,6 @@ logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
 SUMMARY_KEY = "metaagent_summary"
 METRICS_KEY = "metaagent_metrics"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def question_from_row(raw_prompt: Any, extra_info: dict) -> str:
-    """The task text: ``extra_info['question']`` if the data has it, else the last user message."""
-    if isinstance(extra_info, dict) and extra_info.get("question"):
-        return str(extra_info["question"])
-    messages = list(raw_prompt) if raw_prompt is not None else []
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):  # multimodal-style content parts
-                content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-            return str(content)
-    raise ValueError(
-        "Cannot find the task text of a dataset row: it has no extra_info.question and no user message in "
-        "its prompt. Fix the data (see examples/ data preparation) so every row has a user message."
-    )
-
-
-def task_type_of(data_source: str, ability: Optional[str], extra_info: dict) -> str:
-    """``code`` or ``math`` (or the dataset's own ``extra_info.task_type``)."""
-    if isinstance(extra_info, dict) and extra_info.get("task_type"):
-        return str(extra_info["task_type"])
-    if str(data_source).startswith("code") or (ability or "").lower() in ("code", "coding"):
-        return "code"
-    return "math"
-
-
-def problem_from_fields(fields: dict, *, uid: str, problem_index: int) -> ProblemSpec:
-    """A :class:`ProblemSpec` from one dataset row's fields (``raw_prompt``, ``data_source``, ...)."""
-    extra_info = _plain(fields.get("extra_info")) or {}
-    extra_info = extra_info if isinstance(extra_info, dict) else {}
-    reward_model = _plain(fields.get("reward_model")) or {}
-    data_source = str(fields.get("data_source", "unknown"))
-    ability = fields.get("ability")
-    return ProblemSpec(
-        uid=uid,
-        problem_index=problem_index,
-        question=question_from_row(fields.get("raw_prompt"), extra_info),
-        task_type=task_type_of(data_source, str(ability) if ability is not None else None, extra_info),
-        data_source=data_source,
-        ground_truth=reward_model.get("ground_truth") if isinstance(reward_model, dict) else None,
-        extra_info=extra_info,
-    )
 
 
 def problems_from_batch(batch: DataProto) -> list[ProblemSpec]:
