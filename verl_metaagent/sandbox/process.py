@@ -160,7 +160,7 @@ async def _read_capped(stream, cap: int, out: bytearray, over: list) -> None:
         if len(out) + len(chunk) > cap:
             out.extend(chunk[: cap - len(out)])
             over.append(True)
-            return
+            raise OverflowError  # stop at once: the child may block on a full pipe until killed
         out.extend(chunk)
 
 class SandboxAbort(Exception):
