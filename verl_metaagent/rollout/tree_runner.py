@@ -40,6 +40,14 @@ class ProblemSpec:
     ground_truth: Any
     extra_info: dict = field(default_factory=dict)
 
+    @property
+    def seed_key(self) -> str:
+        """Stable identity for seeding (the trainer's ``uid`` is a fresh uuid each run): the dataset
+        ``extra_info.index`` when present, else the question text, plus any ``#r`` repeat suffix."""
+        index = self.extra_info.get("index") if isinstance(self.extra_info, dict) else None
+        base = f"index:{index}" if index is not None else f"q:{self.question}"
+        return base + (self.uid[self.uid.index("#"):] if "#" in self.uid else "")
+
 
 @dataclass
 class ExecutionNode:
@@ -183,7 +191,7 @@ class TreeRunner:
         params = _sampling_params(
             role_cfg,
             default_max_tokens=self.response_length,
-            seed=derive_seed(self.cfg.seed, self.step, problem.uid, j),
+            seed=derive_seed(self.cfg.seed, self.step, problem.seed_key, j),
             greedy=greedy,
             logprobs=self.logprobs,
         )
@@ -244,7 +252,7 @@ class TreeRunner:
             params = _sampling_params(
                 role_cfg,
                 default_max_tokens=self.response_length,
-                seed=derive_seed(self.cfg.seed, self.step, problem.uid, design.j, k, request.call_index),
+                seed=derive_seed(self.cfg.seed, self.step, problem.seed_key, design.j, k, request.call_index),
                 greedy=greedy,
                 logprobs=self.logprobs,
             )

@@ -177,6 +177,7 @@ class MetaAgentRayTrainer(RayPPOTrainer):
 
         if step.batch is None:  # e.g. executor phase but every design was invalid: nothing to train
             self.checkpoint_manager.update_weights(self.global_steps)
+            self._maybe_save_checkpoint(is_last_step, timing_raw)  # a skipped update still checkpoints on schedule
             return step
 
         batch = step.batch
