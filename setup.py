@@ -39,12 +39,13 @@ install_requires = [
     "pandas",
     "pyarrow",
     "sympy",
-    "math-verify",
+    "math-verify>=0.9",
     "pylatexenc",
     "matplotlib",
     "tensorboard",
     "httpx",
     "tqdm",
+    "orjson",  # verl's JSONL file tracker (trainer.logger=[file])
     *VERL_RUNTIME_GAPS,
 ]
 
