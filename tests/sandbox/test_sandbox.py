@@ -19,7 +19,10 @@ def _sandbox_pids():
         if p.isdigit():
             try:
                 if 61000 <= os.stat(f"/proc/{p}").st_uid < 61000 + 2048:
-                    pids.append(p)
+                    with open(f"/proc/{p}/stat") as f:
+                        state = f.read().rsplit(")", 1)[1].split()[0]
+                    if state != "Z":  # killed, waiting for init to reap it: not running
+                        pids.append(p)
             except OSError:
                 pass
     return pids

@@ -163,6 +163,24 @@ async def _read_capped(stream, cap: int, out: bytearray, over: list) -> None:
             raise OverflowError  # stop at once: the child may block on a full pipe until killed
         out.extend(chunk)
 
+async def _drain(stream) -> None:
+    """Read a pipe to EOF, discarding: Python 3.11's ``Process.wait`` only returns once every pipe closed."""
+    while await stream.read(1 << 16):
+        pass
+
+
+async def _reap(proc) -> None:
+    """Wait for a killed child: drain its pipes (a reader stopped at the output cap left data unread)."""
+    try:
+        await asyncio.wait_for(asyncio.gather(_drain(proc.stdout), _drain(proc.stderr)), timeout=10)
+    except (asyncio.TimeoutError, OSError):
+        pass
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=10)
+    except asyncio.TimeoutError:
+        proc._transport.close()  # a process that escaped the group kill still holds a pipe: stop waiting
+
+
 class SandboxAbort(Exception):
     """Raised by a ``serve`` coroutine to stop the child: ``status`` and ``reason`` end the run."""
 
@@ -276,13 +294,32 @@ async def run_in_sandbox(
                 transport.close()
                 os.close(write_fd)
 
+        io_tasks: list[asyncio.Task] = []
+
+        async def reap_descendants() -> None:
+            # When the main child exits, processes it left behind (possibly in new sessions) may
+            # still hold the output pipes: kill its group and every process of the run's uid.
+            while proc.returncode is None:
+                await asyncio.sleep(0.02)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            if uid is not None:
+                await asyncio.to_thread(_kill_uid, uid)
+
         async def body() -> None:
-            await asyncio.gather(
-                feed(),
-                channel(),
-                _read_capped(proc.stdout, limits.max_output_bytes, out, over),
-                _read_capped(proc.stderr, limits.max_output_bytes, err, over),
+            io_tasks.extend(
+                asyncio.ensure_future(c)
+                for c in (
+                    feed(),
+                    channel(),
+                    reap_descendants(),
+                    _read_capped(proc.stdout, limits.max_output_bytes, out, over),
+                    _read_capped(proc.stderr, limits.max_output_bytes, err, over),
+                )
             )
+            await asyncio.gather(*io_tasks)
             if over:
                 raise OverflowError
             await proc.wait()
@@ -296,12 +333,15 @@ async def run_in_sandbox(
             status = "output_limit"
         except SandboxAbort as abort:
             status, detail["reason"] = abort.status, abort.reason
+        for task in io_tasks:  # siblings of a failed reader/serve keep running otherwise
+            task.cancel()
+        await asyncio.gather(*io_tasks, return_exceptions=True)
         if proc.returncode is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except OSError:
                 pass
-            await proc.wait()
+            await _reap(proc)
         rc = proc.returncode
         if status == "ok" and rc != 0:
             if rc == -signal.SIGXCPU:
