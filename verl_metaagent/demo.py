@@ -50,7 +50,9 @@ def write_arith_dataset(path: Path, n: int, seed: int) -> None:
 
 def demo_overrides(model_dir: Path, train: Path, val: Path, out: Path, steps: int) -> list[str]:
     """Hydra overrides of the demo run (CPU settings from docs/cpu.md + a small tree)."""
-    return [
+    from verl_metaagent.cpu import cpu_engine_overrides
+
+    return cpu_engine_overrides(str(model_dir)) + [
         f"data.train_files={train}",
         f"data.val_files={val}",
         "data.train_batch_size=2",
@@ -58,24 +60,14 @@ def demo_overrides(model_dir: Path, train: Path, val: Path, out: Path, steps: in
         "data.max_response_length=48",
         "data.dataloader_num_workers=0",
         "data.seed=0",
-        f"actor_rollout_ref.model.path={model_dir}",
-        "actor_rollout_ref.model.use_remove_padding=False",
-        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
-        "actor_rollout_ref.model.enable_gradient_checkpointing=False",
-        "actor_rollout_ref.actor.strategy=fsdp2",
-        "actor_rollout_ref.ref.strategy=fsdp2",
         "actor_rollout_ref.actor.ppo_mini_batch_size=2",
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
         "actor_rollout_ref.actor.optim.lr=1e-4",
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
         "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4",
-        "actor_rollout_ref.rollout.name=cpu",
-        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
-        "actor_rollout_ref.rollout.checkpoint_engine.backend=naive",
         "actor_rollout_ref.rollout.calculate_log_probs=True",
         "actor_rollout_ref.rollout.agent.num_workers=1",
         "reward.num_workers=1",
-        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         "metaagent.rollout.num_designs=2",
         "metaagent.rollout.num_executions=2",
         "metaagent.rollout.prompt_variant=short",
@@ -83,9 +75,6 @@ def demo_overrides(model_dir: Path, train: Path, val: Path, out: Path, steps: in
         "metaagent.rollout.budget.wall_seconds=60",
         "metaagent.phase.phase_length=2",
         "metaagent.phase.first_role=executor",
-        "trainer.device=cpu",
-        "trainer.n_gpus_per_node=1",
-        "trainer.nnodes=1",
         "trainer.logger=[console,file]",
         "trainer.val_before_train=False",
         "trainer.test_freq=-1",
@@ -95,7 +84,6 @@ def demo_overrides(model_dir: Path, train: Path, val: Path, out: Path, steps: in
         "trainer.project_name=metaagent_demo",
         "trainer.experiment_name=cpu_demo",
         f"trainer.default_local_dir={out / 'checkpoints'}",
-        "ray_kwargs.ray_init.num_cpus=4",
     ]
 
 

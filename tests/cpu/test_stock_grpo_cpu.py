@@ -25,7 +25,9 @@ STEP_LINE = re.compile(r"step:(\d+) - (.*)$")
 
 def cpu_grpo_overrides(model_dir: Path, data: Path, reward_fn: Path, ckpt_dir: Path, steps: int = 2) -> list[str]:
     """Hydra overrides for the stock GRPO trainer on the cpu platform (see docs/cpu.md)."""
-    return [
+    from verl_metaagent.cpu import cpu_engine_overrides
+
+    return cpu_engine_overrides(str(model_dir)) + [
         "algorithm.adv_estimator=grpo",
         "algorithm.use_kl_in_reward=False",
         f"data.train_files={data}",
@@ -34,29 +36,16 @@ def cpu_grpo_overrides(model_dir: Path, data: Path, reward_fn: Path, ckpt_dir: P
         "data.max_prompt_length=64",
         "data.max_response_length=16",
         "data.dataloader_num_workers=0",
-        f"actor_rollout_ref.model.path={model_dir}",
-        "actor_rollout_ref.model.use_remove_padding=False",
-        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
-        "actor_rollout_ref.model.enable_gradient_checkpointing=False",
-        "actor_rollout_ref.actor.strategy=fsdp2",
-        "actor_rollout_ref.ref.strategy=fsdp2",
         "actor_rollout_ref.actor.ppo_mini_batch_size=4",
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
         "actor_rollout_ref.actor.use_kl_loss=False",
         "actor_rollout_ref.actor.optim.lr=1e-4",
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
         "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4",
-        "actor_rollout_ref.rollout.name=cpu",
         "actor_rollout_ref.rollout.n=2",
-        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
-        "actor_rollout_ref.rollout.checkpoint_engine.backend=naive",
         f"reward.custom_reward_function.path={reward_fn}",
         "reward.custom_reward_function.name=compute_score",
         "reward.num_workers=1",
-        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
-        "trainer.device=cpu",
-        "trainer.n_gpus_per_node=1",
-        "trainer.nnodes=1",
         "trainer.logger=[console]",
         "trainer.val_before_train=False",
         "trainer.test_freq=-1",
@@ -66,7 +55,6 @@ def cpu_grpo_overrides(model_dir: Path, data: Path, reward_fn: Path, ckpt_dir: P
         "trainer.project_name=cpu_smoke",
         "trainer.experiment_name=stock_grpo",
         f"trainer.default_local_dir={ckpt_dir}",
-        "ray_kwargs.ray_init.num_cpus=4",
     ]
 
 

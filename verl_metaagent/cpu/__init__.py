@@ -24,3 +24,29 @@ def cpu_platform_active() -> bool:
     platform here would force that resolution too early.
     """
     return os.environ.get("VERL_PLATFORM", "").strip().lower() == CPU_NAME
+
+
+def cpu_engine_overrides(model_dir: str) -> list[str]:
+    """Hydra overrides every verl trainer run on the ``cpu`` platform needs (see docs/cpu.md).
+
+    Model loading without flash-attention / remove-padding, FSDP2 engines, the ``cpu`` rollout
+    replica with the naive checkpoint engine, one TransferQueue storage unit and enough logical
+    Ray CPUs for the task runner + storage actor on a 2-core machine. Batch sizes, data and
+    algorithm settings are the caller's.
+    """
+    return [
+        f"actor_rollout_ref.model.path={model_dir}",
+        "actor_rollout_ref.model.use_remove_padding=False",
+        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+        "actor_rollout_ref.model.enable_gradient_checkpointing=False",
+        "actor_rollout_ref.actor.strategy=fsdp2",
+        "actor_rollout_ref.ref.strategy=fsdp2",
+        "actor_rollout_ref.rollout.name=cpu",
+        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        "actor_rollout_ref.rollout.checkpoint_engine.backend=naive",
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+        "trainer.device=cpu",
+        "trainer.n_gpus_per_node=1",
+        "trainer.nnodes=1",
+        "ray_kwargs.ray_init.num_cpus=4",
+    ]
