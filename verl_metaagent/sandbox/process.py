@@ -1,6 +1,7 @@
 """Process isolation for untrusted Python: the project's sandbox.
 
-Every run is a fresh ``python -I`` child:
+Every run is a fresh ``python -I -S`` child (isolated mode, no site-packages; the design boot adds
+only the project root to ``sys.path``):
 
 * new session/process group, killed as a group at the wall deadline;
 * rlimits: address space, CPU seconds, file size, no core files, open files;
@@ -254,7 +255,7 @@ async def run_in_sandbox(
         mem = int(limits.memory_mb) << 20
         cpu = max(1, int(limits.cpu_seconds + 0.999))
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-c", boot, json.dumps(args),
+            sys.executable, "-I", "-S", "-c", boot, json.dumps(args),  # no site-packages in the child
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env=env, cwd=work, preexec_fn=lambda: _preexec(mem, cpu, 1 << 30), pass_fds=tuple(child_fds),
         )
