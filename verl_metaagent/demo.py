@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -131,14 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     metrics = out / "metrics.jsonl"
     if metrics.exists():
         metrics.unlink()
-    env = dict(os.environ)
-    env.update(
-        VERL_USE_EXTERNAL_MODULES="verl_metaagent",
-        VERL_PLATFORM="cpu",
-        TOKENIZERS_PARALLELISM="false",
-        OMP_NUM_THREADS="1",
-        VERL_FILE_LOGGER_PATH=str(metrics),
-    )
+    from verl_metaagent.cpu import cpu_env
+
+    env = cpu_env(VERL_FILE_LOGGER_PATH=str(metrics))
     cmd = [sys.executable, "-m", "verl_metaagent.main", *demo_overrides(model_dir, train, val, out, args.steps), *args.extra]
     print("[demo] running: " + " ".join(cmd[:3]) + f" ... ({len(cmd) - 3} overrides)", flush=True)
     rc = subprocess.call(cmd, env=env)

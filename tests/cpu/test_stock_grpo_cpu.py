@@ -8,7 +8,6 @@ docs/cpu.md (:func:`cpu_grpo_command` builds it). Takes ~2 minutes on 2 cores.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -60,15 +59,9 @@ def cpu_grpo_overrides(model_dir: Path, data: Path, reward_fn: Path, ckpt_dir: P
 
 def cpu_env() -> dict[str, str]:
     """Environment that selects the plugin and the cpu platform (inherited by Ray workers)."""
-    env = dict(os.environ)
-    env.update(
-        VERL_USE_EXTERNAL_MODULES="verl_metaagent",
-        VERL_PLATFORM="cpu",
-        TOKENIZERS_PARALLELISM="false",
-        OMP_NUM_THREADS="1",
-        RAY_DEDUP_LOGS="0",
-    )
-    return env
+    from verl_metaagent.cpu import cpu_env as plugin_cpu_env
+
+    return plugin_cpu_env(RAY_DEDUP_LOGS="0")
 
 
 def parse_step_metrics(stdout: str) -> dict[int, dict[str, str]]:

@@ -50,3 +50,20 @@ def cpu_engine_overrides(model_dir: str) -> list[str]:
         "trainer.nnodes=1",
         "ray_kwargs.ray_init.num_cpus=4",
     ]
+
+
+def cpu_env(**extra: str) -> dict[str, str]:
+    """This process's environment plus what a verl run on the ``cpu`` platform needs.
+
+    Selects the plugin and the platform (inherited by every Ray worker), keeps tokenizers and
+    OpenMP from oversubscribing a small machine; ``extra`` adds or overrides variables.
+    """
+    env = dict(os.environ)
+    env.update(
+        VERL_USE_EXTERNAL_MODULES="verl_metaagent",
+        VERL_PLATFORM=CPU_NAME,
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+    )
+    env.update(extra)
+    return env
