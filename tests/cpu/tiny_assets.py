@@ -23,9 +23,11 @@ REWARD_FN_SOURCE = '''"""Trivial reward for the CPU smoke test: longer answers w
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
-    """Return a float in [0, 1] that varies across samples (so GRPO advantages are non-zero)."""
-    has_digit = any(ch.isdigit() for ch in solution_str)
-    return 0.5 * float(has_digit) + 0.5 * min(len(solution_str), 40) / 40.0
+    """Return a float in [0, 1] that differs between any two different answers (so GRPO advantages
+    are non-zero even when every answer hits the length cap): a stable hash of the text."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(solution_str.encode()).digest()[:4], "little") / 2**32
 '''
 
 
