@@ -120,13 +120,12 @@ def parse_design(text: Optional[str]) -> ParsedDesign:
     fenced = _fenced(body)
     if fenced:
         return ParsedDesign(_clean(_choose(fenced)))
-    if "```" in body:
-        return ParsedDesign(None, "fenced block is not python (expected ```python)")
-
     bare = body.strip()
     try:
         ast.parse(bare)
     except SyntaxError:
+        if "```" in body:
+            return ParsedDesign(None, "fenced block is not python (expected ```python)")
         return ParsedDesign(None, "no <code> block, no ```python block, and the answer is not Python code")
     if not _looks_like_design(bare):
         return ParsedDesign(None, "no <code> block or ```python block found, and the bare text is not a design (no finish(...) or workflow.run(...))")

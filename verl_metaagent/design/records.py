@@ -28,6 +28,7 @@ class AgentCallReply:
     response_ids: Optional[list[int]] = None
     logprobs: Optional[list[float]] = None
     finish_reason: Optional[str] = None
+    num_tokens: Optional[int] = None  # prompt + response tokens when ids are unavailable (chat endpoints)
 
 
 AgentCaller = Callable[[AgentCallRequest], Awaitable[AgentCallReply]]

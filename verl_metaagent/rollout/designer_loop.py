@@ -23,6 +23,7 @@ from typing import Any
 
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput
 
+from verl_metaagent.clients.token_client import TokenPolicyClient
 from verl_metaagent.rollout.config import SamplingConfig, load_rollout_config
 from verl_metaagent.rollout.grading import make_grader
 from verl_metaagent.rollout.tree_runner import TreeRunner
@@ -52,12 +53,10 @@ class DesignerAgentLoop(AgentLoopBase):
         problem = problem_from_fields(kwargs, uid=str(kwargs.get("uid", "p")), problem_index=0)
         runner = TreeRunner(
             cfg,
-            self.server_manager,
-            self.tokenizer,
+            TokenPolicyClient(self.server_manager, self.tokenizer, self.apply_chat_template_kwargs),
             make_grader(self.config),
             prompt_length=self.rollout_config.prompt_length,
             response_length=self.rollout_config.response_length,
-            chat_template_kwargs=self.apply_chat_template_kwargs,
             logprobs=bool(sampling_params.get("logprobs", False)),
         )
         tree = await runner.grow(problem)

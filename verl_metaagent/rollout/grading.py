@@ -64,3 +64,26 @@ def make_grader(config: Any = None) -> Grader:
 
         return grade
     return grader_from_compute_score(reward_fns.compute_score)
+
+
+def code_test_runner_factory():
+    """``problem -> run_tests`` for designs of code tasks: the task's public tests through reward_fns' runner.
+
+    A design's ``run_tests(code)`` (or ``run_tests(code, "public")``) runs the problem's
+    ``extra_info.public_tests``; explicit tests passed by the design run as given. Hidden tests
+    stay with the grader. Returns None when the code runner is unavailable.
+    """
+    try:
+        from reward_fns.code import run_public_tests
+    except ImportError:
+        return None
+
+    def factory(problem):
+        public = problem.extra_info.get("public_tests") if isinstance(problem.extra_info, dict) else None
+
+        async def run_tests(code: str, tests: Any) -> dict:
+            return await run_public_tests(code, public if tests in (None, "public") else tests)
+
+        return run_tests
+
+    return factory

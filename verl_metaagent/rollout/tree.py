@@ -60,6 +60,8 @@ class CallTokens:
     response_ids: list[int]
     logprobs: Optional[list[float]] = None
     messages: Optional[list[dict]] = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""Grow one problem's design-execute tree against any LLM with verl's ``generate`` call shape.
+"""Grow one problem's design-execute tree against any policy client.
 
-The runner is independent of Ray and of verl's worker classes: it needs an ``llm`` object with
-``async generate(request_id, *, prompt_ids, sampling_params) -> TokenOutput-like`` (verl's
-``LLMServerClient``, or our CPU / scripted backends), a tokenizer, and a grader. The verl worker
-(:mod:`.worker`) turns its :class:`ProblemTree` into training rows.
+The runner is independent of Ray and of verl's worker classes: it needs a
+:class:`~verl_metaagent.clients.PolicyClient` and a grader. During training the client is a
+:class:`~verl_metaagent.clients.TokenPolicyClient` over verl's server manager, and the verl worker
+(:mod:`.worker`) turns the :class:`ProblemTree` into training rows; distillation, evaluation and
+``metaagent solve`` use the same runner with an OpenAI-compatible client.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
 
-from verl_metaagent.rollout.chat_tokens import ChatTokenizer, strip_thinking
+from verl_metaagent.clients.base import Completion, PolicyClient
+from verl_metaagent.rollout.chat_tokens import strip_thinking
 from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig
 from verl_metaagent.rollout.tree import (
     CallTokens,
@@ -61,6 +63,8 @@ class ExecutionNode:
     reward: float
     calls: list[CallTokens]
     seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass
@@ -80,6 +84,8 @@ class DesignNode:
     executions: list[ExecutionNode]
     reward: float = 0.0
     messages: Optional[list[dict]] = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass
@@ -109,15 +115,13 @@ class TreeRunner:
 
     Args:
         cfg: the validated ``metaagent.rollout`` config.
-        llm: object with verl's ``generate(request_id, *, prompt_ids, sampling_params)``.
-        tokenizer: the policy's tokenizer (chat template used for every prompt).
+        client: the policy (:class:`~verl_metaagent.clients.PolicyClient`).
         grader: async reward function for a final answer.
         prompt_length / response_length: verl's ``rollout.prompt_length/response_length``;
             every call's ``max_tokens`` is capped by ``response_length``.
         step: trainer global step (part of every seed).
         validate: validation mode (``cfg.validation`` tree, greedy unless ``val_sampling`` given).
         val_sampling: verl's ``rollout.val_kwargs`` as a SamplingConfig (validation only).
-        chat_template_kwargs: ``data.apply_chat_template_kwargs``.
         test_runner: async ``(code, tests) -> dict`` for designs' ``run_tests`` calls (code tasks).
         logprobs: ask the server for logprobs (``rollout.calculate_log_probs``).
     """
@@ -125,8 +129,7 @@ class TreeRunner:
     def __init__(
         self,
         cfg: RolloutTreeConfig,
-        llm: Any,
-        tokenizer: Any,
+        client: PolicyClient,
         grader: Grader,
         *,
         prompt_length: int,
@@ -134,14 +137,12 @@ class TreeRunner:
         step: int = 0,
         validate: bool = False,
         val_sampling: Optional[SamplingConfig] = None,
-        chat_template_kwargs: Optional[dict] = None,
         test_runner_factory: Optional[Callable[[ProblemSpec], Any]] = None,
         logprobs: bool = True,
         execution_semaphore: Optional[asyncio.Semaphore] = None,
     ):
         self.cfg = cfg
-        self.llm = llm
-        self.chat = ChatTokenizer(tokenizer, chat_template_kwargs)
+        self.client = client
         self.grader = grader
         self.prompt_length = prompt_length
         self.response_length = response_length
@@ -179,14 +180,13 @@ class TreeRunner:
 
     # ------------------------------------------------------------------ designer
     async def _design_and_execute(self, problem: ProblemSpec, j: int) -> DesignNode:
-        from verl_metaagent.design import build_designer_messages, classify_design, parse_design, validate_design
+        from verl_metaagent.design import build_designer_messages
 
         duid = design_uid(problem.uid, j)
         messages = build_designer_messages(
             {"question": problem.question, "task_type": problem.task_type, **_public_task_fields(problem)},
             variant=self.cfg.prompt_variant,
         )
-        prompt_ids = self.chat.prompt_ids(messages)
         role_cfg, greedy = self._role_sampling(self.cfg.designer_sampling)
         params = _sampling_params(
             role_cfg,
@@ -195,38 +195,58 @@ class TreeRunner:
             greedy=greedy,
             logprobs=self.logprobs,
         )
-        out = await self.llm.generate(duid, prompt_ids=prompt_ids, sampling_params=params)
-        response_ids = list(out.token_ids)
-        text = self.chat.decode(response_ids)
+        out = await self.client.complete(duid, messages, params)
+        text = out.text
+        node = self._design_node(problem, j, text, messages=messages, completion=out)
+        return await self._execute_design_node(problem, node)
+
+    async def grow_fixed(self, problem: ProblemSpec, design_text: str) -> ProblemTree:
+        """Execute a *given* design (no designer call) N times: fixed-workflow baselines and replays.
+
+        ``design_text`` is parsed and validated exactly like a designer answer; the tree has one
+        design node with empty designer tokens (it is not a training sample).
+        """
+        node = self._design_node(problem, 0, design_text, messages=None, completion=None)
+        node = await self._execute_design_node(problem, node)
+        tree = ProblemTree(problem=problem, designs=[node])
+        if self.validate:
+            self._select_validation_answer(tree)
+        return tree
+
+    def _design_node(self, problem: ProblemSpec, j: int, text: str, *, messages: Optional[list[dict]], completion: Optional[Completion]) -> DesignNode:
+        from verl_metaagent.design import classify_design, parse_design, validate_design
+
         parsed = parse_design(text)
-        reasons: list[str] = []
         if parsed.code is None:
             reasons = [parsed.error or "no code found in the designer's answer"]
         else:
             reasons = list(validate_design(parsed.code))
         valid = not reasons
-        pattern = classify_design(parsed.code) if parsed.code else "invalid"
-        node = DesignNode(
+        return DesignNode(
             j=j,
-            design_uid=duid,
-            prompt_ids=prompt_ids,
-            response_ids=response_ids,
-            logprobs=list(out.log_probs) if out.log_probs is not None else None,
+            design_uid=design_uid(problem.uid, j),
+            prompt_ids=list(completion.prompt_ids or []) if completion else [],
+            response_ids=list(completion.response_ids or []) if completion else [],
+            logprobs=completion.logprobs if completion else None,
             text=text,
             code=parsed.code,
             valid=valid,
             invalid_reason="; ".join(reasons),
-            pattern=pattern if valid else "invalid",
+            pattern=classify_design(parsed.code) if valid else "invalid",
             executions=[],
             messages=messages,
+            prompt_tokens=completion.prompt_tokens if completion else 0,
+            completion_tokens=completion.completion_tokens if completion else 0,
         )
-        if valid:
+
+    async def _execute_design_node(self, problem: ProblemSpec, node: DesignNode) -> DesignNode:
+        if node.valid:
             node.executions = list(
                 await asyncio.gather(*(self._execute(problem, node, k) for k in range(self.num_executions)))
             )
         node.reward = design_reward(
             [e.reward for e in node.executions],
-            valid=valid,
+            valid=node.valid,
             invalid_reward=self.cfg.format_reward.invalid_design,
             valid_bonus=self.cfg.format_reward.valid_design_bonus,
         )
@@ -238,17 +258,10 @@ class TreeRunner:
 
         euid = exec_uid(problem.uid, design.j, k)
         calls: list[CallTokens] = []
-        history: dict[str, tuple[list[dict], list[int], list[int]]] = {}
+        history: dict[str, Completion] = {}
         role_cfg, greedy = self._role_sampling(self.cfg.executor_sampling)
 
         async def agent_caller(request) -> AgentCallReply:
-            messages = [dict(m) for m in request.messages]
-            prompt_ids = None
-            prev = history.get(request.agent)
-            if prev is not None and self.cfg.merge_multi_turn:
-                prompt_ids = self.chat.continuation_ids(prev[0], prev[1], prev[2], messages)
-            if prompt_ids is None:
-                prompt_ids = self.chat.prompt_ids(messages)
             params = _sampling_params(
                 role_cfg,
                 default_max_tokens=self.response_length,
@@ -256,29 +269,30 @@ class TreeRunner:
                 greedy=greedy,
                 logprobs=self.logprobs,
             )
-            out = await self.llm.generate(f"{euid}/{request.agent}", prompt_ids=prompt_ids, sampling_params=params)
-            response_ids = list(out.token_ids)
-            logprobs = list(out.log_probs) if out.log_probs is not None else None
-            raw_text = self.chat.decode(response_ids)
-            text = strip_thinking(raw_text)
-            # If the script asks this agent again with `text` appended as the assistant turn, the next
-            # prompt continues these exact tokens (see ChatTokenizer.continuation_ids).
-            history[request.agent] = (messages, prompt_ids, response_ids)
+            out = await self.client.complete(
+                f"{euid}/{request.agent}", request.messages, params, previous=history.get(request.agent) if self.cfg.merge_multi_turn else None,
+            )
+            # If the script asks this agent again with the reply appended as the assistant turn, a
+            # token client continues these exact tokens (ChatTokenizer.continuation_ids).
+            history[request.agent] = out
             calls.append(
                 CallTokens(
                     agent=request.agent,
-                    prompt_ids=prompt_ids,
-                    response_ids=response_ids,
-                    logprobs=logprobs,
-                    messages=messages + [{"role": "assistant", "content": raw_text}],
+                    prompt_ids=list(out.prompt_ids or []),
+                    response_ids=list(out.response_ids or []),
+                    logprobs=out.logprobs,
+                    messages=out.messages + [{"role": "assistant", "content": out.text}],
+                    prompt_tokens=out.prompt_tokens,
+                    completion_tokens=out.completion_tokens,
                 )
             )
             return AgentCallReply(
-                text=text,
-                prompt_ids=prompt_ids,
-                response_ids=response_ids,
-                logprobs=logprobs,
-                finish_reason=getattr(out, "stop_reason", None),
+                text=strip_thinking(out.text),
+                prompt_ids=out.prompt_ids,
+                response_ids=out.response_ids,
+                logprobs=out.logprobs,
+                finish_reason=out.stop_reason,
+                num_tokens=out.total_tokens,
             )
 
         budget = self.cfg.budget
@@ -307,6 +321,8 @@ class TreeRunner:
             reward=reward,
             calls=calls,
             seconds=time.monotonic() - started,
+            prompt_tokens=sum(c.prompt_tokens for c in calls),
+            completion_tokens=sum(c.completion_tokens for c in calls),
         )
 
     # ------------------------------------------------------------------ validation

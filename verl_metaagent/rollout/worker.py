@@ -18,7 +18,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import ray
@@ -27,8 +27,9 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopManager, AgentLoopM
 from verl.protocol import DataProto
 from verl.utils.ray_utils import auto_await
 
+from verl_metaagent.clients.token_client import TokenPolicyClient
 from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig, load_rollout_config
-from verl_metaagent.rollout.grading import make_grader
+from verl_metaagent.rollout.grading import code_test_runner_factory, make_grader
 from verl_metaagent.rollout.rows import RowSpec, RowStats, merge_summaries, rollout_metrics, tree_summary, tree_to_rows
 from verl_metaagent.rollout.problems import problem_from_fields
 from verl_metaagent.rollout.tree_runner import ProblemSpec, ProblemTree, TreeRunner
@@ -94,7 +95,7 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         self.tree_config: RolloutTreeConfig = load_rollout_config(metaagent.get("rollout", None))
         self.grader = make_grader(config)
         self._semaphore: Optional[asyncio.Semaphore] = None
-        self._test_runner_factory = _code_test_runner_factory()
+        self._test_runner_factory = code_test_runner_factory()
 
     def _val_sampling(self) -> SamplingConfig:
         val = self.rollout_config.val_kwargs
@@ -105,17 +106,18 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         step = int(batch.meta_info.get("global_steps", -1))
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.tree_config.max_concurrent_executions)
+        client = TokenPolicyClient(
+            self.llm_client, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {})
+        )
         runner = TreeRunner(
             self.tree_config,
-            self.llm_client,
-            self.tokenizer,
+            client,
             self.grader,
             prompt_length=self.rollout_config.prompt_length,
             response_length=self.rollout_config.response_length,
             step=step,
             validate=validate,
             val_sampling=self._val_sampling() if validate else None,
-            chat_template_kwargs=self.config.data.get("apply_chat_template_kwargs", {}),
             test_runner_factory=self._test_runner_factory,
             logprobs=bool(self.rollout_config.calculate_log_probs),
             execution_semaphore=self._semaphore,
@@ -149,26 +151,6 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
                 stats=stats,
             )
         return rows, stats
-
-
-def _code_test_runner_factory():
-    """``run_tests`` for designs of code tasks: the task's public tests through reward_fns' runner."""
-    try:
-        from reward_fns.code import run_public_tests  # noqa: F401
-    except ImportError:
-        return None
-
-    def factory(problem: ProblemSpec):
-        from reward_fns.code import run_public_tests
-
-        public = problem.extra_info.get("public_tests") if isinstance(problem.extra_info, dict) else None
-
-        async def run_tests(code: str, tests: Any) -> dict:
-            return await run_public_tests(code, public if tests in (None, "public") else tests)
-
-        return run_tests
-
-    return factory
 
 
 def split_indices(n: int, parts: int) -> list[np.ndarray]:
