@@ -302,3 +302,12 @@ def finish(rows: list[dict], report: Report, output: str) -> None:
     """Write and print the report line (stderr keeps stdout clean for pipes)."""
     write_parquet(rows, output)
     print(report.summary() + f" -> {output}", file=sys.stderr)
+
+
+def convert_and_write(args, rows: list[dict], row_fn: Callable[[dict, Report], Optional[dict]], report: Report) -> int:
+    """The tail of every script's ``main``: convert with the common flags (``--exclude``, ``--limit``,
+    ``--seed``), write ``--output`` and print the report; returns the exit code."""
+    out = convert(rows, row_fn, report, exclude_questions=questions_of(args.exclude), limit=args.limit, seed=args.seed)
+    finish(out, report, args.output)
+    return 0
+

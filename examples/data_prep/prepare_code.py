@@ -46,13 +46,11 @@ from dp_common import (  # noqa: E402
     Report,
     add_common_args,
     code_prompt,
-    convert,
-    finish,
+    convert_and_write,
     load_hf,
     load_rows,
     make_row,
     pick,
-    questions_of,
     tests_json,
 )
 
@@ -269,16 +267,7 @@ def main(argv=None) -> int:
     rows = load_rows(args.input, _hf_loader(args.dataset, split, args.hf_repo, args.lcb_version))
     our_split = "train" if split == "train" else "test"
     report = Report(f"{args.dataset}/{split}")
-    out = convert(
-        rows,
-        row_converter(args.dataset, our_split, num_public=args.num_public, max_tests=args.max_tests),
-        report,
-        exclude_questions=questions_of(args.exclude),
-        limit=args.limit,
-        seed=args.seed,
-    )
-    finish(out, report, args.output)
-    return 0
+    return convert_and_write(args, rows, row_converter(args.dataset, our_split, num_public=args.num_public, max_tests=args.max_tests), report)
 
 
 if __name__ == "__main__":

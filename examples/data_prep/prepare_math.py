@@ -29,13 +29,11 @@ from dp_common import (  # noqa: E402
     MATH_INSTRUCTION,
     Report,
     add_common_args,
-    convert,
-    finish,
+    convert_and_write,
     load_hf,
     load_rows,
     make_row,
     pick,
-    questions_of,
 )
 
 SOURCES = {
@@ -124,16 +122,7 @@ def main(argv=None) -> int:
         lambda: load_hf(args.hf_repo or src["repo"], config=args.hf_config or src["config"], split=split),
     )
     report = Report(args.dataset)
-    out = convert(
-        rows,
-        row_converter(args.dataset, "train" if args.dataset == "polaris" else "test"),
-        report,
-        exclude_questions=questions_of(args.exclude),
-        limit=args.limit,
-        seed=args.seed,
-    )
-    finish(out, report, args.output)
-    return 0
+    return convert_and_write(args, rows, row_converter(args.dataset, "train" if args.dataset == "polaris" else "test"), report)
 
 
 if __name__ == "__main__":

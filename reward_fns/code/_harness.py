@@ -146,16 +146,19 @@ def _zygote(job, events_w, stop_r):
     def report(i, status):
         os.write(events_w, ("%d %s\n" % (i, status)).encode())
 
+    def kill_and_reap(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+
     def kill_all():
-        for pid, (i, pfd, _) in list(running.items()):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
+        for pid in list(running):
+            kill_and_reap(pid)
 
     def finish(pid, status):
         i, pfd, _ = running.pop(pid)
@@ -210,14 +213,7 @@ def _zygote(job, events_w, stop_r):
         now = time.monotonic()
         for pid, (i, pfd, deadline) in list(running.items()):
             if deadline <= now:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-                try:
-                    os.waitpid(pid, 0)
-                except ChildProcessError:
-                    pass
+                kill_and_reap(pid)
                 finish(pid, None)
     os._exit(0)
 
