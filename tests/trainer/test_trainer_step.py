@@ -174,25 +174,30 @@ class FakePool:
         return 1
 
 
-def test_fit_runs_three_steps_with_fakes(monkeypatch):
+def run_fit(monkeypatch, *overrides, dp, batches, total_steps, loaded_step=None):
+    """Run ``trainer.fit()`` with fake workers and a recording tracker; returns the trainer."""
     import verl.utils.tracking
 
     monkeypatch.setattr(verl.utils.tracking, "Tracking", RecordingTracker)
     cfg = compose_cfg(
-        "trainer.balance_batch=false",
-        "trainer.resume_mode=disable",
-        "trainer.val_before_train=false",
-        "trainer.test_freq=0",
-        "trainer.save_freq=-1",
-        "trainer.total_epochs=1",
-        "metaagent.phase.phase_length=2",
+        "trainer.balance_batch=false", "trainer.val_before_train=false", "trainer.test_freq=0", "trainer.save_freq=-1", *overrides
     )
-    trainer = make_trainer(cfg, dp=2)
-    trainer.train_dataloader = [batch_dict(2) for _ in range(3)]
-    trainer.total_training_steps = 3
+    trainer = make_trainer(cfg, dp=dp)
+    trainer.train_dataloader = [batch_dict(2) for _ in range(batches)]
+    trainer.total_training_steps = total_steps
     trainer.resource_pool_manager = FakePool()
     trainer._init_dump_executor()
+    if loaded_step is not None:  # as if global_step_<loaded_step> was loaded
+        trainer._load_checkpoint = lambda: setattr(trainer, "global_steps", loaded_step)
     trainer.fit()
+    return trainer
+
+
+def test_fit_runs_three_steps_with_fakes(monkeypatch):
+    trainer = run_fit(
+        monkeypatch, "trainer.resume_mode=disable", "trainer.total_epochs=1", "metaagent.phase.phase_length=2",
+        dp=2, batches=3, total_steps=3,
+    )
     steps = [s for s, _ in RecordingTracker.logs]
     assert steps == [1, 2, 3]
     trains = [(m["metaagent/phase/trains_executor"], m["metaagent/phase/trains_designer"]) for _, m in RecordingTracker.logs]
@@ -205,23 +210,7 @@ def test_fit_runs_three_steps_with_fakes(monkeypatch):
 
 
 def test_fit_resumed_mid_phase_continues_in_same_phase(monkeypatch):
-    import verl.utils.tracking
-
-    monkeypatch.setattr(verl.utils.tracking, "Tracking", RecordingTracker)
-    cfg = compose_cfg(
-        "trainer.balance_batch=false",
-        "trainer.val_before_train=false",
-        "trainer.test_freq=0",
-        "trainer.save_freq=-1",
-        "metaagent.phase.phase_length=3",
-    )
-    trainer = make_trainer(cfg, dp=1)
-    trainer.train_dataloader = [batch_dict(2) for _ in range(10)]
-    trainer.total_training_steps = 5
-    trainer.resource_pool_manager = FakePool()
-    trainer._init_dump_executor()
-    trainer._load_checkpoint = lambda: setattr(trainer, "global_steps", 2)  # as if global_step_2 was loaded
-    trainer.fit()
+    run_fit(monkeypatch, "metaagent.phase.phase_length=3", dp=1, batches=10, total_steps=5, loaded_step=2)
     logged = [(s, m["metaagent/phase/index"], m["metaagent/phase/step_in_phase"], m["metaagent/phase/trains_executor"]) for s, m in RecordingTracker.logs]
     # K=3, executor first: step 3 is the last executor step (index 0, position 2), steps 4-5 designer
     assert logged == [(3, 0.0, 2.0, 1.0), (4, 1.0, 0.0, 0.0), (5, 1.0, 1.0, 0.0)]
