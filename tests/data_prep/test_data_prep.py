@@ -144,7 +144,15 @@ def test_rows_meet_the_rollout_contract(converted, tokenizer):
 
 def _check_problem(item, problem_from_fields, build_designer_messages):
     problem = problem_from_fields(dict(item), uid="u0", problem_index=0)
-    assert problem.question == item["extra_info"]["question"]
+    if item["ability"] == "code":
+        # code designs see the full task: question + starter code + I/O contract (the prompt)
+        assert problem.question == item["raw_prompt"][-1]["content"]
+        assert problem.question.startswith(item["extra_info"]["question"].strip()[:40])
+        starter = item["extra_info"].get("starter_code") or ""
+        assert starter.strip()[:30] in problem.question
+        assert ("standard input" in problem.question) or ("do not read stdin" in problem.question)
+    else:
+        assert problem.question == item["extra_info"]["question"]
     assert problem.task_type == item["ability"] == item["extra_info"]["task_type"]
     assert problem.data_source == item["data_source"] and problem.ground_truth == item["reward_model"]["ground_truth"]
     task = {"question": problem.question, "task_type": problem.task_type}

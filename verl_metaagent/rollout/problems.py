@@ -17,10 +17,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def question_from_row(raw_prompt: Any, extra_info: dict) -> str:
-    """The task text: ``extra_info['question']`` if the data has it, else the last user message."""
-    if isinstance(extra_info, dict) and extra_info.get("question"):
-        return str(extra_info["question"])
+def _last_user_message(raw_prompt: Any) -> Optional[str]:
     messages = list(raw_prompt) if raw_prompt is not None else []
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
@@ -28,6 +25,22 @@ def question_from_row(raw_prompt: Any, extra_info: dict) -> str:
             if isinstance(content, list):  # multimodal-style content parts
                 content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
             return str(content)
+    return None
+
+
+def question_from_row(raw_prompt: Any, extra_info: dict, *, prefer_prompt: bool = False) -> str:
+    """The task text a design sees.
+
+    Math: ``extra_info['question']`` if the data has it, else the last user message. Code
+    (``prefer_prompt=True``): the last user message first, because for code data it carries the
+    starter code and the I/O contract (stdin program vs. ``class Solution`` method) that the bare
+    question lacks (examples/data_prep ``code_prompt``).
+    """
+    stored = str(extra_info["question"]) if isinstance(extra_info, dict) and extra_info.get("question") else None
+    prompt = _last_user_message(raw_prompt)
+    text = (prompt or stored) if prefer_prompt else (stored or prompt)
+    if text:
+        return text
     raise ValueError(
         "Cannot find the task text of a dataset row: it has no extra_info.question and no user message in "
         "its prompt. Fix the data (see examples/ data preparation) so every row has a user message."
@@ -50,11 +63,12 @@ def problem_from_fields(fields: dict, *, uid: str, problem_index: int) -> Proble
     reward_model = _plain(fields.get("reward_model")) or {}
     data_source = str(fields.get("data_source", "unknown"))
     ability = fields.get("ability")
+    task_type = task_type_of(data_source, str(ability) if ability is not None else None, extra_info)
     return ProblemSpec(
         uid=uid,
         problem_index=problem_index,
-        question=question_from_row(fields.get("raw_prompt"), extra_info),
-        task_type=task_type_of(data_source, str(ability) if ability is not None else None, extra_info),
+        question=question_from_row(fields.get("raw_prompt"), extra_info, prefer_prompt=task_type == "code"),
+        task_type=task_type,
         data_source=data_source,
         ground_truth=reward_model.get("ground_truth") if isinstance(reward_model, dict) else None,
         extra_info=extra_info,
