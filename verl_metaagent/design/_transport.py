@@ -25,8 +25,9 @@ _buffer = b""
 
 def connect(read_fd: int, write_fd: int) -> None:
     """Attach to the parent's pipes (called once by the runtime's boot code)."""
-    global _channel
+    global _channel, _buffer
     _channel = (int(read_fd), int(write_fd))
+    _buffer = b""
 
 
 def _read_line(fd: int) -> bytes:

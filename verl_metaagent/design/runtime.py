@@ -30,6 +30,7 @@ from verl_metaagent.design.records import (
     TestRunner,
 )
 from verl_metaagent.sandbox import DROP_PRIVILEGES, PRELUDE, SandboxAbort, SandboxLimits, run_in_sandbox
+from verl_metaagent.sandbox.process import PRELOAD
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
 
@@ -40,12 +41,27 @@ MAX_AGENT_NAME = 100
 MAX_MESSAGE_CHARS = 400_000
 _ROLES = ("system", "user", "assistant")
 
+# Warm-up code of the design runtime's zygote (see verl_metaagent.sandbox.zygote): the stdlib
+# prelude and the design API, so a forked child only connects, drops privileges and runs.
+_DESIGN_PRELOAD = (
+    PRELOAD
+    + f"""
+sys.path.insert(0, {_PROJECT_ROOT!r})
+"""
+    + r"""
+import verl_metaagent.design.api, verl_metaagent.design._transport, verl_metaagent.design.workflow
+"""
+)
+
 # Boot code of the child: import the design API (before the uid drop: the interpreter's files
-# may be unreadable afterwards), connect the channel, drop privileges, run the script.
+# may be unreadable afterwards), connect the channel, drop privileges, run the script. In a
+# zygote child the imports are already done; the API's module state is still pristine (the zygote
+# never runs a design) and ``configure`` resets it anyway.
 _DESIGN_BOOT = (
     PRELUDE
     + r"""
-sys.path.insert(0, _a["project_root"])
+if _a["project_root"] not in sys.path:
+    sys.path.insert(0, _a["project_root"])
 import verl_metaagent.design.api as _api
 import verl_metaagent.design._transport as _t
 from verl_metaagent.design import workflow as _wf
@@ -173,11 +189,15 @@ async def execute_design(
     agent_caller: AgentCaller,
     limits: DesignLimits = DesignLimits(),
     test_runner: Optional[TestRunner] = None,
+    *,
+    sandbox_mode: Optional[str] = None,
 ) -> ExecutionRecord:
     """Run design ``code`` for ``task`` in a sandboxed child; relay its calls; return the record.
 
     Never raises for anything the script does: syntax errors, forbidden imports, crashes,
     timeouts, budget overruns and backend failures all end in a record with a status and reason.
+    ``sandbox_mode``: ``"zygote"`` (fork from a warm server that has imported the design API),
+    ``"spawn"`` (fresh interpreter) or ``None`` = ``$VERL_METAAGENT_SANDBOX_MODE`` / ``zygote``.
     """
     from verl_metaagent.design.validate import validate_design
 
@@ -199,6 +219,8 @@ async def execute_design(
         ),
         files={"task.json": task_json, "design.py": code},
         serve=relay.serve,
+        mode=sandbox_mode,
+        preload=_DESIGN_PRELOAD,
     )
     if result.status in ("budget_exceeded", "backend_error") or (result.status == "crash" and "reason" in result.detail):
         status, reason = result.status, result.detail.get("reason", "")

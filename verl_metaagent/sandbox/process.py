@@ -1,7 +1,9 @@
 """Process isolation for untrusted Python: the project's sandbox.
 
-Every run is a fresh ``python -I -S`` child (isolated mode, no site-packages; the design boot adds
-only the project root to ``sys.path``):
+Every run is a child process, by default forked from a warm fork-server (``mode="zygote"``, see
+:mod:`.zygote`), else a fresh ``python -I -S`` interpreter (``mode="spawn"``, also the automatic
+fallback; isolated mode, no site-packages; the design boot adds only the project root to
+``sys.path``). Both modes apply the same protections:
 
 * new session/process group, killed as a group at the wall deadline;
 * rlimits: address space, CPU seconds, file size, no core files, open files;
@@ -26,6 +28,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -33,6 +36,7 @@ import time
 from typing import Any, Awaitable, Callable, Optional
 
 from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult
+from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteProcess, ZygoteUnavailable, get_zygote
 
 _UID_BASE = 61000
 _UID_SLOTS = 2048
@@ -63,7 +67,16 @@ def _claim_uid() -> "tuple[int, int] | None":
             os.close(fd)
     return None
 
-def _release_uid(fd: int) -> None:
+def _uid_was_left_clean(fd: int) -> bool:
+    """Whether the last holder of this uid lock released it clean (no process left); marks it in use."""
+    clean = os.pread(fd, 8, 0) == b"clean"
+    os.pwrite(fd, b"inuse", 0)
+    return clean
+
+
+def _release_uid(fd: int, clean: bool = False) -> None:
+    if clean:
+        os.pwrite(fd, b"clean", 0)  # a parent that crashed mid-run leaves "inuse": the next holder sweeps
     os.close(fd)  # drops the flock
 
 
@@ -98,16 +111,20 @@ def active_protections() -> dict[str, bool]:
         "process_cap": _IS_ROOT,
     }
 
-#: Child prelude: pre-import what untrusted code commonly uses (the interpreter's own files may be
-#: unreadable once the uid is dropped), and parse the sandbox args into ``_a``.
-PRELUDE = r"""
+#: Modules every child has imported before its code runs (the interpreter's own files may be
+#: unreadable once the uid is dropped); also the warm-up code of the default zygote.
+PRELOAD = r"""
 import sys, os, io, json, math, re, time, resource, selectors, signal, collections, itertools, functools
 import heapq, bisect, string, random, fractions, decimal, statistics, operator, copy, typing, array
 import traceback, builtins, struct, queue, threading, enum, dataclasses, datetime, cmath, numbers, abc
 import keyword, textwrap, pprint, hashlib, base64, locale, encodings.idna, unicodedata
 import calendar, contextlib, gc, weakref, collections.abc, zlib
 import ctypes
-_a = json.loads(sys.argv[1])
+"""
+
+#: Child prelude: pre-import what untrusted code commonly uses (:data:`PRELOAD`; already imported in
+#: a zygote child), and parse the sandbox args into ``_a``.
+PRELUDE = PRELOAD + r"""_a = json.loads(sys.argv[1])
 """
 
 #: Child drop sequence: leave the network, chdir to the work dir, drop to the run's uid, cap processes.
@@ -120,6 +137,8 @@ if _a["uid"] is not None:
     os.setgroups([])
     os.setgid(_a["uid"]); os.setuid(_a["uid"])
     resource.setrlimit(resource.RLIMIT_NPROC, (_a["nproc"], _a["nproc"]))
+if _a.get("pdeathsig"):
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG (the uid change cleared it): die with the zygote
 """
 
 # One-shot program runner (run_python): prelude, drop, exec the source as __main__.
@@ -142,16 +161,122 @@ def _preexec(mem: int, cpu: int, fsize: int) -> None:
 
 
 
-def _kill_uid(uid: int) -> None:
-    """Kill every process left running under a sandbox uid (escaped sessions)."""
+def _kill_uids_once(uids: "set[int]") -> "set[int]":
+    """SIGKILL every live (non-zombie) process of ``uids``; return the uids that had one."""
+    found: set = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            if os.stat(f"/proc/{entry}").st_uid == uid:
-                os.kill(int(entry), signal.SIGKILL)
-        except OSError:
+            uid = os.stat(f"/proc/{entry}").st_uid
+            if uid not in uids:
+                continue
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue  # already dead, waiting to be reaped
+            os.kill(int(entry), signal.SIGKILL)
+            found.add(uid)
+        except (OSError, IndexError):
             pass
+    return found
+
+
+def _kill_uids(uids: "set[int]") -> "set[int]":
+    """Kill every process left running under sandbox ``uids`` (escaped sessions, fork storms).
+
+    Sweeps until a sweep finds no live process (a process forked during a sweep is caught by the
+    next); returns the uids that may still have one (empty: all known to be empty).
+    """
+    uids = set(uids)
+    for _ in range(100):
+        uids = _kill_uids_once(uids)
+        if not uids:
+            break
+    return uids
+
+
+#: World-writable places a sandbox uid can write to besides its work dir; emptied of its files after a run.
+_SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _remove_uid_files(uids: "set[int]") -> None:
+    """Delete what ``uids`` left at the top level of the shared temporary directories."""
+    for base in _SHARED_TMP_DIRS:
+        try:
+            entries = list(os.scandir(base))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid not in uids:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+class _Sweeper:
+    """Kills processes and removes files of sandbox uids in one daemon thread, batching requests.
+
+    Concurrent runs that end together share one scan of ``/proc`` (and of the shared temporary
+    directories) instead of one each; the event loops never block on the scans.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list = []
+        self._thread: Optional[threading.Thread] = None
+
+    async def clean(self, uid: int, *, processes: bool = True, files: bool = True) -> bool:
+        """Kill ``uid``'s processes and/or remove its files; True when no process of it is left."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._cond:
+            self._queue.append((uid, processes, files, loop, future))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sandbox-sweeper", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                batch, self._queue = self._queue, []
+            left = set()
+            try:
+                left = _kill_uids({uid for uid, processes, _, _, _ in batch if processes})
+                files = {uid for uid, _, wants_files, _, _ in batch if wants_files}
+                if files:
+                    _remove_uid_files(files)
+            except Exception:  # never strand a waiting run
+                left = {uid for uid, *_ in batch}
+            for uid, _, _, loop, future in batch:
+                try:
+                    loop.call_soon_threadsafe(_resolve, future, uid not in left)
+                except RuntimeError:  # that run's loop is closed
+                    pass
+
+
+def _resolve(future: asyncio.Future, value) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+_SWEEPER = _Sweeper()
+
+
+def _new_sweeper_after_fork() -> None:
+    global _SWEEPER
+    _SWEEPER = _Sweeper()
+
+
+os.register_at_fork(after_in_child=_new_sweeper_after_fork)
 
 async def _read_capped(stream, cap: int, out: bytearray, over: list) -> None:
     while True:
@@ -179,7 +304,11 @@ async def _reap(proc) -> None:
     try:
         await asyncio.wait_for(proc.wait(), timeout=10)
     except asyncio.TimeoutError:
-        proc._transport.close()  # a process that escaped the group kill still holds a pipe: stop waiting
+        # a process that escaped the group kill still holds a pipe: stop waiting
+        if isinstance(proc, ZygoteProcess):
+            proc.close()
+        else:
+            proc._transport.close()
 
 
 class SandboxAbort(Exception):
@@ -194,6 +323,23 @@ class SandboxAbort(Exception):
 Serve = Callable[[asyncio.StreamReader, Any], Awaitable[None]]
 
 
+#: Environment variable choosing the default mode: ``zygote`` (default) or ``spawn``.
+MODE_ENV = "VERL_METAAGENT_SANDBOX_MODE"
+MODES = ("zygote", "spawn")
+
+
+def default_mode() -> str:
+    """The mode used when a call passes ``mode=None``: ``$VERL_METAAGENT_SANDBOX_MODE`` or ``zygote``."""
+    mode = os.environ.get(MODE_ENV, "").strip().lower() or "zygote"
+    if mode not in MODES:
+        raise ValueError(f"{MODE_ENV}={mode!r}: expected one of {MODES}")
+    return mode
+
+
+def _zygote_supported() -> bool:
+    return all(hasattr(m, n) for m, n in ((os, "pidfd_open"), (signal, "pidfd_send_signal"), (socket, "send_fds")))
+
+
 async def run_in_sandbox(
     boot: str,
     boot_args: dict,
@@ -203,26 +349,41 @@ async def run_in_sandbox(
     files: Optional[dict] = None,
     serve: Optional[Serve] = None,
     extra_env: Optional[dict] = None,
+    mode: Optional[str] = None,
+    preload: str = PRELOAD,
 ) -> SandboxResult:
     """Run python ``boot`` (gets ``sys.argv[1]`` = JSON of ``boot_args`` + sandbox fields) in a child.
 
     ``boot`` runs as root (when the parent is root) until it calls the drop sequence it is given
-    in its args (``netns``, ``cwd``, ``uid``, ``nproc``); see :data:`_BOOT`. ``files`` are written
-    to the work dir first (``src`` in ``boot_args`` may name one). With ``serve``, two pipes are
-    passed to the child (fds in ``boot_args['channel']`` = ``[read_fd, write_fd]``) and
+    in its args (``netns``, ``cwd``, ``uid``, ``nproc``, ``pdeathsig``); see :data:`_BOOT`. ``files``
+    are written to the work dir first (``src`` in ``boot_args`` may name one). With ``serve``, two
+    pipes are passed to the child (fds in ``boot_args['channel']`` = ``[read_fd, write_fd]``) and
     ``serve(reader, write)`` runs in the parent for the child's lifetime; it may raise
     :class:`SandboxAbort` to end the run with its status.
+
+    ``mode``: ``"zygote"`` forks the child from a warm fork-server that has run ``preload``
+    (trusted warm-up code, e.g. imports; one server per distinct ``preload`` and process);
+    ``"spawn"`` starts a fresh interpreter; ``None`` -> :func:`default_mode`. A zygote that cannot
+    start or fork falls back to ``spawn`` (``detail['mode']`` says which ran). ``extra_env`` with
+    ``PYTHON*`` variables always spawns (they only act at interpreter start).
     """
+    mode = mode or default_mode()
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {MODES}")
+    if mode == "zygote" and (not _zygote_supported() or any(k.startswith("PYTHON") for k in (extra_env or {}))):
+        mode = "spawn"
     prot = active_protections()
     work = tempfile.mkdtemp(prefix="vmsbx_")
     uid = uid_fd = None
+    uid_empty = False  # known: no process of the run's uid is alive
     if prot["unprivileged_uid"]:
         claim = _claim_uid()
         if claim is None:
             shutil.rmtree(work, ignore_errors=True)
             return SandboxResult("error", None, "", "", 0.0, {"reason": "no free sandbox uid"})
         uid, uid_fd = claim
-        await asyncio.to_thread(_kill_uid, uid)  # leftovers of a parent that crashed mid-run
+        if not _uid_was_left_clean(uid_fd):
+            await _SWEEPER.clean(uid)  # leftovers of a parent that crashed mid-run
     t0 = time.monotonic()
     proc = None
     child_fds: list[int] = []
@@ -249,22 +410,52 @@ async def run_in_sandbox(
             to_child_r, to_child_w = os.pipe()
             from_child_r, from_child_w = os.pipe()
             child_fds, parent_fds = [to_child_r, from_child_w], [to_child_w, from_child_r]
-            args["channel"] = [to_child_r, from_child_w]
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": work, "TMPDIR": work,
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8", **(extra_env or {})}
+        env = {**BASE_ENV, "HOME": work, "TMPDIR": work, **(extra_env or {})}
         mem = int(limits.memory_mb) << 20
         cpu = max(1, int(limits.cpu_seconds + 0.999))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-S", "-c", boot, json.dumps(args),  # no site-packages in the child
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=env, cwd=work, preexec_fn=lambda: _preexec(mem, cpu, 1 << 30), pass_fds=tuple(child_fds),
-        )
+        if mode == "zygote":
+            zygote = await get_zygote(preload)
+            if zygote is not None:
+                zargs = dict(args, pdeathsig=True)
+                if child_fds:
+                    zargs["channel"] = [3, 4]  # the zygote child gets them as fds 3, 4
+                try:
+                    proc = await zygote.spawn(
+                        boot, json.dumps(zargs), env, work, {"mem": mem, "cpu": cpu, "fsize": 1 << 30}, child_fds,
+                        with_stdin=bool(stdin),
+                    )
+                except ZygoteUnavailable:
+                    proc = None
+            if proc is None:
+                mode = "spawn"
+                if uid is not None:  # a child forked before the zygote failed dies here
+                    await _SWEEPER.clean(uid, files=False)
+        if proc is None:
+            if child_fds:
+                args["channel"] = list(child_fds)
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-S", "-c", boot, json.dumps(args),  # no site-packages in the child
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env=env, cwd=work, preexec_fn=lambda: _preexec(mem, cpu, 1 << 30), pass_fds=tuple(child_fds),
+            )
         for fd in child_fds:
             os.close(fd)
         child_fds = []
+        forked = isinstance(proc, ZygoteProcess)
         out, err, over = bytearray(), bytearray(), []
 
+        def kill_group() -> None:
+            if forked:
+                proc.kill()
+            else:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
         async def feed() -> None:
+            if proc.stdin is None:
+                return
             try:
                 proc.stdin.write(stdin.encode())
                 await proc.stdin.drain()
@@ -299,27 +490,33 @@ async def run_in_sandbox(
 
         async def reap_descendants() -> None:
             # When the main child exits, processes it left behind (possibly in new sessions) may
-            # still hold the output pipes: kill its group and every process of the run's uid.
-            while proc.returncode is None:
-                await asyncio.sleep(0.02)
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            # still hold the output or channel pipes: kill its group, and every process of the
+            # run's uid if the pipes are still open shortly after.
+            nonlocal uid_empty
+            if forked:
+                await proc.wait()
+            else:
+                while proc.returncode is None:
+                    await asyncio.sleep(0.02)
+            kill_group()
             if uid is not None:
-                await asyncio.to_thread(_kill_uid, uid)
+                _, still_open = await asyncio.wait(pipe_tasks, timeout=_PIPE_GRACE_SECONDS)
+                if still_open:
+                    uid_empty = await _SWEEPER.clean(uid, files=False)
+
+        pipe_tasks: list[asyncio.Task] = []
 
         async def body() -> None:
-            io_tasks.extend(
+            pipe_tasks.extend(
                 asyncio.ensure_future(c)
                 for c in (
-                    feed(),
                     channel(),
-                    reap_descendants(),
                     _read_capped(proc.stdout, limits.max_output_bytes, out, over),
                     _read_capped(proc.stderr, limits.max_output_bytes, err, over),
                 )
             )
+            io_tasks.extend(pipe_tasks)
+            io_tasks.extend(asyncio.ensure_future(c) for c in (feed(), reap_descendants()))
             await asyncio.gather(*io_tasks)
             if over:
                 raise OverflowError
@@ -338,10 +535,8 @@ async def run_in_sandbox(
             task.cancel()
         await asyncio.gather(*io_tasks, return_exceptions=True)
         if proc.returncode is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            uid_empty = False
+            kill_group()
             await _reap(proc)
         rc = proc.returncode
         if status == "ok" and rc != 0:
@@ -351,37 +546,58 @@ async def run_in_sandbox(
                 status = "killed"
             else:
                 status = "error"
+        if forked and proc.zygote_died:
+            detail.setdefault("reason", "the sandbox zygote died during the run")
         detail["protections"] = prot
+        detail["mode"] = mode
         return SandboxResult(status, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                              time.monotonic() - t0, detail)
     finally:
-        if proc is not None and proc.returncode is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        if proc is not None:
+            if proc.returncode is None:
+                uid_empty = False
+                if isinstance(proc, ZygoteProcess):
+                    proc.kill()
+                else:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+            if isinstance(proc, ZygoteProcess):
+                proc.close()
         for fd in child_fds + parent_fds:
             try:
                 os.close(fd)
             except OSError:
                 pass
         if uid is not None:
-            await asyncio.to_thread(_kill_uid, uid)
-            _release_uid(uid_fd)
+            clean = await _SWEEPER.clean(uid, processes=not uid_empty) or uid_empty
+            _release_uid(uid_fd, clean)
         shutil.rmtree(work, ignore_errors=True)
 
+
+#: After the main child exited, how long its pipes may stay open before every process of its uid is killed.
+_PIPE_GRACE_SECONDS = 0.05
 
 #: Longest JSON line a child may send on its channel (bigger -> the run is aborted).
 _CHANNEL_LINE_LIMIT = 4 << 20
 
 
 async def run_python(
-    source: str, *, stdin: str = "", limits: SandboxLimits = SandboxLimits(), files: Optional[dict] = None
+    source: str,
+    *,
+    stdin: str = "",
+    limits: SandboxLimits = SandboxLimits(),
+    files: Optional[dict] = None,
+    mode: Optional[str] = None,
 ) -> SandboxResult:
-    """Run untrusted ``source`` with ``stdin`` under ``limits`` in a throw-away work dir."""
+    """Run untrusted ``source`` with ``stdin`` under ``limits`` in a throw-away work dir.
+
+    ``mode``: ``"zygote"`` / ``"spawn"`` / ``None`` (default), as in :func:`run_in_sandbox`.
+    """
     files = dict(files or {})
     files[".src.py"] = source
-    return await run_in_sandbox(_BOOT, {"src": ".src.py"}, stdin=stdin, limits=limits, files=files)
+    return await run_in_sandbox(_BOOT, {"src": ".src.py"}, stdin=stdin, limits=limits, files=files, mode=mode)
 
 
 def run_python_sync(source: str, **kwargs: Any) -> SandboxResult:

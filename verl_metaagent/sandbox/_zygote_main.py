@@ -1,0 +1,203 @@
+"""The sandbox fork-server ("zygote"): run as ``python -I -S _zygote_main.py ARGS``, never imported.
+
+Started by :mod:`verl_metaagent.sandbox.zygote` with a scrubbed environment and one inherited
+``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It runs trusted warm-up code once (imports), then
+serves the parent, single-threaded:
+
+* parent -> zygote ``{"op": "spawn", "id", "boot", "argv1", "env", "cwd", "rlimits", "pdeathsig"}``
+  with the child's stdio (and channel) fds attached (``SCM_RIGHTS``). The zygote forks; the child
+  severs every tie to the zygote, applies the run's protections (new session, rlimits, parent-death
+  signal, fds 0..k-1, chdir, environment) and returns to the module's top level, which runs
+  ``boot`` as ``__main__`` exactly like ``python -I -S -c boot argv1`` would.
+* zygote -> parent ``{"id", "pid"}`` with a pidfd of the child attached, then ``{"id", "exit"}``
+  (the return code: negative signal number when killed) once the child has exited.
+
+The zygote never runs untrusted code itself; children get a copy-on-write snapshot of a process
+that never ran a design, so nothing a run does reaches the next one. It exits when the control
+socket closes, and (``PR_SET_PDEATHSIG``) when the parent thread that started it dies.
+"""
+
+import ctypes
+import gc
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import sys
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_MAX_REQUEST = 1 << 20
+_MAX_FDS = 8
+
+
+def _prctl(option: int, value: int) -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _send(sock: socket.socket, message: dict, fds=()) -> None:
+    data = json.dumps(message).encode()
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
+
+
+def _place_fds(fds: list) -> None:
+    """Make ``fds`` the child's fds ``0 .. len(fds) - 1`` and close every other fd."""
+    import fcntl
+
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in fds]  # out of the way of the targets
+    for target, fd in enumerate(high):
+        os.dup2(fd, target)  # inheritable, like pass_fds
+    os.closerange(len(fds), 1 << 20)
+
+
+def _become_child(request: dict, fds: list, zygote_pid: int) -> dict:
+    """In the forked child: apply the run's process-level protections; return the boot job."""
+    os.setsid()
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote dies -> the run dies (re-set after the uid drop)
+    if os.getppid() != zygote_pid:
+        os._exit(71)
+    limits = request["rlimits"]
+    resource.setrlimit(resource.RLIMIT_AS, (limits["mem"], limits["mem"]))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"] + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _place_fds(fds)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+    for name in ("random", "tempfile"):
+        module = sys.modules.get(name)
+        if module is not None and name == "random":
+            module.seed()  # a fresh seed per run, as a fresh interpreter would have
+        elif module is not None:
+            module.tempdir = None  # re-read TMPDIR
+    sys.argv = ["-c", request["argv1"]]
+    return {"boot": request["boot"]}
+
+
+def _serve(control_fd: int) -> dict:
+    """Serve spawn requests until the parent goes away; returns only inside a forked child."""
+    sock = socket.socket(fileno=control_fd)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, None)
+    children: dict = {}  # pidfd -> (request id, pid)
+    zygote_pid = os.getpid()
+    _send(sock, {"ready": os.getpid()})
+    while True:
+        for key, _ in sel.select():
+            if key.data is not None:  # a child exited
+                pidfd = key.fd
+                rid, pid = key.data
+                sel.unregister(pidfd)
+                os.close(pidfd)
+                del children[pidfd]
+                _, status = os.waitpid(pid, 0)
+                _send(sock, {"id": rid, "exit": os.waitstatus_to_exitcode(status)})
+                continue
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST, _MAX_FDS)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                for fd in fds:
+                    os.close(fd)
+                os._exit(0)  # the parent is gone; running children die of their parent-death signal
+            try:
+                request = json.loads(data)
+                if request.get("op") != "spawn" or not isinstance(request.get("boot"), str):
+                    raise ValueError("not a spawn request")
+                rid = int(request["id"])
+            except (ValueError, TypeError, KeyError, AttributeError):
+                for fd in fds:
+                    os.close(fd)
+                continue
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sel.close()
+                    for pidfd in children:
+                        os.close(pidfd)
+                    sock.detach()  # closed by _place_fds; keep the object from closing a reused number
+                    return _become_child(request, fds, zygote_pid)
+                except BaseException:
+                    os._exit(70)  # never fall back into the zygote loop
+            for fd in fds:
+                os.close(fd)
+            pidfd = os.pidfd_open(pid)
+            children[pidfd] = (rid, pid)
+            sel.register(pidfd, selectors.EVENT_READ, (rid, pid))
+            _send(sock, {"id": rid, "pid": pid}, [pidfd])
+
+
+def _start() -> dict:
+    config = json.loads(sys.argv[1])
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != config["parent_pid"]:
+        os._exit(0)  # the parent died before the death signal was armed
+    _prctl(_PR_SET_DUMPABLE, 0)  # same-uid runs (when not root) cannot ptrace the zygote
+    os.chdir("/")
+    exec(compile(config["preload"], "<sandbox-preload>", "exec"), {"__name__": "__sandbox_preload__"})
+    gc.collect()
+    gc.freeze()  # keep the warm heap shared copy-on-write with the children
+    return _serve(int(config["control_fd"]))
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The exit status the interpreter gives an uncaught ``SystemExit`` (printing a non-int code)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+def _finish(status: int) -> None:
+    """End a child like the interpreter would (threads joined, atexit, stdio flushed), minus the
+    module teardown (milliseconds of a warm heap's worth of deallocation): ``os._exit``."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    try:
+        if threading is not None:
+            threading._shutdown()  # wait for non-daemon threads
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            status = status or 120  # as the interpreter does when flushing stdout fails
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    _job = _start()
+    # From here on: a forked child. Run the boot as a fresh __main__, as `python -c boot` would.
+    import types as _types
+
+    _main = _types.ModuleType("__main__")
+    _main.__dict__["__builtins__"] = __builtins__
+    sys.modules["__main__"] = _main
+    _code = compile(_job["boot"], "<string>", "exec")
+    del _job, _types, _start, _serve, _become_child, _place_fds, _send, _prctl
+    try:
+        exec(_code, _main.__dict__)
+        _status = 0
+    except SystemExit as _exc:
+        _status = _exit_status(_exc)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        _status = 1
+    _finish(_status)
