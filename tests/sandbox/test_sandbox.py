@@ -29,7 +29,9 @@ def _sandbox_pids():
 
 
 def run(src, **kw):
-    return run_python_sync(src, limits=kw.pop("limits", LIM), **kw)
+    r = run_python_sync(src, limits=kw.pop("limits", LIM), **kw)
+    assert r.detail["mode"] == os.environ["VERL_METAAGENT_SANDBOX_MODE"]  # no silent fallback
+    return r
 
 
 def test_hello_and_stdin():

@@ -10,7 +10,8 @@ serves the parent, single-threaded:
   signal, fds 0..k-1, chdir, environment) and returns to the module's top level, which runs
   ``boot`` as ``__main__`` exactly like ``python -I -S -c boot argv1`` would.
 * zygote -> parent ``{"id", "pid"}`` with a pidfd of the child attached, then ``{"id", "exit"}``
-  (the return code: negative signal number when killed) once the child has exited.
+  (the return code: negative signal number when killed) once the child has exited; or
+  ``{"id", "error"}`` when the child could not be created.
 
 The zygote never runs untrusted code itself; children get a copy-on-write snapshot of a process
 that never ran a design, so nothing a run does reaches the next one. It exits when the control
@@ -117,7 +118,13 @@ def _serve(control_fd: int) -> dict:
                 for fd in fds:
                     os.close(fd)
                 continue
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError as exc:  # EAGAIN / ENOMEM: this run cannot start; the zygote goes on
+                for fd in fds:
+                    os.close(fd)
+                _send(sock, {"id": rid, "error": f"fork failed: {exc}"})
+                continue
             if pid == 0:
                 try:
                     sel.close()
@@ -129,7 +136,13 @@ def _serve(control_fd: int) -> dict:
                     os._exit(70)  # never fall back into the zygote loop
             for fd in fds:
                 os.close(fd)
-            pidfd = os.pidfd_open(pid)
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError as exc:  # out of fds: end the child before anyone depends on it
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                _send(sock, {"id": rid, "error": f"pidfd_open failed: {exc}"})
+                continue
             children[pidfd] = (rid, pid)
             sel.register(pidfd, selectors.EVENT_READ, (rid, pid))
             _send(sock, {"id": rid, "pid": pid}, [pidfd])

@@ -196,16 +196,19 @@ class Zygote:
             try:
                 message = json.loads(data)
                 rid = int(message["id"])
-            except (ValueError, TypeError, KeyError):
+                for key in ("pid", "exit"):
+                    if key in message:
+                        message[key] = int(message[key])
+            except (ValueError, TypeError, KeyError, OverflowError):
                 for fd in fds:
                     os.close(fd)
                 continue
             with self._lock:
                 proc = self._pending.get(rid)
-                if proc is not None and "exit" in message:
+                if proc is not None and ("exit" in message or "error" in message):
                     del self._pending[rid]
             if "pid" in message and len(fds) == 1:
-                pid, pidfd = int(message["pid"]), fds[0]
+                pid, pidfd = message["pid"], fds[0]
                 if proc is None or not _deliver(proc.loop, proc._on_started, pid, pidfd):
                     _kill_pidfd(pidfd)
                     os.close(pidfd)
@@ -213,7 +216,12 @@ class Zygote:
                 for fd in fds:
                     os.close(fd)
                 if proc is not None:
-                    _deliver(proc.loop, proc._on_exit, int(message["exit"]))
+                    _deliver(proc.loop, proc._on_exit, message["exit"])
+            elif "error" in message:
+                for fd in fds:
+                    os.close(fd)
+                if proc is not None:
+                    _deliver(proc.loop, _fail, proc._started, ZygoteUnavailable(str(message["error"])[:200]))
             else:
                 for fd in fds:
                     os.close(fd)

@@ -1,0 +1,184 @@
+"""The warm fork-server: reused, restarted when killed, dies with its parent, leaks nothing between runs."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
+from verl_metaagent.design.runtime import _DESIGN_PRELOAD
+from verl_metaagent.sandbox import PRELUDE, SandboxLimits, active_protections, run_in_sandbox, run_python_sync
+from verl_metaagent.sandbox import zygote as zygote_mod
+from verl_metaagent.sandbox.process import MODE_ENV, PRELOAD, default_mode
+
+PROT = active_protections()
+LIM = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
+
+
+@pytest.fixture(autouse=True)
+def sandbox_mode():
+    """These tests choose their mode per call (overrides the both-modes fixture of conftest.py)."""
+    return "zygote"
+
+
+def _wait_for(predicate, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return predicate()
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def run(src, **kw):
+    return run_python_sync(src, limits=kw.pop("limits", LIM), mode="zygote", **kw)
+
+
+def test_zygote_is_reused_and_is_the_parent_of_each_run():
+    first = run("import os\nprint(os.getppid())")
+    zpid = zygote_mod.zygote_pid(PRELOAD)
+    second = run("import os\nprint(os.getppid())")
+    assert (first.status, second.status) == ("ok", "ok")
+    assert first.detail["mode"] == second.detail["mode"] == "zygote"
+    assert zpid is not None and zygote_mod.zygote_pid(PRELOAD) == zpid
+    assert int(first.stdout) == int(second.stdout) == zpid
+
+
+def test_zygote_is_restarted_after_being_killed():
+    assert run("print(1)").stdout == "1\n"
+    old = zygote_mod.zygote_pid(PRELOAD)
+    os.kill(old, signal.SIGKILL)
+    assert _wait_for(lambda: zygote_mod.zygote_pid(PRELOAD) is None)
+    r = run("import os\nprint(os.getppid())")
+    new = zygote_mod.zygote_pid(PRELOAD)
+    assert (r.status, r.detail["mode"]) == ("ok", "zygote")
+    assert new is not None and new != old and int(r.stdout) == new
+
+
+def test_killing_the_zygote_mid_run_ends_that_run_and_leaves_nothing():
+    async def main():
+        task = asyncio.ensure_future(
+            run_in_sandbox(PRELUDE + "import time\nprint('started', flush=True)\ntime.sleep(60)\n", {},
+                           limits=SandboxLimits(wall_seconds=30), mode="zygote")
+        )
+        await asyncio.sleep(0.5)  # the zygote exists once the run was forked
+        zpid = zygote_mod.zygote_pid(PRELOAD)
+        os.kill(zpid, signal.SIGKILL)
+        return zpid, await task
+
+    zpid, r = asyncio.run(main())
+    assert r.status == "killed" and "zygote died" in r.detail["reason"]
+    assert not _alive(zpid)
+    assert run("print(2)").stdout == "2\n"  # a new zygote serves the next run
+
+
+def test_no_state_leaks_between_runs():
+    first = run("import json, random\njson.leaked = 1\nprint(random.random())")
+    second = run("import json, random\nprint(hasattr(json, 'leaked'))\nprint(random.random())")
+    assert (first.status, second.status) == ("ok", "ok")
+    leaked, value = second.stdout.split()
+    assert leaked == "False"
+    assert value != first.stdout.strip()  # each run is reseeded, not a copy of the zygote's generator
+
+
+def test_a_run_inherits_no_fds_of_the_zygote():
+    r = run("import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))")
+    assert r.status == "ok", r.stderr
+    assert eval(r.stdout)[:3] == [0, 1, 2] and len(eval(r.stdout)) == 4  # + the listing's own fd
+
+
+def test_environment_is_per_run():
+    r = run("import os\nprint(os.environ['HOME'] == os.getcwd() == os.environ['TMPDIR'])\nprint(sorted(os.environ))")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "True"
+    assert eval(lines[1]) == ["HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING", "TMPDIR"]
+
+
+def test_exit_codes_and_uncaught_exceptions_match_the_interpreter():
+    assert run("import sys\nsys.exit(3)").exit_code == 3
+    assert run("raise SystemExit('bye')").exit_code == 1
+    r = run("raise KeyError('k')")
+    assert (r.status, r.exit_code) == ("error", 1) and r.stderr.strip().splitlines()[-1] == "KeyError: 'k'"
+    r = run("import atexit\natexit.register(lambda: print('at exit'))\nprint('body')")
+    assert r.stdout == "body\nat exit\n"
+
+
+@pytest.mark.skipif(not PROT["unprivileged_uid"], reason="needs root to drop to a sandbox uid")
+def test_files_left_in_shared_tmp_are_removed():
+    r = run("import os\nfor d in ('/tmp', '/dev/shm'):\n    p = os.path.join(d, 'vm_sbx_leak_%d' % os.getuid())\n"
+            "    open(p, 'w').write('x')\n    print(p)")
+    assert r.status == "ok", r.stderr
+    paths = r.stdout.split()
+    assert len(paths) == 2 and not any(os.path.exists(p) for p in paths)
+
+
+def test_mode_selection_and_fallback(monkeypatch):
+    monkeypatch.setenv(MODE_ENV, "spawn")
+    assert default_mode() == "spawn"
+    assert run_python_sync("print(1)").detail["mode"] == "spawn"
+    monkeypatch.setenv(MODE_ENV, "bogus")
+    with pytest.raises(ValueError):
+        run_python_sync("print(1)")
+    monkeypatch.delenv(MODE_ENV, raising=False)
+    assert default_mode() == "zygote"
+    # a zygote that cannot start: the run still happens, in a fresh interpreter
+    monkeypatch.setattr(zygote_mod, "_MAIN", "/nonexistent/zygote.py")
+    r = asyncio.run(run_in_sandbox(PRELUDE + "print('fallback')", {}, limits=LIM, preload=PRELOAD + "# unstartable\n"))
+    assert (r.status, r.stdout, r.detail["mode"]) == ("ok", "fallback\n", "spawn")
+
+
+def test_zygote_dies_with_its_parent():
+    code = (
+        "import os, sys\n"
+        "from verl_metaagent.sandbox import run_python_sync, zygote\n"
+        "from verl_metaagent.sandbox.process import PRELOAD\n"
+        "assert run_python_sync('print(1)', mode='zygote').stdout == '1\\n'\n"
+        "print(zygote.zygote_pid(PRELOAD), flush=True)\n"
+        "os._exit(0)\n"  # no clean-up of any kind
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    zpid = int(out.stdout)
+    assert _wait_for(lambda: not _alive(zpid))
+
+
+def _caller(seen):
+    async def caller(request):
+        seen.append(request)
+        return AgentCallReply(text="ok", prompt_ids=[1], response_ids=[2])
+
+    return caller
+
+
+def test_a_design_cannot_change_the_next_design_run():
+    header = "from verl_metaagent.design.api import *\n"
+    polluter = header + (
+        "memory['x'] = 'leak'\n"
+        "memory.post('leaked note')\n"
+        "Agent.ask = lambda self, instruction='': 'patched'\n"
+        "finish(Agent('a', 'b').ask())\n"
+    )
+    probe = header + "a = Agent('s', 'x')\nfinish(str(memory.get('x')) + '|' + str(len(transcript())) + '|' + a.ask())\n"
+
+    async def main():
+        seen = []
+        limits = DesignLimits(wall_seconds=20)
+        first = await execute_design(polluter, DesignTask("q"), _caller(seen), limits, sandbox_mode="zygote")
+        second = await execute_design(probe, DesignTask("q"), _caller(seen), limits, sandbox_mode="zygote")
+        return first, second, seen
+
+    first, second, seen = asyncio.run(main())
+    assert (first.status, first.final_answer, first.calls) == ("finished", "patched", [])
+    assert (second.status, second.final_answer) == ("finished", "None|0|ok")
+    assert len(second.calls) == 1 and len(seen) == 1
+    assert zygote_mod.zygote_pid(_DESIGN_PRELOAD) is not None
