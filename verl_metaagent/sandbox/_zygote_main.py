@@ -4,14 +4,15 @@ Started by :mod:`verl_metaagent.sandbox.zygote` with a scrubbed environment and 
 ``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It runs trusted warm-up code once (imports), then
 serves the parent, single-threaded:
 
-* parent -> zygote ``{"op": "spawn", "id", "boot", "argv1", "env", "cwd", "rlimits", "pdeathsig"}``
-  with the child's stdio (and channel) fds attached (``SCM_RIGHTS``). The zygote forks; the child
+* parent -> zygote ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits"}`` with the run's
+  status socket and the child's stdio (and channel) fds attached (``SCM_RIGHTS``). The zygote forks; the child
   severs every tie to the zygote, applies the run's protections (new session, rlimits, parent-death
   signal, fds 0..k-1, chdir, environment) and returns to the module's top level, which runs
   ``boot`` as ``__main__`` exactly like ``python -I -S -c boot argv1`` would.
-* zygote -> parent ``{"id", "pid"}`` with a pidfd of the child attached, then ``{"id", "exit"}``
-  (the return code: negative signal number when killed) once the child has exited; or
-  ``{"id", "error"}`` when the child could not be created.
+* zygote -> parent, on the run's status socket: ``{"pid"}`` with a pidfd of the child attached,
+  then ``{"exit"}`` (the return code: negative signal number when killed) once the child has
+  exited; or ``{"error"}`` when the child could not be created. The control socket carries only
+  ``{"ready"}`` (after the warm-up); its EOF tells each side the other is gone.
 
 The zygote never runs untrusted code itself; children get a copy-on-write snapshot of a process
 that never ran a design, so nothing a run does reaches the next one. It exits when the control
@@ -82,24 +83,37 @@ def _become_child(request: dict, fds: list, zygote_pid: int) -> dict:
     return {"boot": request["boot"]}
 
 
+def _reply(status: socket.socket, message: dict, fds=()) -> None:
+    """Send on a run's status socket; a parent that stopped listening is not the zygote's problem."""
+    try:
+        _send(status, message, fds)
+    except OSError:
+        pass
+
+
 def _serve(control_fd: int) -> dict:
-    """Serve spawn requests until the parent goes away; returns only inside a forked child."""
+    """Serve spawn requests until the parent goes away; returns only inside a forked child.
+
+    A request's first fd is the run's status socket: the zygote answers there (pid + pidfd, then
+    the exit status) and closes it, so each run's parent-side event loop reads its own answers.
+    """
     sock = socket.socket(fileno=control_fd)
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
-    children: dict = {}  # pidfd -> (request id, pid)
+    children: dict = {}  # pidfd -> (pid, status socket)
     zygote_pid = os.getpid()
-    _send(sock, {"ready": os.getpid()})
+    _send(sock, {"ready": zygote_pid})
     while True:
         for key, _ in sel.select():
             if key.data is not None:  # a child exited
                 pidfd = key.fd
-                rid, pid = key.data
+                pid, status = key.data
                 sel.unregister(pidfd)
                 os.close(pidfd)
                 del children[pidfd]
-                _, status = os.waitpid(pid, 0)
-                _send(sock, {"id": rid, "exit": os.waitstatus_to_exitcode(status)})
+                _, code = os.waitpid(pid, 0)
+                _reply(status, {"exit": os.waitstatus_to_exitcode(code)})
+                status.close()
                 continue
             try:
                 data, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST, _MAX_FDS)
@@ -111,25 +125,29 @@ def _serve(control_fd: int) -> dict:
                 os._exit(0)  # the parent is gone; running children die of their parent-death signal
             try:
                 request = json.loads(data)
-                if request.get("op") != "spawn" or not isinstance(request.get("boot"), str):
+                if request.get("op") != "spawn" or not isinstance(request.get("boot"), str) or len(fds) < 4:
                     raise ValueError("not a spawn request")
-                rid = int(request["id"])
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except (ValueError, TypeError, AttributeError):
                 for fd in fds:
                     os.close(fd)
                 continue
+            status, fds = socket.socket(fileno=fds[0]), fds[1:]
+            status.setblocking(False)  # never wait on a parent that stopped listening
             try:
                 pid = os.fork()
             except OSError as exc:  # EAGAIN / ENOMEM: this run cannot start; the zygote goes on
                 for fd in fds:
                     os.close(fd)
-                _send(sock, {"id": rid, "error": f"fork failed: {exc}"})
+                _reply(status, {"error": f"fork failed: {exc}"})
+                status.close()
                 continue
             if pid == 0:
                 try:
                     sel.close()
-                    for pidfd in children:
+                    for pidfd, (_, other) in children.items():
                         os.close(pidfd)
+                        other.close()
+                    status.close()
                     sock.detach()  # closed by _place_fds; keep the object from closing a reused number
                     return _become_child(request, fds, zygote_pid)
                 except BaseException:
@@ -141,11 +159,12 @@ def _serve(control_fd: int) -> dict:
             except OSError as exc:  # out of fds: end the child before anyone depends on it
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                _send(sock, {"id": rid, "error": f"pidfd_open failed: {exc}"})
+                _reply(status, {"error": f"pidfd_open failed: {exc}"})
+                status.close()
                 continue
-            children[pidfd] = (rid, pid)
-            sel.register(pidfd, selectors.EVENT_READ, (rid, pid))
-            _send(sock, {"id": rid, "pid": pid}, [pidfd])
+            children[pidfd] = (pid, status)
+            sel.register(pidfd, selectors.EVENT_READ, (pid, status))
+            _reply(status, {"pid": pid}, [pidfd])
 
 
 def _start() -> dict:

@@ -6,9 +6,10 @@ code: started lazily with the scrubbed environment, it runs the warm-up imports 
 child per run; the child applies the run's protections and runs the boot code (see
 :func:`verl_metaagent.sandbox.run_in_sandbox`).
 
-Lifetime: each zygote belongs to a daemon thread of this process that started it and reads its
-messages; the zygote dies with that thread (``PR_SET_PDEATHSIG``) or when its control socket
-closes, and a dead zygote is replaced on the next run. A zygote that fails to start makes the
+Lifetime: each zygote belongs to a daemon thread of this process that started it and waits for
+its end; the zygote dies with that thread (``PR_SET_PDEATHSIG``) or when its control socket
+closes, and a dead zygote is replaced on the next run. Each run gets its own status socket, read
+by the run's event loop (no cross-thread hand-off per run). A zygote that fails to start makes the
 sandbox fall back to fresh interpreters for :data:`RETRY_AFTER_SECONDS`.
 
 Trust: the zygote never runs untrusted code; what it sends back is parsed as JSON integers
@@ -18,7 +19,6 @@ only. Runs are killed through a pidfd (no pid reuse race), their group and their
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import os
@@ -52,24 +52,6 @@ class ZygoteUnavailable(Exception):
     """The zygote could not fork this run (not started, died, unresponsive): use a fresh interpreter."""
 
 
-def _deliver(loop: asyncio.AbstractEventLoop, fn, *args) -> bool:
-    try:
-        loop.call_soon_threadsafe(fn, *args)
-        return True
-    except RuntimeError:  # the run's event loop is closed
-        return False
-
-
-def _set(future: asyncio.Future, value) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _fail(future: asyncio.Future, exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-
-
 def _kill_pidfd(pidfd: Optional[int]) -> None:
     if pidfd is None:
         return
@@ -79,46 +61,82 @@ def _kill_pidfd(pidfd: Optional[int]) -> None:
         pass
 
 
+async def _recv(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> "tuple[bytes, list[int]]":
+    """One message (and its fds) from a non-blocking SEQPACKET socket, on the event loop."""
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 1)
+            return data, fds
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            return b"", []
+        ready = loop.create_future()
+        loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(sock.fileno())
+
+
+def _parse(data: bytes, key: str) -> Optional[int]:
+    try:
+        value = json.loads(data)[key]
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 class ZygoteProcess:
     """One run forked by the zygote; offers what ``run_in_sandbox`` uses of ``asyncio.subprocess.Process``.
 
-    ``stdin`` is a ``StreamWriter``, ``stdout`` / ``stderr`` are ``StreamReader``; ``returncode``
-    follows the subprocess convention (negative signal number when killed).
+    ``stdin`` is a ``StreamWriter`` (None when the run has no input: the child reads ``/dev/null``),
+    ``stdout`` / ``stderr`` are ``StreamReader``; ``returncode`` follows the subprocess convention
+    (negative signal number when killed). The zygote reports on this run's own status socket,
+    read by this run's event loop.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    def __init__(self, loop: asyncio.AbstractEventLoop, status: socket.socket):
         self.loop = loop
         self.pid: Optional[int] = None
         self.pidfd: Optional[int] = None
         self.returncode: Optional[int] = None
         self.zygote_died = False
         self.stdin = self.stdout = self.stderr = None
-        self._started: asyncio.Future = loop.create_future()
+        self._status = status
         self._exited: asyncio.Future = loop.create_future()
+        self._watcher: Optional[asyncio.Task] = None
         self._transports: list = []
 
-    # called on the run's loop (via _deliver) -------------------------------------------------
-    def _on_started(self, pid: int, pidfd: int) -> None:
-        if self._started.done():  # the run gave up waiting: do not leave the child running
-            _kill_pidfd(pidfd)
-            os.close(pidfd)
-            return
-        self.pid, self.pidfd = pid, pidfd
-        self._started.set_result(pid)
+    async def _started(self) -> None:
+        """Wait for the zygote's fork report; raise :class:`ZygoteUnavailable` if there is none."""
+        data, fds = await _recv(self.loop, self._status)
+        pid = _parse(data, "pid")
+        if pid is None or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            reason = "the sandbox zygote died" if not data else f"the sandbox zygote could not fork: {data[:200]!r}"
+            raise ZygoteUnavailable(reason)
+        self.pid, self.pidfd = pid, fds[0]
+        self._watcher = asyncio.ensure_future(self._watch())
 
-    def _on_exit(self, returncode: int, zygote_died: bool = False) -> None:
-        if self.returncode is None:
-            self.returncode = returncode
-            self.zygote_died = zygote_died
-        _set(self._exited, self.returncode)
+    async def _watch(self) -> None:
+        data, fds = await _recv(self.loop, self._status)
+        for fd in fds:
+            os.close(fd)
+        code = _parse(data, "exit")
+        if code is None:  # the zygote died: this run is unsupervised, end it
+            _kill_pidfd(self.pidfd)
+            code, self.zygote_died = -signal.SIGKILL, True
+        self.returncode = code
+        self._exited.set_result(code)
 
-    # the Process-like API --------------------------------------------------------------------
     async def wait(self) -> int:
         """Wait for the child to exit; return its return code."""
         return await asyncio.shield(self._exited)
 
     def kill(self) -> None:
-        """SIGKILL the child (by pidfd) and its process group."""
+        """SIGKILL the child (by pidfd: never another process) and its process group."""
         if self.returncode is None:
             _kill_pidfd(self.pidfd)
         if self.pid is not None:
@@ -128,17 +146,20 @@ class ZygoteProcess:
                 pass
 
     def close(self) -> None:
-        """Release the pipes and the pidfd (after the run)."""
+        """Release the pipes, the status socket and the pidfd (after the run)."""
         for transport in self._transports:
             transport.close()
         self._transports.clear()
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()
+        self._status.close()
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
 
 
 class Zygote:
-    """One fork-server process and the daemon thread that started it and reads its replies."""
+    """One fork-server process and the daemon thread that started it and waits for its end."""
 
     def __init__(self, preload: str):
         self.preload = preload
@@ -147,9 +168,6 @@ class Zygote:
         self.pid: Optional[int] = None
         self._sock: Optional[socket.socket] = None
         self._popen: Optional[subprocess.Popen] = None
-        self._lock = threading.Lock()
-        self._pending: dict[int, ZygoteProcess] = {}
-        self._ids = itertools.count(1)
         self._thread = threading.Thread(target=self._main, name="sandbox-zygote", daemon=True)
         self._thread.start()
 
@@ -158,7 +176,6 @@ class Zygote:
         """Started and not known to be dead."""
         return self.ready.is_set() and not self.dead
 
-    # reader thread -----------------------------------------------------------------------------
     def _main(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -171,84 +188,27 @@ class Zygote:
             )
             child.close()
             parent.settimeout(START_TIMEOUT_SECONDS)
-            hello = json.loads(parent.recv(_MAX_MESSAGE) or b"{}")
+            if _parse(parent.recv(_MAX_MESSAGE), "ready") is None:
+                raise RuntimeError("no greeting from the zygote")
             parent.settimeout(None)
-            if not isinstance(hello.get("ready"), int):
-                raise RuntimeError(f"unexpected greeting {hello!r}")
             self.pid = self._popen.pid
             self._sock = parent
             self.ready.set()
-            self._read(parent)
+            while parent.recv(_MAX_MESSAGE):  # nothing else is sent; EOF: the zygote is gone
+                pass
         except Exception as exc:  # start-up failed: callers fall back to fresh interpreters
             logger.warning("sandbox zygote failed: %s: %s", type(exc).__name__, exc)
         finally:
-            self._die()
+            self.dead = True
+            self.ready.set()
+            if self._popen is not None:
+                self.kill()
+                self._popen.wait()
             child.close()
             parent.close()
 
-    def _read(self, sock: socket.socket) -> None:
-        while True:
-            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 2)
-            if not data:
-                for fd in fds:
-                    os.close(fd)
-                return
-            try:
-                message = json.loads(data)
-                rid = int(message["id"])
-                for key in ("pid", "exit"):
-                    if key in message:
-                        message[key] = int(message[key])
-            except (ValueError, TypeError, KeyError, OverflowError):
-                for fd in fds:
-                    os.close(fd)
-                continue
-            with self._lock:
-                proc = self._pending.get(rid)
-                if proc is not None and ("exit" in message or "error" in message):
-                    del self._pending[rid]
-            if "pid" in message and len(fds) == 1:
-                pid, pidfd = message["pid"], fds[0]
-                if proc is None or not _deliver(proc.loop, proc._on_started, pid, pidfd):
-                    _kill_pidfd(pidfd)
-                    os.close(pidfd)
-            elif "exit" in message:
-                for fd in fds:
-                    os.close(fd)
-                if proc is not None:
-                    _deliver(proc.loop, proc._on_exit, message["exit"])
-            elif "error" in message:
-                for fd in fds:
-                    os.close(fd)
-                if proc is not None:
-                    _deliver(proc.loop, _fail, proc._started, ZygoteUnavailable(str(message["error"])[:200]))
-            else:
-                for fd in fds:
-                    os.close(fd)
-
-    def _die(self) -> None:
-        """The zygote is gone: its unsupervised runs are killed and reported as killed."""
-        self.dead = True
-        self.ready.set()
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for proc in pending.values():
-            def finish(proc=proc):
-                proc.kill()
-                _fail(proc._started, ZygoteUnavailable("the sandbox zygote died"))
-                proc._on_exit(-signal.SIGKILL, zygote_died=True)
-
-            _deliver(proc.loop, finish)
-        if self._popen is not None:
-            try:
-                self._popen.kill()
-            except OSError:
-                pass
-            self._popen.wait()
-
-    # any thread / event loop -------------------------------------------------------------------
     def kill(self) -> None:
-        """Kill the zygote process (its reader thread then fails the pending runs)."""
+        """Kill the zygote process (its runs die of their parent-death signal and are reported killed)."""
         if self._popen is not None:
             try:
                 self._popen.kill()
@@ -269,8 +229,9 @@ class Zygote:
         if not self.alive or self._sock is None:
             raise ZygoteUnavailable("the sandbox zygote is not running")
         loop = asyncio.get_running_loop()
-        proc = ZygoteProcess(loop)
-        rid = next(self._ids)
+        status, status_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        status.setblocking(False)
+        proc = ZygoteProcess(loop, status)
         if with_stdin:
             stdin_r, stdin_w = os.pipe()
         else:
@@ -278,17 +239,13 @@ class Zygote:
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         child_ends = [stdin_r, stdout_w, stderr_w]
-        parent_ends = [stdin_w, stdout_r, stderr_r]
-        data = json.dumps(
-            {"op": "spawn", "id": rid, "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits}
-        ).encode()
-        with self._lock:
-            self._pending[rid] = proc
+        data = json.dumps({"op": "spawn", "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits}).encode()
         try:
             deadline = time.monotonic() + SPAWN_TIMEOUT_SECONDS
             while True:
                 try:
-                    socket.send_fds(self._sock, [data], child_ends + list(extra_fds), socket.MSG_DONTWAIT)
+                    socket.send_fds(self._sock, [data], [status_child.fileno()] + child_ends + list(extra_fds),
+                                    socket.MSG_DONTWAIT)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
@@ -296,11 +253,12 @@ class Zygote:
                     await asyncio.sleep(0.002)
                 except OSError as exc:
                     raise ZygoteUnavailable(f"the sandbox zygote is gone: {exc}") from None
+            status_child.close()
             for fd in child_ends:
                 os.close(fd)
             child_ends = []
             try:
-                await asyncio.wait_for(asyncio.shield(proc._started), timeout=SPAWN_TIMEOUT_SECONDS)
+                await asyncio.wait_for(proc._started(), timeout=SPAWN_TIMEOUT_SECONDS)
             except asyncio.TimeoutError:
                 self.kill()  # unresponsive: replace it (its children die of their death signal)
                 raise ZygoteUnavailable("the sandbox zygote did not answer") from None
@@ -317,12 +275,9 @@ class Zygote:
                 proc.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
             return proc
         except BaseException:
-            with self._lock:
-                self._pending.pop(rid, None)
-            if not proc._started.done():
-                proc._started.cancel()  # a late pid message then kills the child
             proc.kill()
-            proc.close()
+            proc.close()  # a child forked after we stopped listening sees no status socket: its report fails
+            status_child.close()
             for fd in child_ends + [fd for fd in (stdin_w, stdout_r, stderr_r) if fd is not None]:
                 os.close(fd)
             raise
