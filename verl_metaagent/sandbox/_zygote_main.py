@@ -4,7 +4,7 @@ Started by :mod:`verl_metaagent.sandbox.zygote` with a scrubbed environment and 
 ``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It runs trusted warm-up code once (imports), then
 serves the parent, single-threaded:
 
-* parent -> zygote ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits"}`` with the run's
+* parent -> zygote ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits", "netns"}`` with the run's
   status socket and the child's stdio (and channel) fds attached (``SCM_RIGHTS``). The zygote forks; the child
   severs every tie to the zygote, applies the run's protections (new session, rlimits, parent-death
   signal, fds 0..k-1, chdir, environment) and returns to the module's top level, which runs
@@ -28,9 +28,13 @@ import selectors
 import signal
 import socket
 import sys
+from typing import Optional
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
+_CLONE_NEWNET = 0x40000000
+#: Network namespaces kept per key (the run's uid); the oldest is dropped beyond this many.
+_NETNS_CACHE = 256
 _MAX_REQUEST = 1 << 20
 _MAX_FDS = 8
 
@@ -57,12 +61,64 @@ def _place_fds(fds: list) -> None:
     os.closerange(len(fds), 1 << 20)
 
 
-def _become_child(request: dict, fds: list, zygote_pid: int) -> dict:
+class _NetNamespaces:
+    """Empty network namespaces, one per key (a sandbox uid), reused by that key's later runs.
+
+    Creating a namespace costs a millisecond or more of kernel time per run (and as much again to
+    tear it down); a uid's runs never overlap and every process of the uid is killed between them,
+    so the namespace is empty whenever it is handed to the next run of the same uid.
+    """
+
+    def __init__(self) -> None:
+        self._fds: dict = {}
+        self._own: Optional[int] = None
+        self._libc = None
+
+    def get(self, key: int) -> Optional[int]:
+        """An fd of ``key``'s namespace (created on first use), or None if none can be made."""
+        fd = self._fds.pop(key, None)
+        if fd is None:
+            fd = self._create()
+            if fd is None:
+                return None
+            while len(self._fds) >= _NETNS_CACHE:
+                os.close(self._fds.pop(next(iter(self._fds))))
+        self._fds[key] = fd  # most recently used last
+        return fd
+
+    def _create(self) -> Optional[int]:
+        if self._libc is None:
+            self._libc = ctypes.CDLL(None, use_errno=True)
+            self._own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        if self._libc.unshare(_CLONE_NEWNET) != 0:
+            return None
+        try:
+            return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            if self._libc.setns(self._own, _CLONE_NEWNET) != 0:
+                os._exit(1)  # never serve runs from inside a run's namespace
+
+    def fds(self) -> list:
+        """Every fd this object holds (a forked child closes them)."""
+        return list(self._fds.values()) + ([self._own] if self._own is not None else [])
+
+
+def _enter_netns(netns_fd: Optional[int]) -> None:
+    """In the child: join the prepared namespace, or make a fresh one; exit 97 if neither works."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ok = libc.setns(netns_fd, _CLONE_NEWNET) == 0 if netns_fd is not None else libc.unshare(_CLONE_NEWNET) == 0
+    if not ok:
+        os._exit(97)  # as the drop sequence does: never run without the requested isolation
+
+
+def _become_child(request: dict, fds: list, zygote_pid: int, netns_fd: Optional[int]) -> dict:
     """In the forked child: apply the run's process-level protections; return the boot job."""
     os.setsid()
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote dies -> the run dies (re-set after the uid drop)
     if os.getppid() != zygote_pid:
         os._exit(71)
+    if request.get("netns") is not None:
+        _enter_netns(netns_fd)
     limits = request["rlimits"]
     resource.setrlimit(resource.RLIMIT_AS, (limits["mem"], limits["mem"]))
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"] + 1))
@@ -101,6 +157,7 @@ def _serve(control_fd: int) -> dict:
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
     children: dict = {}  # pidfd -> (pid, status socket)
+    namespaces = _NetNamespaces()
     zygote_pid = os.getpid()
     _send(sock, {"ready": zygote_pid})
     while True:
@@ -133,6 +190,8 @@ def _serve(control_fd: int) -> dict:
                 continue
             status, fds = socket.socket(fileno=fds[0]), fds[1:]
             status.setblocking(False)  # never wait on a parent that stopped listening
+            netns_key = request.get("netns")
+            netns_fd = namespaces.get(netns_key) if isinstance(netns_key, int) and netns_key >= 0 else None
             try:
                 pid = os.fork()
             except OSError as exc:  # EAGAIN / ENOMEM: this run cannot start; the zygote goes on
@@ -149,7 +208,7 @@ def _serve(control_fd: int) -> dict:
                         other.close()
                     status.close()
                     sock.detach()  # closed by _place_fds; keep the object from closing a reused number
-                    return _become_child(request, fds, zygote_pid)
+                    return _become_child(request, fds, zygote_pid, netns_fd)
                 except BaseException:
                     os._exit(70)  # never fall back into the zygote loop
             for fd in fds:

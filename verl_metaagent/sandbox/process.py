@@ -43,6 +43,7 @@ _UID_SLOTS = 2048
 _UID_LOCK_DIR = "/tmp/verl_metaagent_sandbox_uids"
 _uid_lock = threading.Lock()
 _uid_next = [0]
+_uid_released: list = []  # uids this process released clean, reused first (keeps the set of uids small)
 
 def _claim_uid() -> "tuple[int, int] | None":
     """A sandbox uid no other call (in any process on this host) holds: ``(uid, lock_fd)``.
@@ -53,6 +54,17 @@ def _claim_uid() -> "tuple[int, int] | None":
     import fcntl
 
     os.makedirs(_UID_LOCK_DIR, mode=0o700, exist_ok=True)
+    while True:
+        with _uid_lock:
+            if not _uid_released:
+                break
+            uid = _uid_released.pop()
+        fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return uid, fd
+        except OSError:  # another process took it meanwhile
+            os.close(fd)
     with _uid_lock:
         start = _uid_next[0]
         _uid_next[0] = (start + 1) % _UID_SLOTS
@@ -74,10 +86,13 @@ def _uid_was_left_clean(fd: int) -> bool:
     return clean
 
 
-def _release_uid(fd: int, clean: bool = False) -> None:
+def _release_uid(fd: int, clean: bool = False, uid: Optional[int] = None) -> None:
     if clean:
         os.pwrite(fd, b"clean", 0)  # a parent that crashed mid-run leaves "inuse": the next holder sweeps
     os.close(fd)  # drops the flock
+    if clean and uid is not None:
+        with _uid_lock:
+            _uid_released.append(uid)
 
 
 _IS_ROOT = os.geteuid() == 0
@@ -416,13 +431,16 @@ async def run_in_sandbox(
         if mode == "zygote":
             zygote = await get_zygote(preload)
             if zygote is not None:
-                zargs = dict(args, pdeathsig=True)
+                # The zygote puts the child in the network namespace (a reused empty one per uid,
+                # else a fresh one) before the boot runs; the boot's drop sequence skips it.
+                netns_key = (uid if uid is not None else -1) if args["netns"] else None
+                zargs = dict(args, pdeathsig=True, netns=False)
                 if child_fds:
                     zargs["channel"] = [3, 4]  # the zygote child gets them as fds 3, 4
                 try:
                     proc = await zygote.spawn(
                         boot, json.dumps(zargs), env, work, {"mem": mem, "cpu": cpu, "fsize": 1 << 30}, child_fds,
-                        with_stdin=bool(stdin),
+                        with_stdin=bool(stdin), netns=netns_key,
                     )
                 except ZygoteUnavailable:
                     proc = None
@@ -454,8 +472,6 @@ async def run_in_sandbox(
                     pass
 
         async def feed() -> None:
-            if proc.stdin is None:
-                return
             try:
                 proc.stdin.write(stdin.encode())
                 await proc.stdin.drain()
@@ -464,8 +480,6 @@ async def run_in_sandbox(
                 pass
 
         async def channel() -> None:
-            if serve is None:
-                return
             loop = asyncio.get_running_loop()
             reader = asyncio.StreamReader(limit=_CHANNEL_LINE_LIMIT)
             read_file = os.fdopen(parent_fds[1], "rb", buffering=0)
@@ -510,13 +524,15 @@ async def run_in_sandbox(
             pipe_tasks.extend(
                 asyncio.ensure_future(c)
                 for c in (
-                    channel(),
                     _read_capped(proc.stdout, limits.max_output_bytes, out, over),
                     _read_capped(proc.stderr, limits.max_output_bytes, err, over),
+                    *((channel(),) if serve is not None else ()),
                 )
             )
             io_tasks.extend(pipe_tasks)
-            io_tasks.extend(asyncio.ensure_future(c) for c in (feed(), reap_descendants()))
+            io_tasks.append(asyncio.ensure_future(reap_descendants()))
+            if proc.stdin is not None:
+                io_tasks.append(asyncio.ensure_future(feed()))
             await asyncio.gather(*io_tasks)
             if over:
                 raise OverflowError
@@ -572,7 +588,7 @@ async def run_in_sandbox(
                 pass
         if uid is not None:
             clean = await _SWEEPER.clean(uid, processes=not uid_empty) or uid_empty
-            _release_uid(uid_fd, clean)
+            _release_uid(uid_fd, clean, uid)
         shutil.rmtree(work, ignore_errors=True)
 
 

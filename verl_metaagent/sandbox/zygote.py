@@ -216,11 +216,21 @@ class Zygote:
                 pass
 
     async def spawn(
-        self, boot: str, argv1: str, env: dict, cwd: str, rlimits: dict, extra_fds: list, with_stdin: bool = True
+        self,
+        boot: str,
+        argv1: str,
+        env: dict,
+        cwd: str,
+        rlimits: dict,
+        extra_fds: list,
+        with_stdin: bool = True,
+        netns: Optional[int] = None,
     ) -> ZygoteProcess:
         """Fork a child running ``boot``; its fds 0-2 are new pipes, fds 3.. are ``extra_fds``.
 
         Without ``with_stdin`` the child's stdin is ``/dev/null`` and ``proc.stdin`` is None.
+        ``netns``: None (stay in the zygote's network namespace), a uid (that uid's reused, empty
+        namespace) or -1 (a fresh one); the child exits 97 before running anything if it cannot.
 
         Raises:
             ZygoteUnavailable: the request could not be delivered or was not answered in time
@@ -239,7 +249,9 @@ class Zygote:
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         child_ends = [stdin_r, stdout_w, stderr_w]
-        data = json.dumps({"op": "spawn", "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits}).encode()
+        data = json.dumps(
+            {"op": "spawn", "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns}
+        ).encode()
         try:
             deadline = time.monotonic() + SPAWN_TIMEOUT_SECONDS
             while True:
