@@ -169,3 +169,15 @@ def test_no_verl_torch_ray_imports():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.skipif(not PROT["unprivileged_uid"], reason="uid locks are used only as root")
+def test_uid_lock_dir_that_others_can_write_is_refused(tmp_path, monkeypatch):
+    from verl_metaagent.sandbox import process
+
+    shared = tmp_path / "locks"
+    shared.mkdir()
+    shared.chmod(0o777)  # e.g. re-created by a sandboxed run after a tmp cleaner removed the real one
+    monkeypatch.setattr(process, "_UID_LOCK_DIR", str(shared))
+    r = run_python_sync("print(1)", limits=LIM)
+    assert r.status == "error" and "not a private directory" in r.detail["reason"] and r.stdout == ""

@@ -52,14 +52,20 @@ def _claim_uid() -> "tuple[int, int] | None":
     processes never share a uid (its process cap and clean-up kill are per uid).
     """
     import fcntl
+    import stat
 
     os.makedirs(_UID_LOCK_DIR, mode=0o700, exist_ok=True)
+    st = os.lstat(_UID_LOCK_DIR)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        # e.g. re-created in /tmp by a sandboxed run after a tmp cleaner removed it: never trust it
+        raise PermissionError(f"{_UID_LOCK_DIR} is not a private directory of uid {os.geteuid()}")
+    flags = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
     while True:
         with _uid_lock:
             if not _uid_released:
                 break
             uid = _uid_released.pop()
-        fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return uid, fd
@@ -71,7 +77,7 @@ def _claim_uid() -> "tuple[int, int] | None":
     offset = (os.getpid() * 131) % _UID_SLOTS
     for k in range(_UID_SLOTS):
         uid = _UID_BASE + (offset + start + k) % _UID_SLOTS
-        fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return uid, fd
@@ -392,18 +398,22 @@ async def run_in_sandbox(
     uid = uid_fd = None
     uid_empty = False  # known: no process of the run's uid is alive
     if prot["unprivileged_uid"]:
-        claim = _claim_uid()
+        try:
+            claim = _claim_uid()
+            reason = "no free sandbox uid"
+        except OSError as exc:
+            claim, reason = None, f"sandbox uid locks unusable: {exc}"
         if claim is None:
             shutil.rmtree(work, ignore_errors=True)
-            return SandboxResult("error", None, "", "", 0.0, {"reason": "no free sandbox uid"})
+            return SandboxResult("error", None, "", "", 0.0, {"reason": reason})
         uid, uid_fd = claim
-        if not _uid_was_left_clean(uid_fd):
-            await _SWEEPER.clean(uid)  # leftovers of a parent that crashed mid-run
     t0 = time.monotonic()
     proc = None
     child_fds: list[int] = []
     parent_fds: list[int] = []
     try:
+        if uid is not None and not _uid_was_left_clean(uid_fd):
+            await _SWEEPER.clean(uid)  # leftovers of a parent that crashed mid-run
         for name, content in (files or {}).items():
             path = os.path.join(work, name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
