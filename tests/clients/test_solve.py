@@ -59,3 +59,19 @@ async def test_invalid_design_from_endpoint_is_reported_not_executed():
         await client.aclose()
     assert not result.design.valid and "os" in result.design.invalid_reason
     assert result.design.executions == [] and result.answer is None and len(server.requests) == 1
+
+
+async def test_token_budget_counts_endpoint_usage():
+    from verl_metaagent.rollout.config import BudgetConfig
+
+    design = "from verl_metaagent.design.api import *\na = Agent('A', 'x')\nfor _ in range(5):\n    a.ask('go on')\nfinish('done')\n"
+    with FakeOpenAIServer(lambda body: "word " * 40) as server:
+        client = OpenAIChatClient(server.base_url, "fake", api_key_env=None)
+        cfg = solve_config(budget=BudgetConfig(max_total_tokens=100))
+        result = await solve_async("q", client, design=design, config=cfg)
+        await client.aclose()
+    execution = result.design.executions[0]
+    # by the endpoint's usage: call 1 = 4 prompt + 40 completion words; call 2 adds its history
+    # (4 + 40 + 2 prompt) + 40 -> 130 > 100, so the second call ends the execution
+    assert execution.status == "budget_exceeded" and len(server.requests) == 2
+    assert "100 tokens" in execution.reason

@@ -45,6 +45,22 @@ def test_files_are_in_the_work_dir_and_dir_is_removed():
     assert not os.path.exists(r.stdout.split("\n")[1])
 
 
+def test_stdlib_outside_the_preload_imports_even_from_a_private_python_dir():
+    # this host's Python lives under /root (mode 700): after the uid drop only the stdlib dir fds
+    # opened before it make these importable; /root itself stays closed
+    src = (
+        "import csv, tempfile, glob, sqlite3, xml.dom.minidom\n"
+        "print(csv.DictReader.__name__, sqlite3.connect(':memory:').execute('select 6*7').fetchone()[0])\n"
+        "try:\n    open(os.path.expanduser('~root/.bashrc')); print('read')\nexcept OSError:\n    print('closed')\n"
+    )
+    r = run("import os\n" + src)
+    assert r.status == "ok", r.stderr
+    lines = r.stdout.split()
+    assert lines[:2] == ["DictReader", "42"]
+    if PROT["unprivileged_uid"] and not os.stat("/root").st_mode & 0o005:
+        assert lines[2] == "closed"
+
+
 def test_syntax_error_is_error():
     r = run("x = (\n")
     assert r.status == "error" and "SyntaxError" in r.stderr

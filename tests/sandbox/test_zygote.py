@@ -92,9 +92,17 @@ def test_no_state_leaks_between_runs():
 
 
 def test_a_run_inherits_no_fds_of_the_zygote():
-    r = run("import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))")
+    src = (
+        "import os, sys\n"
+        "print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
+        "print(sorted(int(p.rsplit('/', 1)[1]) for p in sys.path if p.startswith('/proc/self/fd/')))\n"
+    )
+    r = run(src)
     assert r.status == "ok", r.stderr
-    assert eval(r.stdout)[:3] == [0, 1, 2] and len(eval(r.stdout)) == 4  # + the listing's own fd
+    open_fds, lib_dir_fds = (eval(line) for line in r.stdout.splitlines())
+    # stdio, plus read-only stdlib directory fds when the interpreter's dir is private, plus the listing's own fd
+    assert open_fds[:3] == [0, 1, 2] and len(open_fds) == 4 + len(lib_dir_fds)
+    assert set(lib_dir_fds) <= set(open_fds[3:])
 
 
 def test_environment_is_per_run():

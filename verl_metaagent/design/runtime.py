@@ -156,7 +156,10 @@ class _Relay:
         finally:
             self.llm_seconds += time.monotonic() - started
         self.calls.append(AgentCallRecord(agent, messages, reply))
-        self.tokens += len(reply.prompt_ids or []) + len(reply.response_ids or [])
+        if reply.prompt_ids is None and reply.response_ids is None and reply.num_tokens is not None:
+            self.tokens += int(reply.num_tokens)  # chat endpoints report counts, not ids
+        else:
+            self.tokens += len(reply.prompt_ids or []) + len(reply.response_ids or [])
         if self.tokens > self.limits.max_total_tokens:
             write({"fatal": True, "error": "token budget exceeded"})
             raise SandboxAbort("budget_exceeded", f"more than {self.limits.max_total_tokens} tokens")

@@ -95,6 +95,7 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         self.tree_config: RolloutTreeConfig = load_rollout_config(metaagent.get("rollout", None))
         self.grader = make_grader(config)
         self._semaphore: Optional[asyncio.Semaphore] = None
+        self._semaphore_loop: Optional[asyncio.AbstractEventLoop] = None
         self._test_runner_factory = code_test_runner_factory()
 
     def _val_sampling(self) -> SamplingConfig:
@@ -104,8 +105,11 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
     async def generate_sequences(self, batch: DataProto) -> DataProto:
         validate = bool(batch.meta_info.get("validate", False))
         step = int(batch.meta_info.get("global_steps", -1))
-        if self._semaphore is None:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
+            # one bound per worker and event loop (an asyncio.Semaphore belongs to the loop it first waits on)
             self._semaphore = asyncio.Semaphore(self.tree_config.max_concurrent_executions)
+            self._semaphore_loop = loop
         client = TokenPolicyClient(
             self.llm_client, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {})
         )

@@ -155,9 +155,22 @@ if _a["netns"]:
         os._exit(97)
 os.chdir(_a["cwd"])
 if _a["uid"] is not None:
+    # Keep the standard library importable when the interpreter lives in a directory the run's uid
+    # cannot traverse (e.g. /root/.pyenv, a conda env in a private home): open the stdlib dirs now
+    # and import through /proc/self/fd/<n>, which reaches the directory without searching its
+    # ancestors. Read-only; nothing outside those directories' own (world-readable) subtrees opens.
+    _libdirs = [p for p in sys.path if p and os.path.isdir(p)]
+    _libfds = [os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in _libdirs]
     os.setgroups([])
     os.setgid(_a["uid"]); os.setuid(_a["uid"])
     resource.setrlimit(resource.RLIMIT_NPROC, (_a["nproc"], _a["nproc"]))
+    if not all(os.access(p, os.R_OK | os.X_OK) for p in _libdirs):
+        ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self/fd is ours again after setuid
+        sys.path[:0] = ["/proc/self/fd/%d" % fd for fd in _libfds]
+    else:
+        for _fd in _libfds:
+            os.close(_fd)
+    del _libdirs, _libfds
 if _a.get("pdeathsig"):
     ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG (the uid change cleared it): die with the zygote
 """
