@@ -6,8 +6,8 @@ From evaluation records (:mod:`.records`), pure functions first, then plots:
   ``invalid``) by benchmark, by difficulty (the single-agent solve rate of the problem:
   ``easy`` = the single agent solved every attempt, ``medium`` = some, ``hard`` = none) or by the
   dataset's own difficulty label;
-* :func:`design_sizes`: agents per design (constructed in the script) and agent calls per
-  execution, by benchmark;
+* :func:`design_sizes`: agents per design (distinct agents its executions called) and agent
+  calls per execution, by benchmark;
 * :func:`accuracy_by_difficulty`: every system's accuracy within each difficulty bucket;
 * :func:`render_analysis_markdown` and :func:`write_plots` (PNG, matplotlib's Agg backend):
   ``patterns_by_benchmark.png``, ``patterns_by_difficulty.png``, ``design_size.png``,
@@ -105,9 +105,9 @@ def design_sizes(records: Iterable[dict], *, system: str = "metaagent") -> dict[
         out[name] = {
             "designs": len(rows),
             "valid_share": len(valid) / len(rows) if rows else 0.0,
-            "agents_mean": sum(r["num_agents"] for r in valid) / len(valid) if valid else 0.0,
+            "agents_mean": sum(r["agents_used"] for r in valid) / len(valid) if valid else 0.0,
             "calls_per_execution_mean": sum(r["calls_per_execution"] for r in valid) / len(valid) if valid else 0.0,
-            "agents_hist": dict(sorted(Counter(r["num_agents"] for r in valid).items())),
+            "agents_hist": dict(sorted(Counter(r["agents_used"] for r in valid).items())),
             "calls_hist": dict(sorted(Counter(round(r["calls_per_execution"]) for r in valid).items())),
         }
     return out
@@ -241,7 +241,7 @@ def write_plots(records: Sequence[dict], out_dir: str, *, system: str = "metaage
         if sizes and sizes["agents_hist"]:
             fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
             a1.bar([str(k) for k in sizes["agents_hist"]], list(sizes["agents_hist"].values()), color="#4c72b0")
-            a1.set_xlabel("agents per design")
+            a1.set_xlabel("agents per design (distinct agents called)")
             a1.set_ylabel("valid designs")
             a1.set_title("Agents per design")
             a2.bar([str(k) for k in sizes["calls_hist"]], list(sizes["calls_hist"].values()), color="#55a868")

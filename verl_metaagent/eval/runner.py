@@ -5,8 +5,10 @@
 finished attempt to ``out_dir/records.jsonl`` (+ its tree to ``traces.jsonl``; see
 :mod:`.records`) and shows a progress bar. A rerun with the same folder skips every attempt
 already recorded, so a killed run continues where it stopped and nothing is done or counted
-twice. Attempts that raise (an endpoint that stays down, ...) go to ``errors.jsonl`` and are
-retried by the next run; after ``settings.max_errors`` failures the run stops.
+twice. Attempts that raise (an endpoint that stays down, ...) or whose agent calls failed
+(execution status ``backend_error``: the model was never asked, so it is no wrong answer) go to
+``errors.jsonl``, are not recorded and are retried by the next run; after
+``settings.max_errors`` failures the run stops.
 
 CoT self-consistency runs last: its number of votes per benchmark is matched to MetaAgent-X's
 measured calls on that benchmark (:func:`~.systems.matched_sc_k`) unless ``settings.sc_k`` fixes
@@ -35,6 +37,10 @@ __all__ = ["EvalAborted", "EvalReport", "evaluate", "evaluate_async", "check_set
 
 class EvalAborted(RuntimeError):
     """Too many attempts failed; finished attempts are kept and a rerun continues."""
+
+
+class AttemptFailed(RuntimeError):
+    """An execution's LLM call failed (status ``backend_error``): the attempt is retried, not scored."""
 
 
 @dataclass
@@ -154,6 +160,9 @@ async def evaluate_async(
             started = time.monotonic()
             try:
                 result = await solve_fn(client=client, **solve_kwargs(system, problem, sample, settings, sc_k=sc_k))
+                backend = [e.reason for d in result.tree.designs for e in d.executions if e.status == "backend_error"]
+                if backend:  # the model was never asked: a failed attempt, not a wrong answer
+                    raise AttemptFailed(backend[0])
                 record = make_record(system=system.id, benchmark=problem.benchmark, problem=problem, sample=sample,
                                      result=result, seconds=time.monotonic() - started, sc_k=sc_k)
                 trace = None
