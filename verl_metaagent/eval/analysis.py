@@ -203,7 +203,7 @@ def _stacked_shares(ax, groups: dict[str, Counter], order: Sequence[str], labels
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of designs (%)")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(4, max(1, len(patterns))), frameon=False, fontsize=8)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8, title="pattern", title_fontsize=8)
 
 
 def write_plots(records: Sequence[dict], out_dir: str, *, system: str = "metaagent", baseline: str = "single_agent") -> list[str]:
@@ -221,8 +221,7 @@ def write_plots(records: Sequence[dict], out_dir: str, *, system: str = "metaage
 
     def save(fig, name: str) -> None:
         path = os.path.join(out_dir, name)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
 
@@ -251,11 +250,13 @@ def write_plots(records: Sequence[dict], out_dir: str, *, system: str = "metaage
     summaries = summarize_systems(records) if records else {}
     if summaries:
         order = system_order(summaries)
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-        for sid in order:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1]})
+        markers = "osD^vP*Xh<>p"
+        for i, sid in enumerate(order):
             s = summaries[sid]
-            a1.scatter(s.calls, 100 * s.accuracy, s=50)
-            a1.annotate(system_label(sid), (s.calls, 100 * s.accuracy), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            a1.scatter(s.calls, 100 * s.accuracy, s=60, marker=markers[i % len(markers)], label=system_label(sid), alpha=0.85)
+        a1.margins(x=0.15, y=0.15)
+        a1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7, frameon=False, ncol=2)
         a1.set_xlabel("LLM calls per problem")
         a1.set_ylabel("average accuracy (%)")
         a1.set_title("Accuracy vs cost")

@@ -59,7 +59,7 @@ def _pre(text, cls: str = "") -> str:
 
 
 def _code_block(code: str) -> str:
-    lines = "".join(f'<span class="ln">{_e(line) or " "}</span>' for line in str(code).split("\n"))
+    lines = "".join(f'<span class="ln">{_e(line) or " "}</span>' for line in str(code).rstrip("\n").split("\n"))
     return f'<pre class="code design-script">{lines}</pre>'
 
 
