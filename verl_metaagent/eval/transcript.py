@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
-__all__ = ["format_result", "result_to_json"]
+__all__ = ["format_result", "result_to_json", "terminal_safe"]
+
+# C0 controls except tab/newline, DEL and C1 controls (ESC starts terminal escape sequences)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Model text made safe to print: control characters (terminal escape sequences) shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _clip(text: Optional[str], limit: int) -> str:
     text = "" if text is None else str(text)
     if limit and len(text) > limit:
-        return text[:limit] + f"\n... [{len(text) - limit} more characters]"
-    return text
+        text = text[:limit] + f"\n... [{len(text) - limit} more characters]"
+    return terminal_safe(text)
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
@@ -26,23 +35,25 @@ def format_result(result, *, max_chars: int = 2000, show_prompts: bool = False) 
         show_prompts: also print each call's system prompt and earlier turns (default: the last
             user message and the reply).
     """
+    graded = result.reward is not None
     out = []
     for d in result.tree.designs:
         origin = "designed by the model" if d.messages is not None else "fixed design"
         state = "valid" if d.valid else "INVALID"
         out.append(f"=== Design {d.j + 1} ({origin}; pattern: {d.pattern}; {state}) ===")
         if d.code:
-            out.append(d.code.rstrip())
+            out.append(terminal_safe(d.code.rstrip()))
         else:
             out.append(_clip(d.text, max_chars))
         if not d.valid:
-            out.append(f"--- invalid design: {d.invalid_reason}")
+            out.append(f"--- invalid design: {_clip(d.invalid_reason, max_chars)}")
         for e in d.executions:
-            out.append(f"=== Execution {e.k + 1}: {e.status}, reward {e.reward:g}, {len(e.calls)} agent calls ===")
+            reward = f", reward {e.reward:g}" if graded else ""
+            out.append(f"=== Execution {e.k + 1}: {e.status}{reward}, {len(e.calls)} agent calls ===")
             if e.reason and e.status != "finished":
-                out.append(f"    ({e.reason})")
+                out.append(f"    ({_clip(e.reason, max_chars)})")
             for i, call in enumerate(e.calls):
-                out.append(f"[call {i + 1}] {call.agent}  ({call.prompt_tokens} prompt + {call.completion_tokens} completion tokens)")
+                out.append(f"[call {i + 1}] {_clip(call.agent, 200)}  ({call.prompt_tokens} prompt + {call.completion_tokens} completion tokens)")
                 messages = call.messages or []
                 prompt_part = messages[:-1] if show_prompts else [m for m in messages[:-1] if m.get("role") == "user"][-1:]
                 for m in prompt_part:
@@ -53,9 +64,9 @@ def format_result(result, *, max_chars: int = 2000, show_prompts: bool = False) 
                     out.append(_indent(_clip(messages[-1].get("content"), max_chars)))
             out.append(f"  final answer: {_clip(e.final_answer, max_chars) if e.final_answer is not None else '(none)'}")
     out.append("=== Answer ===")
-    out.append(result.answer if result.answer is not None else "(no answer)")
+    out.append(_clip(result.answer, 0) if result.answer is not None else "(no answer)")
     tail = f"({result.llm_calls} LLM calls, {result.tokens} tokens"
-    if result.reward is not None:
+    if graded:
         tail += f", reward {result.reward:g}"
     out.append(tail + ")")
     return "\n".join(out)
