@@ -84,8 +84,9 @@ def _ab(text: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("name,calls", [("single", 1), ("vote", T.NUM_VOTERS)])
 def test_designs_run_in_the_sandbox_and_vote(name, calls):
-    """Each design runs through the real runtime; every call sends the executor prompt; the vote takes the majority."""
-    replies = iter(["\\boxed{8}", "\\boxed{7}", "\\boxed{8}", "\\boxed{9}", "\\boxed{8}"])
+    """Each design runs through the real runtime; every call sends the executor prompt; the vote takes the
+    majority, and a malformed reply is a vote of its own (not an abstention)."""
+    replies = iter(["\\boxed{8}", "\\7", "\\boxed{8}", "\\boxed{9}", "\\boxed{8}"])
     seen = []
 
     async def caller(request):
@@ -93,7 +94,8 @@ def test_designs_run_in_the_sandbox_and_vote(name, calls):
         return AgentCallReply(text=next(replies), prompt_ids=[1], response_ids=[2], logprobs=[-0.1])
 
     record = asyncio.run(execute_design(T.DESIGNS[name], DesignTask("What is 3 + 5?"), caller, DesignLimits(wall_seconds=30)))
-    assert record.status == "finished" and record.final_answer == "8"
+    assert record.status == "finished" and record.final_answer == "\\boxed{8}"
+    assert reward_fns.grade(T.DATA_SOURCE, record.final_answer, "8").score == 1.0
     assert len(seen) == calls
     assert all(r.messages == T.executor_messages(T.Problem(3, 5)) for r in seen)
 
@@ -113,3 +115,14 @@ def test_report_rows_and_summary():
     assert s["designer_reward"]["first"] == pytest.approx(0.15) and s["designer_reward"]["last"] == pytest.approx(0.35)
     assert s["executor_reward"]["change"] == pytest.approx(0.1)
     assert report.step_row({"step": 0, "data": {"val/score": 1.0}}) is None
+
+
+def test_malformed_replies_do_not_abstain_from_the_vote():
+    replies = iter(["\\7", "\\boxed{8}", "\\7", "\\boxed{9}", "\\7"])
+
+    async def caller(request):
+        return AgentCallReply(text=next(replies), prompt_ids=[1], response_ids=[2], logprobs=[-0.1])
+
+    record = asyncio.run(execute_design(T.DESIGNS["vote"], DesignTask("What is 3 + 5?"), caller, DesignLimits(wall_seconds=30)))
+    assert record.final_answer == "\\7"
+    assert reward_fns.grade(T.DATA_SOURCE, record.final_answer, "8").score == 0.0

@@ -55,6 +55,7 @@ def demo_overrides(
     num_executions: int,
     phase_length: int,
     lr: float,
+    ppo_epochs: int,
     save_freq: int,
     seed: int,
     resume: bool,
@@ -74,6 +75,7 @@ def demo_overrides(
         f"actor_rollout_ref.actor.ppo_mini_batch_size={mini_batch_size}",
         f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={micro}",
         f"actor_rollout_ref.actor.optim.lr={lr}",
+        f"actor_rollout_ref.actor.ppo_epochs={ppo_epochs}",
         "actor_rollout_ref.actor.optim.lr_warmup_steps=0",
         f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={micro}",
         f"actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu={micro}",
@@ -135,6 +137,24 @@ def _follow(proc: subprocess.Popen, launch_metrics: Path, metrics: Path, total_s
     drain()
 
 
+def policy_change(model_dir: Path, ckpt_dir: Path, problems: list) -> Optional[dict]:
+    """Exact designer / executor probabilities of the warm start and of the latest checkpoint."""
+    from verl_metaagent.demo.warmstart import evaluate_policy
+
+    step = latest_checkpoint_step(ckpt_dir)
+    if step == 0:
+        return None
+    try:
+        return {
+            "final_step": step,
+            "warm_start": evaluate_policy(model_dir, problems),
+            "final": evaluate_policy(model_dir, problems, ckpt_dir / f"global_step_{step}"),
+        }
+    except Exception as exc:  # the report must not hide the run's own result
+        print(f"[demo] could not evaluate the checkpoint: {exc!r}", file=sys.stderr)
+        return None
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -156,7 +176,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--designs", type=int, default=4, help="M: designs per problem")
     p.add_argument("--executions", type=int, default=2, help="N: executions per design")
     p.add_argument("--lr", type=float, default=5e-4, help="actor learning rate")
-    p.add_argument("--problems", type=int, default=81, help="RL training problems (of the 81 a+b, a,b in 1..9)")
+    p.add_argument("--ppo-epochs", type=int, default=2, help="passes over each step's rows in the actor update")
+    p.add_argument("--problems", type=int, default=16, help="RL training problems (of the 81 a+b, a,b in 1..9)")
     p.add_argument("--save-freq", type=int, default=4, help="checkpoint every this many steps (and at the last)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, rollout sampling and warm start")
     p.add_argument("--warmstart-steps", type=int, default=300, help="supervised warm-start steps (cached)")
@@ -180,7 +201,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     from verl_metaagent.demo.warmstart import WarmStartConfig, warm_start
 
     ws_cfg = WarmStartConfig(steps=args.warmstart_steps, batch_size=args.warmstart_batch, seed=args.seed)
-    print(f"[demo] warm start: {ws_cfg.steps} supervised steps on the task format -> {out / 'model'}", flush=True)
     model_dir, ws_info = warm_start(out / "model", ws_cfg)
     print(
         "[demo] warm-started policy: P(design=single) {:.2f}  P(design=vote) {:.2f}  P(agent call correct) {:.2f}".format(
@@ -190,7 +210,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
 
     train = out / "data" / "train.parquet"
-    demo_task.write_dataset(train, demo_task.train_problems(args.problems, seed=args.seed))
+    problems = demo_task.train_problems(args.problems, seed=args.seed)
+    demo_task.write_dataset(train, problems)
 
     if args.resume:
         start_step = latest_checkpoint_step(ckpt_dir)
@@ -221,6 +242,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         num_executions=args.executions,
         phase_length=args.phase_length,
         lr=args.lr,
+        ppo_epochs=args.ppo_epochs,
         save_freq=args.save_freq,
         seed=args.seed,
         resume=args.resume,
@@ -246,7 +268,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     rc = proc.returncode
 
     rows = report.read_rows(metrics)
-    summary = {"summary": report.summarize(rows), "warm_start": ws_info, "rows": rows,
+    policy = policy_change(Path(model_dir), ckpt_dir, problems)
+    summary = {"summary": report.summarize(rows), "policy": policy, "warm_start": ws_info, "rows": rows,
                "wall_seconds": round(time.monotonic() - started, 1), "exit_code": rc}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if rows:
@@ -256,6 +279,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             v = s[key]
             if v["first"] is not None and v["last"] is not None:
                 print(f"[demo] {label:<18} first {s['window']} steps {v['first']:.3f} -> last {s['window']} steps {v['last']:.3f} ({v['change']:+.3f})")
+        if policy:
+            a, b = policy["warm_start"], policy["final"]
+            print(
+                f"[demo] policy on the {len(problems)} RL problems, warm start -> step {policy['final_step']} checkpoint "
+                f"(exact probabilities): P(design=vote) {a['p_design_vote']:.3f} -> {b['p_design_vote']:.3f}, "
+                f"P(agent call correct) {a['p_executor_correct']:.3f} -> {b['p_executor_correct']:.3f}"
+            )
         print(f"[demo] wrote {metrics}, {out / 'summary.json'}, {out / 'reward.png'}; checkpoints in {ckpt_dir}")
     print(f"[demo] done in {time.monotonic() - started:.0f} s", flush=True)
     if rc != 0:

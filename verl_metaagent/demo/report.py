@@ -14,6 +14,7 @@ METRICS = {
     "vote_share": "metaagent/rollout/pattern/ensemble",
     "single_share": "metaagent/rollout/pattern/single",
     "calls_per_execution": "metaagent/rollout/calls_per_execution",
+    "phase_index": "metaagent/phase/index",
     "trains_designer": "metaagent/phase/trains_designer",
     "trains_executor": "metaagent/phase/trains_executor",
     "step_seconds": "timing_s/step",
@@ -88,6 +89,14 @@ def summarize(rows: list[dict], window: int = 4) -> dict:
     return out
 
 
+def moving_average(values: list[Optional[float]], window: int) -> list[Optional[float]]:
+    """Trailing mean over the last ``window`` non-missing values (None while there are none)."""
+    out: list[Optional[float]] = []
+    for i in range(len(values)):
+        out.append(_mean(values[max(0, i - window + 1) : i + 1]))
+    return out
+
+
 def plot(rows: list[dict], path: Path, title: str = "MetaAgent-X CPU demo") -> Path:
     """Reward of each role (and the vote-design share) over steps, with the trained phase shaded."""
     import matplotlib
@@ -105,8 +114,12 @@ def plot(rows: list[dict], path: Path, title: str = "MetaAgent-X CPU demo") -> P
             ax.axvspan(r["step"] - 0.5, r["step"] + 0.5, color=colors[phase], alpha=0.35, lw=0,
                        label=None if phase in labelled else f"trains {phase}")
             labelled.add(phase)
-    ax.plot(steps, [r["designer_reward"] for r in rows], "o-", color="#c0392b", label="designer reward")
-    ax.plot(steps, [r["executor_reward"] for r in rows], "s-", color="#1f5fa8", label="executor reward")
+    designer = [r["designer_reward"] for r in rows]
+    executor = [r["executor_reward"] for r in rows]
+    # drawn wide and underneath: with every design valid the two means coincide (docs/demo.md)
+    ax.plot(steps, designer, "o-", color="#c0392b", lw=4, ms=9, alpha=0.45, label="designer reward")
+    ax.plot(steps, executor, "s-", color="#1f5fa8", lw=1.5, ms=4, label="executor reward")
+    ax.plot(steps, moving_average(executor, 4), "-", color="#0b2e59", lw=2.5, label="executor reward (4-step mean)")
     ax.plot(steps, [r["vote_share"] for r in rows], "^--", color="#555555", alpha=0.8, label="share of vote designs")
     ax.set_xlabel("training step")
     ax.set_ylabel("mean reward / share")

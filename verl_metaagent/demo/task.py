@@ -32,16 +32,20 @@ NUM_VOTERS = 5
 #: The designs the designer is warm-started on (bare code: ``parse_design`` accepts it as is).
 #: Both give every agent the same system prompt and hide other agents' outputs
 #: (``sees_others=False``), so every agent call of both designs is the same executor prompt.
+#: Replies are passed on whole (the grader and ``normalize_answer`` read ``\boxed{}``): a
+#: malformed reply is then a wrong vote, not an abstention. (With ``extract_answer`` first, a
+#: malformed reply would drop out of the vote, and RL on the vote design learned to "abstain"
+#: with malformed replies.)
 DESIGNS: dict[str, str] = {
     "single": (
         "from verl_metaagent.design.api import *\n"
         f'a = Agent("Solver", "{AGENT_PROMPT}", sees_others=False)\n'
-        "finish(extract_answer(a.ask()))\n"
+        "finish(a.ask())\n"
     ),
     "vote": (
         "from verl_metaagent.design.api import *\n"
         f's = [Agent(f"Solver{{i}}", "{AGENT_PROMPT}", sees_others=False) for i in range({NUM_VOTERS})]\n'
-        "finish(majority_vote([extract_answer(a.ask()) for a in s]))\n"
+        "finish(majority_vote([a.ask() for a in s]))\n"
     ),
 }
 

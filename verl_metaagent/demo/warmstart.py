@@ -58,7 +58,8 @@ class WarmStartConfig:
 
     def digest(self) -> str:
         """Hash of the settings (the cache key)."""
-        blob = json.dumps({"version": WARMSTART_VERSION, **asdict(self)}, sort_keys=True)
+        task = {"designs": demo_task.DESIGNS, "agent_prompt": demo_task.AGENT_PROMPT}
+        blob = json.dumps({"version": WARMSTART_VERSION, "task": task, **asdict(self)}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -109,6 +110,35 @@ def evaluate(model, chat, eos_id: int, problems: list[demo_task.Problem]) -> dic
     return out
 
 
+def load_policy(model_dir, checkpoint: Optional[Path] = None):
+    """``(model, chat, eos_id)`` of the warm-started model, with the actor weights of a verl
+    checkpoint (``<ckpt>/global_step_<n>``, FSDP2 state dict of one rank) loaded over it if given."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from verl_metaagent.rollout.chat_tokens import ChatTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    if checkpoint is not None:
+        shards = sorted((Path(checkpoint) / "actor").glob("model_world_size_*_rank_*.pt"))
+        if len(shards) != 1:
+            raise FileNotFoundError(f"expected one actor shard (world size 1) in {checkpoint}/actor, found {len(shards)}")
+        state = torch.load(shards[0], map_location="cpu", weights_only=False)
+        state = {k: (v.to_local() if hasattr(v, "to_local") else v) for k, v in state.items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or [k for k in missing if k != "lm_head.weight"]:
+            raise RuntimeError(f"checkpoint {checkpoint} does not match the model: missing {missing}, unexpected {unexpected}")
+        model.tie_weights()
+    return model, ChatTokenizer(tokenizer), tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+
+def evaluate_policy(model_dir, problems: list[demo_task.Problem], checkpoint: Optional[Path] = None) -> dict:
+    """:func:`evaluate` of the warm-started model or of a verl checkpoint of it (see :func:`load_policy`)."""
+    model, chat, eos_id = load_policy(model_dir, checkpoint)
+    return {k: round(v, 4) for k, v in evaluate(model, chat, eos_id, problems).items()}
+
+
 def warm_start(
     out_dir,
     cfg: Optional[WarmStartConfig] = None,
@@ -135,6 +165,7 @@ def warm_start(
         return str(out_dir), done
 
     started = time.monotonic()
+    log(f"[demo] warm start: {cfg.steps} supervised steps on the task format -> {out_dir} (cached for re-runs)")
     problems = demo_task.all_problems()
     init_dir = build_tiny_model(
         out_dir.parent / (out_dir.name + "_init"),
@@ -158,7 +189,7 @@ def warm_start(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = AutoModelForCausalLM.from_pretrained(init_dir, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(init_dir, dtype=torch.float32)
         model.train()
         optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.98))
         warmup = max(1, cfg.steps // 20)
@@ -192,7 +223,8 @@ def warm_start(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
-            loss_ema = float(loss) if loss_ema is None else 0.9 * loss_ema + 0.1 * float(loss)
+            value = float(loss.detach())
+            loss_ema = value if loss_ema is None else 0.9 * loss_ema + 0.1 * value
             if (step + 1) % max(1, cfg.steps // 5) == 0 or step + 1 == cfg.steps:
                 log(f"[demo] warm start: step {step + 1}/{cfg.steps}  loss {loss_ema:.3f}  ({time.monotonic() - started:.0f} s)")
         model.eval()
