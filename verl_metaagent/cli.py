@@ -191,9 +191,12 @@ async def _solve(args) -> int:
                               budget=_budget(args), seed=args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from verl_metaagent.eval.code_tests import api_test_runner_factory
+
     client = _client(args)
     try:
         result = await solve_async(problem, client, task_type=args.task_type,
+                                   test_runner_factory=api_test_runner_factory() if args.task_type == "code" else None,
                                    data_source=args.data_source or f"{args.task_type}/user",
                                    ground_truth=args.ground_truth, extra_info=extra_info, design=design,
                                    max_tokens=args.max_tokens, config=config)

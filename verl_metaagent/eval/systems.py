@@ -142,7 +142,10 @@ def solve_kwargs(system: System, problem: EvalProblem, sample: int, settings: Ev
                               seed=settings.seed)
     else:
         raise ValueError(f"unknown system kind {system.kind!r}")
+    from verl_metaagent.eval.code_tests import api_test_runner_factory
+
     return dict(
+        test_runner_factory=api_test_runner_factory() if spec.task_type == "code" else None,
         question=spec.question,
         task_type=spec.task_type,
         data_source=spec.data_source,
