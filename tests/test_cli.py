@@ -143,3 +143,24 @@ def test_eval_with_the_local_tiny_model(tiny_model_dir, tmp_path, capsys):
                  "--max-tokens", "4", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "| Single agent | 0.00 | 0.00 | 1.00 |" in text
+
+
+def test_recipe_script_runs_against_an_endpoint(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "eval"))
+    try:
+        from eval_fixtures import BENCHES, responder as bench_responder, row
+    finally:
+        sys.path.pop(0)
+    import pandas as pd
+
+    data = tmp_path / "test"
+    data.mkdir()
+    pd.DataFrame([row("aime25", i, a, b) for i, (a, b) in enumerate(BENCHES["aime25"])]).to_parquet(data / "aime25.parquet")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "run_eval_endpoint.sh")
+    with FakeOpenAIServer(bench_responder) as server:
+        env = {**os.environ, "MODEL": "fake", "BASE_URL": server.base_url, "DATA_DIR": str(data), "OUT": str(tmp_path / "out"),
+               "SYSTEMS": "single_agent,metaagent", "PYTHON": sys.executable}
+        out = subprocess.run([script, "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "| Single agent | 50.00 | 50.00 | 1.00 |" in out.stdout and "wrote 4 pages" in out.stdout
+    assert os.path.exists(tmp_path / "out" / "view" / "index.html")
