@@ -191,7 +191,7 @@ async def _solve(args) -> int:
                               budget=_budget(args), seed=args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    from verl_metaagent.eval.code_tests import api_test_runner_factory
+    from verl_metaagent.rollout.code_tests import api_test_runner_factory
 
     client = _client(args)
     try:

@@ -74,7 +74,7 @@ async def test_code_benchmark_with_scripted_backend(tiny_tokenizer, tmp_path):
 
 
 async def test_design_test_runner_answers_in_the_api_shape(tmp_path):
-    from verl_metaagent.eval.code_tests import api_test_runner_factory
+    from verl_metaagent.rollout.code_tests import api_test_runner_factory
 
     problem = [p for p in load_problems("apps", apps_parquet(tmp_path)) if "print their sum" in p.spec.question][0].spec
     run = api_test_runner_factory()(problem)

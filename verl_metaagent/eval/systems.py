@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
 from verl_metaagent.eval.benchmarks import EvalProblem
 from verl_metaagent.eval.settings import EvalSettings
@@ -142,7 +142,7 @@ def solve_kwargs(system: System, problem: EvalProblem, sample: int, settings: Ev
                               seed=settings.seed)
     else:
         raise ValueError(f"unknown system kind {system.kind!r}")
-    from verl_metaagent.eval.code_tests import api_test_runner_factory
+    from verl_metaagent.rollout.code_tests import api_test_runner_factory
 
     return dict(
         test_runner_factory=api_test_runner_factory() if spec.task_type == "code" else None,

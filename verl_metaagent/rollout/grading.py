@@ -67,23 +67,12 @@ def make_grader(config: Any = None) -> Grader:
 
 
 def code_test_runner_factory():
-    """``problem -> run_tests`` for designs of code tasks: the task's public tests through reward_fns' runner.
+    """``problem -> async run_tests(code, tests)`` for designs of code tasks (None without reward_fns' runner).
 
-    A design's ``run_tests(code)`` (or ``run_tests(code, "public")``) runs the problem's
-    ``extra_info.public_tests``; explicit tests passed by the design run as given. Hidden tests
-    stay with the grader. Returns None when the code runner is unavailable.
+    A design's ``run_tests(code)`` / ``run_tests(code, "public")`` runs the problem's
+    ``extra_info.public_tests``; explicit tests run as given; ``run_code`` runs the program once.
+    Hidden tests stay with the grader. Replies use the design API's shape (:mod:`.code_tests`).
     """
-    try:
-        from reward_fns.code import run_public_tests
-    except ImportError:
-        return None
+    from verl_metaagent.rollout.code_tests import api_test_runner_factory
 
-    def factory(problem):
-        public = problem.extra_info.get("public_tests") if isinstance(problem.extra_info, dict) else None
-
-        async def run_tests(code: str, tests: Any) -> dict:
-            return await run_public_tests(code, public if tests in (None, "public") else tests)
-
-        return run_tests
-
-    return factory
+    return api_test_runner_factory()

@@ -1,14 +1,11 @@
-"""``run_tests`` / ``run_code`` for code designs, in the reply shape the design API reads.
+"""``run_tests`` / ``run_code`` for code designs: the parent's answer in the reply shape the design API reads.
 
-The design API (:func:`verl_metaagent.design.api.run_tests`) expects the parent to answer a
-``run_tests`` request with ``{"passed": int, "total": int, "results": [{"passed", "input",
-"expected", "output", "stdout", "error"}]}``, and ``run_code`` sends one test
-``{"input": stdin, "output": None}`` whose ``stdout`` it reads back. The rollout's
-``code_test_runner_factory`` (``verl_metaagent.rollout.grading``) returns reward_fns' grading
-shape instead (``"passed"`` is a list of booleans), so every design that runs tests crashes
-with ``TypeError: int() argument must be ... not 'list'``. Until that is fixed there, evaluation
-and ``metaagent solve`` use :func:`api_test_runner_factory`, which adapts the reply (and passes a
-reply that is already in the API's shape through unchanged, so it keeps working after the fix).
+A design's :func:`verl_metaagent.design.api.run_tests` expects ``{"passed": int, "total": int,
+"results": [{"passed", "input", "expected", "output", "stdout", "error"}]}``; ``run_code`` sends
+one test ``{"input": stdin, "output": None}`` and reads its ``stdout`` back. Tests run through
+reward_fns' code runner (in the sandbox), whose grading shape (``"passed"`` as a list of
+booleans) :func:`to_api_report` converts. Used by training rollouts, distillation, evaluation and
+``metaagent solve`` alike (``verl_metaagent.rollout.grading.code_test_runner_factory``).
 """
 
 from __future__ import annotations
