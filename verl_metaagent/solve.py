@@ -5,9 +5,9 @@
 >>> result = solve("What is 17 * 23?", OpenAIChatClient("http://127.0.0.1:8000/v1", "my-ckpt"))
 >>> print(result.design_code, result.answer)
 
-It runs the same :class:`~verl_metaagent.rollout.tree_runner.TreeRunner` as training, in
-validation mode (greedy unless sampling is given): M designs, N executions each, the answer of
-the first execution (``select="first"``) or the majority over all executions (``"majority"``).
+It runs the same :class:`~verl_metaagent.rollout.tree_runner.TreeRunner` as training, with each
+role's own sampling (greedy by default): M designs, N executions each, the answer of the first
+execution (``select="first"``) or the majority over all executions (``"majority"``).
 With a ``ground_truth`` the answer is graded by :mod:`reward_fns` for ``data_source``.
 """
 
@@ -145,12 +145,12 @@ async def solve_async(
         grader,
         prompt_length=1 << 30,
         response_length=max_tokens,
-        validate=True,
-        val_sampling=cfg.executor_sampling,
         test_runner_factory=test_runner_factory or _default_test_runner_factory(task_type),
         logprobs=False,
     )
+    # training-mode tree: each role keeps its own sampling (greedy = temperature 0 in solve_config)
     tree = await (runner.grow_fixed(problem, design) if design is not None else runner.grow(problem))
+    runner.select_answer(tree)
     reward = tree.validation_reward if ground_truth is not None else None
     return SolveResult(tree=tree, answer=tree.validation_answer, reward=reward)
 

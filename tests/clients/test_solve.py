@@ -75,3 +75,16 @@ async def test_token_budget_counts_endpoint_usage():
     # (4 + 40 + 2 prompt) + 40 -> 130 > 100, so the second call ends the execution
     assert execution.status == "budget_exceeded" and len(server.requests) == 2
     assert "100 tokens" in execution.reason
+
+
+async def test_each_role_keeps_its_own_sampling():
+    from verl_metaagent.rollout.config import SamplingConfig
+
+    with FakeOpenAIServer(responder) as server:
+        client = OpenAIChatClient(server.base_url, "fake", api_key_env=None)
+        cfg = solve_config(designer_sampling=SamplingConfig(temperature=0.9, top_p=0.8), executor_sampling=SamplingConfig(temperature=0.3))
+        await solve_async("What is 6 * 7?", client, config=cfg)
+        await client.aclose()
+    designer, *executors = server.requests
+    assert (designer["temperature"], designer["top_p"]) == (0.9, 0.8)
+    assert {(r["temperature"], r["top_p"]) for r in executors} == {(0.3, 1.0)}

@@ -175,7 +175,7 @@ class TreeRunner:
         designs = await asyncio.gather(*(self._design_and_execute(problem, j) for j in range(self.num_designs)))
         tree = ProblemTree(problem=problem, designs=list(designs))
         if self.validate:
-            self._select_validation_answer(tree)
+            self.select_answer(tree)
         return tree
 
     # ------------------------------------------------------------------ designer
@@ -210,7 +210,7 @@ class TreeRunner:
         node = await self._execute_design_node(problem, node)
         tree = ProblemTree(problem=problem, designs=[node])
         if self.validate:
-            self._select_validation_answer(tree)
+            self.select_answer(tree)
         return tree
 
     def _design_node(self, problem: ProblemSpec, j: int, text: str, *, messages: Optional[list[dict]], completion: Optional[Completion]) -> DesignNode:
@@ -326,7 +326,8 @@ class TreeRunner:
         )
 
     # ------------------------------------------------------------------ validation
-    def _select_validation_answer(self, tree: ProblemTree) -> None:
+    def select_answer(self, tree: ProblemTree) -> None:
+        """Set the tree's answer and reward per ``cfg.validation.select`` (``first`` execution or ``majority`` vote)."""
         executions = [e for d in tree.designs for e in d.executions]
         if self.cfg.validation.select == "majority":
             answer = majority_answer([e.final_answer for e in executions])
