@@ -115,9 +115,11 @@ def load_policy(model_dir, checkpoint: Optional[Path] = None):
     checkpoint (``<ckpt>/global_step_<n>``, FSDP2 state dict of one rank) loaded over it if given."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from verl_metaagent.rollout.chat_tokens import ChatTokenizer
 
+    hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     if checkpoint is not None:
@@ -156,6 +158,9 @@ def warm_start(
     from verl_metaagent.rollout.chat_tokens import ChatTokenizer
     from verl_metaagent.testing.tiny_model import build_tiny_model
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     cfg = cfg or WarmStartConfig()
     out_dir = Path(out_dir).resolve()
     digest = cfg.digest()
