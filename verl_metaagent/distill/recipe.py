@@ -15,10 +15,39 @@ from typing import Any, Optional
 
 from verl_metaagent.utils.config_utils import ConfigError
 
-__all__ = ["SFT_ENTRY", "compose_sft_recipe", "validate_sft_config", "sft_recipes"]
+__all__ = ["SFT_ENTRY", "compose_sft_recipe", "validate_sft_config", "sft_recipes", "cpu_sft_overrides"]
 
 #: The module every SFT recipe runs.
 SFT_ENTRY = "verl.trainer.sft_trainer"
+
+
+def cpu_sft_overrides(model_path: str, out_dir: str, *, steps: int = 2, batch_size: int = 4) -> list[str]:
+    """Overrides that run an SFT recipe on a CPU-only host (tiny model; with ``VERL_PLATFORM=cpu``
+    and ``VERL_USE_EXTERNAL_MODULES=verl_metaagent`` in the environment, one torchrun process).
+
+    fsdp2 on gloo, sdpa attention without remove-padding (flash-attention kernels need a GPU), no
+    torch.compile, no dataloader workers, console logging, a checkpoint only at the last step.
+    """
+    return [
+        f"model.path={model_path}",
+        "trainer.device=cpu",
+        "trainer.n_gpus_per_node=1",
+        "trainer.nnodes=1",
+        "engine.strategy=fsdp2",
+        "engine.use_torch_compile=False",
+        "model.use_remove_padding=False",
+        "+model.override_config.attn_implementation=sdpa",
+        "model.enable_gradient_checkpointing=False",
+        f"data.train_batch_size={batch_size}",
+        f"data.micro_batch_size_per_gpu={max(1, batch_size // 2)}",
+        "data.max_length=1024",
+        "data.max_token_len_per_gpu=2048",
+        "data.num_workers=0",
+        f"trainer.total_training_steps={steps}",
+        "trainer.logger=[console]",
+        "trainer.save_freq=-1",
+        f"trainer.default_local_dir={out_dir}",
+    ]
 
 
 def _recipes_dir(recipes_dir: Optional[str]) -> str:
@@ -97,21 +126,24 @@ def validate_sft_config(cfg: Any, *, check_data: bool = False, check_model: bool
     _require(int(data.train_batch_size) % world == 0, "data.train_batch_size", f"({data.train_batch_size}) is not divisible by the {world} processes",
              f"set data.train_batch_size to a multiple of {world}")
     _require(int(data.micro_batch_size_per_gpu) >= 1, "data.micro_batch_size_per_gpu", f"is {data.micro_batch_size_per_gpu}", "set it to 1 or more")
-    _require(data.pad_mode in ("no_padding", "right"), "data.pad_mode", f"is {data.pad_mode!r}", "use no_padding (or right)")
+    # verl's engine-based SFT trainer asserts no_padding in the FSDP engine (right padding fails at the first step)
+    _require(data.pad_mode == "no_padding", "data.pad_mode", f"is {data.pad_mode!r}; verl's SFT engine only supports no_padding", "set data.pad_mode=no_padding")
     if data.use_dynamic_bsz:
         _require(int(data.max_token_len_per_gpu) >= int(data.max_length), "data.max_token_len_per_gpu",
                  f"({data.max_token_len_per_gpu}) is below data.max_length ({data.max_length}): the longest sample would not fit a micro-batch",
                  "raise data.max_token_len_per_gpu to at least data.max_length")
     _require(str(cfg.trainer.device) in ("cuda", "npu", "cpu"), "trainer.device", f"is {cfg.trainer.device!r}", "use cuda (or cpu with the cpu platform)")
-    if cfg.model.use_remove_padding:
-        _require(data.pad_mode == "no_padding", "model.use_remove_padding", "needs data.pad_mode=no_padding", "set data.pad_mode=no_padding")
     ran.append("batch / length checks")
     custom = data.get("custom_cls") or {}
     if custom.get("path"):
         from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
         from verl.utils.import_utils import load_extern_object
 
-        cls = load_extern_object(custom.path, custom.name)
+        try:
+            cls = load_extern_object(custom.path, custom.name)
+        except (ImportError, AttributeError, FileNotFoundError, RuntimeError) as exc:
+            raise ConfigError(f"data.custom_cls ({custom.path}:{custom.name}) cannot be loaded: {exc}. Fix: use "
+                              "path=pkg://verl_metaagent.distill.sft_dataset name=InferenceAlignedSFTDataset, or null for verl's dataset.") from None
         _require(isinstance(cls, type) and issubclass(cls, MultiTurnSFTDataset), "data.custom_cls", f"({custom.path}:{custom.name}) is not a MultiTurnSFTDataset",
                  "use pkg://verl_metaagent.distill.sft_dataset / InferenceAlignedSFTDataset")
         ran.append(f"dataset class {custom.name}")
