@@ -411,7 +411,7 @@ async def run_distill(config: DistillConfig, *, client: Any = None, progress: bo
             bar.set_postfix_str(
                 f"designer {counter.kept['designer']}/{t.target_designer or '-'} executor {counter.kept['executor']}/{t.target_executor or '-'} "
                 f"rejected {rejected} errors {summary.errors} tokens {_format_tokens(usage_total['prompt_tokens'] + usage_total['completion_tokens'])} "
-                f"${usage_total['cost_usd']:.2f}",
+                f"${usage_total['cost_usd']:.{2 if usage_total['cost_usd'] >= 1 else 4}f}",
                 refresh=True,
             )
 
