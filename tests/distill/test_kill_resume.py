@@ -91,3 +91,27 @@ def test_second_writer_is_refused_while_a_run_holds_the_journal(tmp_path):
                "try:\n    Journal(sys.argv[1]).open()\nexcept JournalError as e:\n    print(e); sys.exit(3)\n"
         proc = subprocess.run([PYTHON, "-c", code, path], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3 and "locked by another distill run" in proc.stdout
+
+
+def test_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path):
+    problems = str(tmp_path / "problems.parquet")
+    write_problems(problems, [(i, i) for i in range(6)])
+    out = str(tmp_path / "out")
+    journal = os.path.join(out, "journal.jsonl")
+    teacher = ScriptedTeacher(6, 1, 1, design_of=lambda i, j: "single", correct=lambda i, j, k: True, agent_delay=0.5)
+    with FakeOpenAIServer(teacher) as server:
+        proc = subprocess.Popen(_cli(out, problems, server.base_url), cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            while _done_records(journal) < 1 and proc.poll() is None:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again to resume" in err
+    state = read_journal(journal)
+    assert 1 <= len(state.done) < 6 and len(state.runs) == 1 and state.runs[0]["finished"] is False

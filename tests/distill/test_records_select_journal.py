@@ -241,3 +241,28 @@ def test_export_merges_imports_and_parquet_round_trips(tmp_path):
     got = read_sft_parquet(str(plain))
     assert got[0].id == "plain.parquet:0" and got[0].role == "designer"
     assert write_sft_parquet([], str(tmp_path / "empty.parquet")) == 0
+
+
+def test_cli_export_imports_release_records(tmp_path, capsys):
+    from verl_metaagent.distill.cli import main
+
+    release = tmp_path / "release.jsonl"
+    release.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "designer_a", "conversations": [{"from": "system", "value": RELEASE_SYSTEM},
+                                               {"from": "user", "value": "Design Multi Agent System for the Question: 1+1?"},
+                                               {"from": "assistant", "value": format_designer_answer("math", DESIGN)}]},
+        {"id": "designer_b", "conversations": [{"from": "user", "value": "Design Multi Agent System for the Question: 2+2?"},
+                                               {"from": "assistant", "value": "<think>x</think><code>\n```python\nimport os\nfinish(os.name)\n```\n</code>"}]},
+        {"id": "executor_c", "conversations": [{"from": "user", "value": "1+1?"}, {"from": "assistant", "value": "\\boxed{2}"}]},
+    ]) + "\n")
+    out = tmp_path / "out"
+    assert main(["export", "--out", str(out), "--add", str(release), "--target-designer", "0", "--target-executor", "0", "--sharegpt"]) == 0
+    err = capsys.readouterr().err
+    assert "release.jsonl: read 3, kept designer 1 executor 1, skipped 1 (invalid design; e.g. release.jsonl:2: invalid design:" in err
+    assert "designer: 1 kept of 1 candidates" in err
+    designer = read_sft_parquet(str(out / "designer.parquet"))
+    assert [(s.id, s.role, s.pattern, s.source) for s in designer] == [("designer_a", "designer", "single", "sharegpt:release.jsonl")]
+    assert designer[0].messages[0] == {"role": "user", "content": "Design Multi Agent System for the Question: 1+1?"}
+    assert json.loads((out / "executor.jsonl").read_text())["conversations"][-1] == {"from": "assistant", "value": "\\boxed{2}"}
+    assert main(["export", "--out", str(out), "--add", str(tmp_path / "x.csv")]) == 2
+    assert "--add" in capsys.readouterr().err
