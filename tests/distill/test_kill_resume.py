@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pandas as pd
@@ -83,7 +82,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_doubles_nothing(tmp_path)
 
 
 def test_second_writer_is_refused_while_a_run_holds_the_journal(tmp_path):
-    from verl_metaagent.distill.journal import Journal, JournalError
+    from verl_metaagent.distill.journal import Journal
 
     path = str(tmp_path / "journal.jsonl")
     with Journal(path, {"a": 1}):
