@@ -60,9 +60,10 @@ def resolve_recipe(recipe: str, recipes_dir: Optional[str] = None) -> tuple[str,
 
 
 def list_recipes(recipes_dir: str) -> list[str]:
-    """Runnable recipes in a folder (``paper_*`` files are shared bases, not recipes)."""
+    """Runnable RL recipes in a folder (``paper_*`` files are shared bases; ``sft_*`` recipes run verl's
+    SFT trainer and are composed by :mod:`verl_metaagent.distill.recipe` instead)."""
     return sorted(
-        f[:-5] for f in os.listdir(recipes_dir) if f.endswith(".yaml") and not f.startswith(("paper_", "_"))
+        f[:-5] for f in os.listdir(recipes_dir) if f.endswith(".yaml") and not f.startswith(("paper_", "_", "sft_"))
     )
 
 
