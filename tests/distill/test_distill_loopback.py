@@ -173,3 +173,21 @@ async def test_targets_stop_the_run_early(tmp_path, ids):
     # p0 alone yields 2 designer and 8 executor candidates: the run stops after it
     assert summary.stopped_at_target and summary.done == 1 and summary.kept == {"designer": 2, "executor": 8}
     assert sorted(teacher.designer_requests) == [(0, 0), (0, 1)]
+
+
+async def test_resume_with_other_tree_settings_is_refused(tmp_path, ids):
+    from verl_metaagent.distill.journal import JournalError
+
+    teacher = _teacher()
+    with FakeOpenAIServer(teacher) as server:
+        cfg = _config(tmp_path, server, limit=1)
+        await run_distill(cfg, progress=False)
+        asked = len(server.requests)
+        cfg.num_executions += 1
+        cfg.max_concurrent_executions += 1  # operational settings may change
+        with pytest.raises(JournalError, match=r"num_executions: 2 -> 3.*new --out folder"):
+            await run_distill(cfg, progress=False)
+        assert len(server.requests) == asked  # refused before any request
+        cfg.num_executions -= 1
+        again = await run_distill(cfg, progress=False)
+    assert again.skipped_done == 1 and again.attempted == 0

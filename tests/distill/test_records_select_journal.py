@@ -266,3 +266,29 @@ def test_cli_export_imports_release_records(tmp_path, capsys):
     assert json.loads((out / "executor.jsonl").read_text())["conversations"][-1] == {"from": "assistant", "value": "\\boxed{2}"}
     assert main(["export", "--out", str(out), "--add", str(tmp_path / "x.csv")]) == 2
     assert "--add" in capsys.readouterr().err
+
+
+def test_truncated_answers_are_not_distilled():
+    from verl_metaagent.distill.select import SelectionConfig, candidates_from_tree
+    from verl_metaagent.rollout.tree import CallTokens
+    from verl_metaagent.rollout.tree_runner import DesignNode, ExecutionNode, ProblemSpec, ProblemTree
+
+    code = "from verl_metaagent.design.api import *\nfinish(Agent('S', 'solve').ask())\n"
+    text = "<think>math; one solver</think><code>\n```python\n" + code + "```\n</code>"
+
+    def execution(k, stop):
+        chat = [{"role": "system", "content": "solve"}, {"role": "user", "content": "1+1"}, {"role": "assistant", "content": "\\boxed{2}"}]
+        call = CallTokens("S", [], [], messages=chat, stop_reason=stop)
+        return ExecutionNode(k=k, exec_uid=f"e{k}", status="finished", reason="", final_answer="2", reward=1.0, calls=[call])
+
+    def design(j, stop, exec_stops):
+        return DesignNode(j=j, design_uid=f"d{j}", prompt_ids=[], response_ids=[], logprobs=None, text=text, code=code,
+                          valid=True, invalid_reason="", pattern="single", executions=[execution(k, s) for k, s in enumerate(exec_stops)],
+                          stop_reason=stop)
+
+    problem = ProblemSpec(uid="p", problem_index=0, question="1+1", task_type="math", data_source="math/x", ground_truth="2")
+    tree = ProblemTree(problem=problem, designs=[design(0, "completed", ["completed", "length"]), design(1, "length", ["completed"])])
+    out = candidates_from_tree(tree, problem_id="p", short_prompt=[{"role": "user", "content": "1+1"}], config=SelectionConfig(require_think=False))
+    assert [s.id for s in out.designer] == ["designer_p_d0"]
+    assert [s.id for s in out.executor] == ["executor_p_d0e0_0", "executor_p_d1e0_0"]
+    assert out.rejected["designer: answer cut at max_tokens"] == 1 and out.rejected["executor: a reply was cut at max_tokens"] == 1

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from verl_metaagent.distill.export import JOURNAL_NAME, ExportConfig
-from verl_metaagent.distill.journal import Journal
+from verl_metaagent.distill.journal import Journal, JournalError
 from verl_metaagent.distill.records import SFTSample
 from verl_metaagent.distill.select import SelectionConfig, candidates_from_tree, cap_per_problem, dedupe
 
@@ -178,6 +178,29 @@ class DistillConfig:
         return data
 
 
+#: Settings that shape the trees and what is kept; a resumed run must use the same values, or
+#: the journal would silently mix samples drawn under different settings.
+TREE_SETTINGS = (
+    "num_designs", "num_executions", "designer_temperature", "designer_top_p", "executor_temperature",
+    "executor_top_p", "max_tokens", "max_agent_calls", "seed", "selection",
+)
+
+
+def check_resume_config(header: Optional[dict], current: dict, path: str) -> None:
+    """Refuse to resume a journal written with other tree settings (or another teacher model)."""
+    previous = (header or {}).get("config") or {}
+    if not previous:
+        return
+    changes = [f"{k}: {previous[k]!r} -> {current.get(k)!r}" for k in TREE_SETTINGS if k in previous and previous[k] != current.get(k)]
+    old_model, new_model = (previous.get("teacher") or {}).get("model"), (current.get("teacher") or {}).get("model")
+    if old_model is not None and old_model != new_model:
+        changes.append(f"model: {old_model!r} -> {new_model!r}")
+    if changes:
+        raise JournalError(
+            f"{path} was written with other settings ({'; '.join(changes)}); resume with the original flags, or use a new --out folder"
+        )
+
+
 # --------------------------------------------------------------------------------------------- problems
 
 
@@ -213,8 +236,8 @@ def load_problems(paths: list, *, limit: int = 0, shuffle: bool = False, seed: i
     import pandas as pd
 
     from reward_fns.registry import resolve
-    from verl_metaagent.design import build_designer_messages
     from verl_metaagent.rollout.problems import problem_from_fields
+    from verl_metaagent.rollout.tree_runner import designer_messages
 
     counts: Counter = Counter()
     problems: list[Problem] = []
@@ -251,9 +274,7 @@ def load_problems(paths: list, *, limit: int = 0, shuffle: bool = False, seed: i
                 continue
             seen.add(pid)
             spec.uid = pid
-            public = spec.extra_info.get("public_tests") if isinstance(spec.extra_info, dict) else None
-            task = {"question": spec.question, "task_type": spec.task_type, **({"public_tests": public} if public else {})}
-            problems.append(Problem(id=pid, spec=spec, short_prompt=build_designer_messages(task, "short")))
+            problems.append(Problem(id=pid, spec=spec, short_prompt=designer_messages(spec, "short")))
     if shuffle:
         random.Random(seed).shuffle(problems)
     if limit:
@@ -365,6 +386,7 @@ async def run_distill(config: DistillConfig, *, client: Any = None, progress: bo
     price_in, price_out = config.teacher.price_in, config.teacher.price_out
 
     with Journal(os.path.join(config.out, JOURNAL_NAME), config.public_dict()) as journal:
+        check_resume_config(journal.state.header, config.public_dict(), journal.path)
         state = journal.state
         counter = KeptCounter(config.export)
         for record in state.done.values():

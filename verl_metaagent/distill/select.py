@@ -121,6 +121,8 @@ def candidates_from_tree(
             out.rejected["designer: not executed"] += 1
         elif sum(rewards) / len(rewards) < config.min_design_reward:
             out.rejected["designer: mean reward below threshold"] += 1
+        elif getattr(design, "stop_reason", None) == "length":
+            out.rejected["designer: answer cut at max_tokens"] += 1
         else:
             think, code, error = split_designer_answer(design.text)
             if code is None:  # pragma: no cover - valid designs always have code
@@ -151,6 +153,9 @@ def candidates_from_tree(
                 out.rejected[f"executor: execution {'incorrect' if execution.status == 'finished' else execution.status}"] += 1
                 continue
             out.stats["correct_executions"] += 1
+            if any(getattr(call, "stop_reason", None) == "length" for call in execution.calls):
+                out.rejected["executor: a reply was cut at max_tokens"] += 1
+                continue
             for n, (agent, messages) in enumerate(agent_chats(execution.calls, strip_thinking=config.strip_executor_thinking)):
                 try:
                     out.executor.append(

@@ -62,6 +62,7 @@ class CallTokens:
     messages: Optional[list[dict]] = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    stop_reason: Optional[str] = None  # "length" = cut at max_tokens
 
 
 @dataclass

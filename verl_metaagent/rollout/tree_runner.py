@@ -86,6 +86,7 @@ class DesignNode:
     messages: Optional[list[dict]] = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    stop_reason: Optional[str] = None  # of the designer's answer ("length" = cut at max_tokens)
 
 
 @dataclass
@@ -180,13 +181,8 @@ class TreeRunner:
 
     # ------------------------------------------------------------------ designer
     async def _design_and_execute(self, problem: ProblemSpec, j: int) -> DesignNode:
-        from verl_metaagent.design import build_designer_messages
-
         duid = design_uid(problem.uid, j)
-        messages = build_designer_messages(
-            {"question": problem.question, "task_type": problem.task_type, **_public_task_fields(problem)},
-            variant=self.cfg.prompt_variant,
-        )
+        messages = designer_messages(problem, self.cfg.prompt_variant)
         role_cfg, greedy = self._role_sampling(self.cfg.designer_sampling)
         params = _sampling_params(
             role_cfg,
@@ -237,6 +233,7 @@ class TreeRunner:
             messages=messages,
             prompt_tokens=completion.prompt_tokens if completion else 0,
             completion_tokens=completion.completion_tokens if completion else 0,
+            stop_reason=completion.stop_reason if completion else None,
         )
 
     async def _execute_design_node(self, problem: ProblemSpec, node: DesignNode) -> DesignNode:
@@ -284,6 +281,7 @@ class TreeRunner:
                     messages=out.messages + [{"role": "assistant", "content": out.text}],
                     prompt_tokens=out.prompt_tokens,
                     completion_tokens=out.completion_tokens,
+                    stop_reason=out.stop_reason,
                 )
             )
             return AgentCallReply(
@@ -343,3 +341,14 @@ def _public_task_fields(problem: ProblemSpec) -> dict:
     """Task fields a design may see: public tests for code tasks (hidden tests stay with the grader)."""
     public = problem.extra_info.get("public_tests") if isinstance(problem.extra_info, dict) else None
     return {"public_tests": public} if public else {}
+
+
+def designer_messages(problem: ProblemSpec, variant: str) -> list[dict]:
+    """The designer's chat for ``problem`` (``full`` or ``short`` prompt), exactly as rollouts build it.
+
+    Cold-start data stores these messages too, so SFT prompts and RL prompts cannot drift apart.
+    """
+    from verl_metaagent.design import build_designer_messages
+
+    task = {"question": problem.question, "task_type": problem.task_type, **_public_task_fields(problem)}
+    return build_designer_messages(task, variant=variant)
