@@ -14,15 +14,11 @@ transformers or verl.
 
 from __future__ import annotations
 
-import importlib
+from verl_metaagent.utils.lazy import lazy_exports
 
 __all__ = ["TransformersBackend", "ScriptedBackend"]
 
 _WHERE = {"TransformersBackend": "transformers_backend", "ScriptedBackend": "scripted"}
 
 
-def __getattr__(name: str):
-    """Lazily import :data:`__all__` members from their submodules."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

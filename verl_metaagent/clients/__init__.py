@@ -16,7 +16,7 @@ The tree runner (:mod:`verl_metaagent.rollout.tree_runner`) only speaks this int
 
 from __future__ import annotations
 
-import importlib
+from verl_metaagent.utils.lazy import lazy_exports
 
 from verl_metaagent.clients.base import Completion, PolicyClient, UsageTally
 
@@ -25,8 +25,4 @@ __all__ = ["Completion", "PolicyClient", "UsageTally", "TokenPolicyClient", "Ope
 _WHERE = {"TokenPolicyClient": "token_client", "OpenAIChatClient": "openai_client", "EndpointError": "openai_client"}
 
 
-def __getattr__(name: str):
-    """Lazily import client classes (no torch / httpx import until used)."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _WHERE)

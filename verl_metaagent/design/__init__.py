@@ -6,7 +6,7 @@ Exports are loaded lazily so that the sandboxed child, which imports ``design.ap
 
 from __future__ import annotations
 
-import importlib
+from verl_metaagent.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "parse_design": "parse",
@@ -27,10 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'verl_metaagent.design' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"verl_metaagent.design.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

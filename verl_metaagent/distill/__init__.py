@@ -21,7 +21,7 @@ Modules, one job each:
 
 from __future__ import annotations
 
-import importlib
+from verl_metaagent.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "SFTSample": "records",
@@ -48,10 +48,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'verl_metaagent.distill' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"verl_metaagent.distill.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

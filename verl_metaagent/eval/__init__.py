@@ -26,7 +26,7 @@ CLI: ``metaagent eval | report | view | solve`` (docs/evaluation.md).
 
 from __future__ import annotations
 
-import importlib
+from verl_metaagent.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "BENCHMARKS": "benchmarks",
@@ -60,10 +60,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'verl_metaagent.eval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"verl_metaagent.eval.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
