@@ -126,7 +126,15 @@ def load_policy(model_dir, checkpoint: Optional[Path] = None):
         shards = sorted((Path(checkpoint) / "actor").glob("model_world_size_*_rank_*.pt"))
         if len(shards) != 1:
             raise FileNotFoundError(f"expected one actor shard (world size 1) in {checkpoint}/actor, found {len(shards)}")
-        state = torch.load(shards[0], map_location="cpu", weights_only=False)
+        import logging
+
+        mesh_log = logging.getLogger("torch.distributed.device_mesh")
+        level = mesh_log.level
+        mesh_log.setLevel(logging.ERROR)  # "unpickling of the DeviceMesh before the PGs": harmless here
+        try:
+            state = torch.load(shards[0], map_location="cpu", weights_only=False)
+        finally:
+            mesh_log.setLevel(level)
         state = {k: (v.to_local() if hasattr(v, "to_local") else v) for k, v in state.items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or [k for k in missing if k != "lm_head.weight"]:
