@@ -197,3 +197,20 @@ def test_uid_lock_dir_that_others_can_write_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(process, "_UID_LOCK_DIR", str(shared))
     r = run_python_sync("print(1)", limits=LIM)
     assert r.status == "error" and "not a private directory" in r.detail["reason"] and r.stdout == ""
+
+
+def test_work_root_places_the_work_dir_and_is_removed(tmp_path, monkeypatch):
+    from verl_metaagent.sandbox import PRELUDE, run_in_sandbox
+    from verl_metaagent.sandbox.process import DROP_PRIVILEGES, memory_work_root
+
+    root = tmp_path / "root"
+    root.mkdir()
+    os.chmod(root, 0o1777)
+    boot = PRELUDE + DROP_PRIVILEGES + "print(os.getcwd())\n"
+    r = asyncio.run(run_in_sandbox(boot, {}, limits=LIM, work_root=str(root)))
+    assert r.status == "ok", r.stderr
+    assert os.path.dirname(r.stdout.strip()) == str(root) and list(root.iterdir()) == []
+    monkeypatch.setenv("VERL_METAAGENT_SANDBOX_WORKDIR", str(root))
+    assert memory_work_root() == str(root)
+    monkeypatch.setenv("VERL_METAAGENT_SANDBOX_WORKDIR", "")
+    assert memory_work_root() is None

@@ -30,6 +30,7 @@ from verl_metaagent.design.records import (
     TestRunner,
 )
 from verl_metaagent.sandbox import DROP_PRIVILEGES, PRELUDE, SandboxAbort, SandboxLimits, run_in_sandbox
+from verl_metaagent.sandbox.process import memory_work_root
 from verl_metaagent.sandbox.process import PRELOAD
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
@@ -223,6 +224,7 @@ async def execute_design(
         files={"task.json": task_json, "design.py": code},
         serve=relay.serve,
         mode=sandbox_mode,
+        work_root=memory_work_root(),  # designs cannot write files (validator): RAM-backed work dirs are safe
         preload=_DESIGN_PRELOAD,
     )
     if result.status in ("budget_exceeded", "backend_error") or (result.status == "crash" and "reason" in result.detail):

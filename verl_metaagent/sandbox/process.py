@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import json
 import os
 import resource
 import shutil
+import stat as stat_module
 import signal
 import socket
 import sys
@@ -40,7 +42,27 @@ from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteProcess, ZygoteUnavail
 
 _UID_BASE = 61000
 _UID_SLOTS = 2048
-_UID_LOCK_DIR = "/tmp/verl_metaagent_sandbox_uids"
+
+
+@functools.lru_cache(maxsize=1)
+def _dev_shm_is_tmpfs() -> bool:
+    """``/dev/shm`` is a tmpfs that everyone may create entries in (sticky, mode 1777)."""
+    try:
+        st = os.stat("/dev/shm")
+        with open("/proc/self/mounts") as f:
+            mounts = [line.split() for line in f]
+    except OSError:
+        return False
+    return (
+        stat_module.S_ISDIR(st.st_mode)
+        and (st.st_mode & 0o1777) == 0o1777
+        and any(len(m) > 2 and m[1] == "/dev/shm" and m[2] == "tmpfs" for m in mounts)
+    )
+
+
+# One lock file per sandbox uid, shared by every process of this machine (RAM-backed when possible:
+# each run opens, reads and writes its lock file on the event loop).
+_UID_LOCK_DIR = ("/dev/shm" if _dev_shm_is_tmpfs() else "/tmp") + "/verl_metaagent_sandbox_uids"
 _uid_lock = threading.Lock()
 _uid_next = [0]
 _uid_released: list = []  # uids this process released clean, reused first (keeps the set of uids small)
@@ -374,6 +396,21 @@ def _zygote_supported() -> bool:
     return all(hasattr(m, n) for m, n in ((os, "pidfd_open"), (signal, "pidfd_send_signal"), (socket, "send_fds")))
 
 
+def memory_work_root() -> Optional[str]:
+    """A RAM-backed directory for work dirs of runs that cannot write files (design scripts), or None.
+
+    ``/dev/shm`` when it is a world-writable sticky tmpfs; ``VERL_METAAGENT_SANDBOX_WORKDIR`` overrides
+    it (an empty value = the system temp dir). On a disk-backed ``/tmp`` each run's mkdir/write/chown
+    costs ~0.6 ms of the event loop on this machine vs ~0.05 ms on tmpfs, which is most of the
+    start-up burst of 64 concurrent executions. Not for the code grader: programs can write files,
+    and tmpfs pages are RAM.
+    """
+    override = os.environ.get("VERL_METAAGENT_SANDBOX_WORKDIR")
+    if override is not None:
+        return override or None
+    return "/dev/shm" if _dev_shm_is_tmpfs() else None
+
+
 async def run_in_sandbox(
     boot: str,
     boot_args: dict,
@@ -385,6 +422,7 @@ async def run_in_sandbox(
     extra_env: Optional[dict] = None,
     mode: Optional[str] = None,
     preload: str = PRELOAD,
+    work_root: Optional[str] = None,
 ) -> SandboxResult:
     """Run python ``boot`` (gets ``sys.argv[1]`` = JSON of ``boot_args`` + sandbox fields) in a child.
 
@@ -397,7 +435,9 @@ async def run_in_sandbox(
 
     ``mode``: ``"zygote"`` forks the child from a warm fork-server that has run ``preload``
     (trusted warm-up code, e.g. imports; one server per distinct ``preload`` and process);
-    ``"spawn"`` starts a fresh interpreter; ``None`` -> :func:`default_mode`. A zygote that cannot
+    ``"spawn"`` starts a fresh interpreter; ``None`` -> :func:`default_mode`. ``work_root``: where
+    the throw-away work dir is made (default: the system temp dir; see :func:`memory_work_root`).
+    A zygote that cannot
     start or fork falls back to ``spawn`` (``detail['mode']`` says which ran). ``extra_env`` with
     ``PYTHON*`` variables always spawns (they only act at interpreter start).
     """
@@ -407,7 +447,7 @@ async def run_in_sandbox(
     if mode == "zygote" and (not _zygote_supported() or any(k.startswith("PYTHON") for k in (extra_env or {}))):
         mode = "spawn"
     prot = active_protections()
-    work = tempfile.mkdtemp(prefix="vmsbx_")
+    work = tempfile.mkdtemp(prefix="vmsbx_", dir=work_root)
     uid = uid_fd = None
     uid_empty = False  # known: no process of the run's uid is alive
     if prot["unprivileged_uid"]:
