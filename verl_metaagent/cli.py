@@ -21,6 +21,8 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from verl_metaagent.clients.cli_flags import add_retry_flags
+
 RELEASE_HELP = ("settings of the public MetaAgent-X checkpoint (Mercury7353/MetaAgent-X): short designer prompt "
                 "(--prompt-variant short) and Qwen3 thinking off; its designs use the release's workflow dialect, "
                 "which runs unchanged")
@@ -40,9 +42,7 @@ def _client_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--extra-body", help="JSON object merged into every endpoint request, e.g. '{\"top_k\": 20}'")
     g.add_argument("--no-thinking", action="store_true", help="Qwen3 thinking off (chat_template_kwargs.enable_thinking=false)")
     g.add_argument("--release", action="store_true", help=RELEASE_HELP)
-    g.add_argument("--max-concurrency", type=int, default=16, help="endpoint requests in flight (default %(default)s)")
-    g.add_argument("--max-retries", type=int, default=6, help="retries per request on 429/5xx/timeouts (default %(default)s)")
-    g.add_argument("--timeout", type=float, default=600.0, help="seconds per request attempt (default %(default)s)")
+    add_retry_flags(g, max_concurrency=16)
 
 
 def _sampling_options(p: argparse.ArgumentParser, *, eval_mode: bool) -> None:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
 from typing import Optional
+
+from verl_metaagent.clients.cli_flags import add_retry_flags, parse_extra_body
 
 __all__ = ["main", "build_parser"]
 
@@ -56,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--base-url", default=os.environ.get("TEACHER_BASE_URL", ""), help="OpenAI-compatible base URL (default $TEACHER_BASE_URL)")
     t.add_argument("--model", default=os.environ.get("TEACHER_MODEL", ""), help="served model name (default $TEACHER_MODEL)")
     t.add_argument("--api-key-env", default="TEACHER_API_KEY", help="environment variable holding the API key ('' = no key)")
-    t.add_argument("--max-concurrency", type=int, default=32, help="requests in flight")
-    t.add_argument("--max-retries", type=int, default=6, help="retries per request on 429/5xx/timeouts")
-    t.add_argument("--timeout", type=float, default=600.0, help="seconds per request attempt")
+    add_retry_flags(t, max_concurrency=32)
     t.add_argument("--backoff-base", type=float, default=1.0, help="first backoff (seconds, doubled per retry, jittered)")
     t.add_argument("--backoff-cap", type=float, default=60.0, help="longest backoff (seconds)")
     t.add_argument("--price-in", type=float, default=0.0, help="USD per million prompt tokens (cost tally)")
@@ -159,14 +158,7 @@ def _cmd_run(args) -> int:
     from verl_metaagent.distill.runner import DistillConfig, TeacherConfig, run_distill
     from verl_metaagent.distill.select import SelectionConfig
 
-    extra_body = {}
-    if args.extra_body:
-        try:
-            extra_body = json.loads(args.extra_body)
-        except ValueError as exc:
-            raise ValueError(f"--extra-body is not JSON ({exc}); e.g. --extra-body '{{\"chat_template_kwargs\": {{\"enable_thinking\": false}}}}'") from None
-        if not isinstance(extra_body, dict):
-            raise ValueError("--extra-body must be a JSON object")
+    extra_body = parse_extra_body(args.extra_body)
     config = DistillConfig(
         problems=list(args.problems),
         out=args.out,

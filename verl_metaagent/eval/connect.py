@@ -7,24 +7,12 @@ SGLang, a hosted model) or a local Hugging Face checkpoint decoded on CPU with
 
 from __future__ import annotations
 
-import json
+from verl_metaagent.clients.cli_flags import parse_extra_body  # noqa: F401  (re-exported)
+
 import os
 from typing import Any, Optional
 
 __all__ = ["make_client", "parse_extra_body", "close_client"]
-
-
-def parse_extra_body(text: Optional[str]) -> dict:
-    """``--extra-body`` JSON object (e.g. ``{"chat_template_kwargs": {"enable_thinking": false}}``)."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--extra-body is not JSON ({exc.msg}); e.g. --extra-body '{{\"top_k\": 20}}'") from None
-    if not isinstance(value, dict):
-        raise ValueError("--extra-body must be a JSON object, e.g. '{\"top_k\": 20}'")
-    return value
 
 
 def make_client(
