@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 __all__ = ["ALLOWED_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "MAX_DESIGN_CHARS", "validate_design"]
@@ -75,10 +76,18 @@ def _module_allowed(name: str) -> bool:
 
 
 def validate_design(code: str) -> list[str]:
-    """Return the reasons why ``code`` is not an acceptable design (empty list = valid)."""
+    """Return the reasons why ``code`` is not an acceptable design (empty list = valid).
+
+    Pure in ``code``, so results are cached: the rollout validates a design once when it is
+    sampled and again in each of its N executions.
+    """
     if code is None or not str(code).strip():
         return ["empty design"]
-    code = str(code)
+    return list(_validate_text(str(code)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _validate_text(code: str) -> list[str]:  # cached: callers get a copy
     if len(code) > MAX_DESIGN_CHARS:
         return [f"design too long: {len(code)} characters (limit {MAX_DESIGN_CHARS})"]
     try:
