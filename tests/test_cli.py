@@ -103,12 +103,18 @@ def test_endpoint_failure_is_one_line_exit_1(capsys):
     assert "failed (EndpointError)" in err and "no such model" in err
 
 
-def test_eval_report_view(tmp_path, capsys):
+def _eval_fixtures():
+    """``(BENCHES, responder, row)`` of tests/eval/eval_fixtures.py (a sibling folder, not a package)."""
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "eval"))
     try:
-        from eval_fixtures import BENCHES, responder as bench_responder, row
+        from eval_fixtures import BENCHES, responder, row
     finally:
         sys.path.pop(0)
+    return BENCHES, responder, row
+
+
+def test_eval_report_view(tmp_path, capsys):
+    BENCHES, bench_responder, row = _eval_fixtures()
     data = tmp_path / "test"
     data.mkdir()
     with open(data / "aime24.jsonl", "w") as fh:
@@ -146,11 +152,7 @@ def test_eval_with_the_local_tiny_model(tiny_model_dir, tmp_path, capsys):
 
 
 def test_recipe_script_runs_against_an_endpoint(tmp_path):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "eval"))
-    try:
-        from eval_fixtures import BENCHES, responder as bench_responder, row
-    finally:
-        sys.path.pop(0)
+    BENCHES, bench_responder, row = _eval_fixtures()
     import pandas as pd
 
     data = tmp_path / "test"
