@@ -145,6 +145,33 @@ def test_mode_selection_and_fallback(monkeypatch):
     assert (r.status, r.stdout, r.detail["mode"]) == ("ok", "fallback\n", "spawn")
 
 
+def test_a_boot_that_does_not_compile_is_refused_and_the_zygote_survives():
+    assert run("print(1)").stdout == "1\n"
+    zpid = zygote_mod.zygote_pid(PRELOAD)
+    bad = asyncio.run(run_in_sandbox(PRELUDE + "print(", {}, limits=LIM, mode="zygote"))
+    # the zygote answers "error"; the run falls back to a fresh interpreter, which reports the SyntaxError
+    assert (bad.status, bad.detail["mode"]) == ("error", "spawn") and "SyntaxError" in bad.stderr
+    again = run("print(2)")
+    assert (again.stdout, again.detail["mode"]) == ("2\n", "zygote")
+    assert zygote_mod.zygote_pid(PRELOAD) == zpid
+
+
+def test_design_children_load_only_what_designs_may_use():
+    """The design zygote's warm heap is what every fork copies page by page: no logging, no
+    threading, no import hook of the package, and the project root is not on the script's path."""
+    from verl_metaagent.design.runtime import _PROJECT_ROOT
+    from verl_metaagent.design.validate import ALLOWED_MODULES
+
+    probe = _DESIGN_PRELOAD + "print(sorted(sys.modules))\nprint(sys.path)\n"
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    modules, path = (eval(line) for line in out.stdout.splitlines())
+    assert {"logging", "threading", "verl_metaagent._lazy_registration", "verl_metaagent.sandbox"}.isdisjoint(modules)
+    assert set(ALLOWED_MODULES - {"workflow"}) <= set(modules)
+    assert {"verl_metaagent.design.api", "verl_metaagent.design.workflow.nodes"} <= set(modules)
+    assert _PROJECT_ROOT not in path
+
+
 def test_zygote_dies_with_its_parent():
     code = (
         "import os, sys\n"

@@ -29,9 +29,9 @@ from verl_metaagent.design.records import (
     ExecutionRecord,
     TestRunner,
 )
-from verl_metaagent.sandbox import DROP_PRIVILEGES, PRELUDE, SandboxAbort, SandboxLimits, run_in_sandbox
+from verl_metaagent.design.validate import ALLOWED_MODULES, validate_design
+from verl_metaagent.sandbox import DROP_PRIVILEGES, SandboxAbort, SandboxLimits, run_in_sandbox
 from verl_metaagent.sandbox.process import memory_work_root
-from verl_metaagent.sandbox.process import PRELOAD
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
 
@@ -42,27 +42,37 @@ MAX_AGENT_NAME = 100
 MAX_MESSAGE_CHARS = 400_000
 _ROLES = ("system", "user", "assistant")
 
-# Warm-up code of the design runtime's zygote (see verl_metaagent.sandbox.zygote): the stdlib
-# prelude and the design API, so a forked child only connects, drops privileges and runs.
-_DESIGN_PRELOAD = (
-    PRELOAD
-    + f"""
-sys.path.insert(0, {_PROJECT_ROOT!r})
-"""
-    + r"""
-import verl_metaagent.design.api, verl_metaagent.design._transport, verl_metaagent.design.workflow
+# What a design child imports before its script runs (also the warm-up of the design runtime's
+# zygote, see verl_metaagent.sandbox.zygote): the modules a design may import, the design API and
+# what the boot itself uses -- and nothing else. In particular not ``verl_metaagent/__init__``
+# (its import hook pulls in logging and threading, whose at-fork handlers cost every forked
+# child a hundred-odd copy-on-write page faults): the package is entered through a bare module
+# whose ``__path__`` is the package directory, so only the design modules load, and the project
+# root never goes on the untrusted script's ``sys.path``.
+_PACKAGE_DIR = os.path.join(_PROJECT_ROOT, "verl_metaagent")
+_DESIGN_IMPORTS = (
+    "import sys, os, json, resource, ctypes\n"
+    + "import "
+    + ", ".join(sorted(ALLOWED_MODULES - {"__future__", "workflow"}))
+    + "\n"
+    + f"""if "verl_metaagent" not in sys.modules:
+    import types as _types
+    _pkg = _types.ModuleType("verl_metaagent")
+    _pkg.__path__ = [{_PACKAGE_DIR!r}]
+    sys.modules["verl_metaagent"] = _pkg
+    del _types, _pkg
+import verl_metaagent.design.api, verl_metaagent.design._transport, verl_metaagent.design.workflow.nodes
 """
 )
+_DESIGN_PRELOAD = _DESIGN_IMPORTS
 
-# Boot code of the child: import the design API (before the uid drop: the interpreter's files
-# may be unreadable afterwards), connect the channel, drop privileges, run the script. In a
-# zygote child the imports are already done; the API's module state is still pristine (the zygote
-# never runs a design) and ``configure`` resets it anyway.
+# Boot code of the child: imports (before the uid drop: the interpreter's files may be
+# unreadable afterwards; in a zygote child they are already done, and the API's module state is
+# still pristine: the zygote never runs a design and ``configure`` resets it anyway), connect the
+# channel, drop privileges, run the script.
 _DESIGN_BOOT = (
-    PRELUDE
-    + r"""
-if _a["project_root"] not in sys.path:
-    sys.path.insert(0, _a["project_root"])
+    _DESIGN_IMPORTS
+    + r"""_a = json.loads(sys.argv[1])
 import verl_metaagent.design.api as _api
 import verl_metaagent.design._transport as _t
 from verl_metaagent.design import workflow as _wf
@@ -203,7 +213,6 @@ async def execute_design(
     ``sandbox_mode``: ``"zygote"`` (fork from a warm server that has imported the design API),
     ``"spawn"`` (fresh interpreter) or ``None`` = ``$VERL_METAAGENT_SANDBOX_MODE`` / ``zygote``.
     """
-    from verl_metaagent.design.validate import validate_design
 
     started = time.monotonic()
     problems = validate_design(code)
@@ -213,7 +222,7 @@ async def execute_design(
     task_json = json.dumps({"question": task.question, "task_type": task.task_type, "public_tests": task.public_tests})
     result = await run_in_sandbox(
         _DESIGN_BOOT,
-        {"project_root": _PROJECT_ROOT},
+        {},
         limits=SandboxLimits(
             wall_seconds=limits.wall_seconds,
             cpu_seconds=limits.cpu_seconds,

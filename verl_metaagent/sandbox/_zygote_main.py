@@ -20,6 +20,7 @@ socket closes, and (``PR_SET_PDEATHSIG``) when the parent thread that started it
 """
 
 import ctypes
+import fcntl
 import gc
 import json
 import os
@@ -37,10 +38,27 @@ _CLONE_NEWNET = 0x40000000
 _NETNS_CACHE = 256
 _MAX_REQUEST = 1 << 20
 _MAX_FDS = 8
+#: Compiled boot programs kept by the zygote (children inherit them: no per-run compile).
+_BOOT_CACHE = 8
+
+
+def _compiled_boot(cache: dict, boot: str):
+    """``boot`` compiled once in the zygote (the parent sends the same few boot programs)."""
+    code = cache.get(boot)
+    if code is None:
+        code = compile(boot, "<string>", "exec")
+        while len(cache) >= _BOOT_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[boot] = code
+    return code
+
+
+_ZYGOTE_OBJECTS: list = []
+_LIBC = ctypes.CDLL(None, use_errno=True)  # one handle, inherited by every child
 
 
 def _prctl(option: int, value: int) -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    _LIBC.prctl(option, value, 0, 0, 0)
 
 
 def _send(sock: socket.socket, message: dict, fds=()) -> None:
@@ -53,8 +71,6 @@ def _send(sock: socket.socket, message: dict, fds=()) -> None:
 
 def _place_fds(fds: list) -> None:
     """Make ``fds`` the child's fds ``0 .. len(fds) - 1`` and close every other fd."""
-    import fcntl
-
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in fds]  # out of the way of the targets
     for target, fd in enumerate(high):
         os.dup2(fd, target)  # inheritable, like pass_fds
@@ -88,7 +104,7 @@ class _NetNamespaces:
 
     def _create(self) -> Optional[int]:
         if self._libc is None:
-            self._libc = ctypes.CDLL(None, use_errno=True)
+            self._libc = _LIBC
             self._own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         if self._libc.unshare(_CLONE_NEWNET) != 0:
             return None
@@ -105,13 +121,23 @@ class _NetNamespaces:
 
 def _enter_netns(netns_fd: Optional[int]) -> None:
     """In the child: join the prepared namespace, or make a fresh one; exit 97 if neither works."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _LIBC
     ok = libc.setns(netns_fd, _CLONE_NEWNET) == 0 if netns_fd is not None else libc.unshare(_CLONE_NEWNET) == 0
     if not ok:
         os._exit(97)  # as the drop sequence does: never run without the requested isolation
 
 
-def _become_child(request: dict, fds: list, zygote_pid: int, netns_fd: Optional[int]) -> dict:
+def _set_environment(env: dict) -> None:
+    """Make ``os.environ`` exactly ``env``, touching only what differs (the zygote's environment is
+    already the scrubbed base; clearing and refilling it costs a child dozens of page copies)."""
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
+def _become_child(request: dict, code, fds: list, zygote_pid: int, netns_fd: Optional[int]) -> dict:
     """In the forked child: apply the run's process-level protections; return the boot job."""
     os.setsid()
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote dies -> the run dies (re-set after the uid drop)
@@ -127,8 +153,7 @@ def _become_child(request: dict, fds: list, zygote_pid: int, netns_fd: Optional[
     _place_fds(fds)
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+    _set_environment({str(k): str(v) for k, v in request["env"].items()})
     for name in ("random", "tempfile"):
         module = sys.modules.get(name)
         if module is not None and name == "random":
@@ -136,7 +161,7 @@ def _become_child(request: dict, fds: list, zygote_pid: int, netns_fd: Optional[
         elif module is not None:
             module.tempdir = None  # re-read TMPDIR
     sys.argv = ["-c", request["argv1"]]
-    return {"boot": request["boot"]}
+    return {"code": code}
 
 
 def _reply(status: socket.socket, message: dict, fds=()) -> None:
@@ -158,6 +183,7 @@ def _serve(control_fd: int) -> dict:
     sel.register(sock, selectors.EVENT_READ, None)
     children: dict = {}  # pidfd -> (pid, status socket)
     namespaces = _NetNamespaces()
+    boots: dict = {}
     zygote_pid = os.getpid()
     _send(sock, {"ready": zygote_pid})
     while True:
@@ -190,6 +216,14 @@ def _serve(control_fd: int) -> dict:
                 continue
             status, fds = socket.socket(fileno=fds[0]), fds[1:]
             status.setblocking(False)  # never wait on a parent that stopped listening
+            try:
+                code = _compiled_boot(boots, request["boot"])
+            except (SyntaxError, ValueError) as exc:
+                for fd in fds:
+                    os.close(fd)
+                _reply(status, {"error": f"boot does not compile: {exc}"})
+                status.close()
+                continue
             netns_key = request.get("netns")
             netns_fd = namespaces.get(netns_key) if isinstance(netns_key, int) and netns_key >= 0 else None
             try:
@@ -202,13 +236,12 @@ def _serve(control_fd: int) -> dict:
                 continue
             if pid == 0:
                 try:
-                    sel.close()
-                    for pidfd, (_, other) in children.items():
-                        os.close(pidfd)
-                        other.close()
-                    status.close()
-                    sock.detach()  # closed by _place_fds; keep the object from closing a reused number
-                    return _become_child(request, fds, zygote_pid, netns_fd)
+                    # The zygote's fds (control socket, selector, other runs' pidfds and status
+                    # sockets) are closed by _place_fds' closerange; their objects are kept alive
+                    # for the child's lifetime so no finalizer ever closes a reused fd number
+                    # (and no page of them is written: closing each object costs page copies).
+                    _ZYGOTE_OBJECTS.append((sock, sel, children, status, namespaces))
+                    return _become_child(request, code, fds, zygote_pid, netns_fd)
                 except BaseException:
                     os._exit(70)  # never fall back into the zygote loop
             for fd in fds:
@@ -281,8 +314,8 @@ if __name__ == "__main__":
     _main = _types.ModuleType("__main__")
     _main.__dict__["__builtins__"] = __builtins__
     sys.modules["__main__"] = _main
-    _code = compile(_job["boot"], "<string>", "exec")
-    del _job, _types, _start, _serve, _become_child, _place_fds, _send, _prctl
+    _code = _job["code"]
+    del _job, _types, _start, _serve, _become_child, _place_fds, _send, _prctl, _compiled_boot
     try:
         exec(_code, _main.__dict__)
         _status = 0
