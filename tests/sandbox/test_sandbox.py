@@ -189,18 +189,19 @@ def test_no_verl_torch_ray_imports():
 
 @pytest.mark.skipif(not PROT["unprivileged_uid"], reason="uid locks are used only as root")
 def test_uid_lock_dir_that_others_can_write_is_refused(tmp_path, monkeypatch):
-    from verl_metaagent.sandbox import process
+    from verl_metaagent.sandbox import uids
 
     shared = tmp_path / "locks"
     shared.mkdir()
     shared.chmod(0o777)  # e.g. re-created by a sandboxed run after a tmp cleaner removed the real one
-    monkeypatch.setattr(process, "_UID_LOCK_DIR", str(shared))
+    monkeypatch.setattr(uids, "LOCK_DIR", str(shared))
     r = run_python_sync("print(1)", limits=LIM)
     assert r.status == "error" and "not a private directory" in r.detail["reason"] and r.stdout == ""
 
 
 def test_work_root_places_the_work_dir_and_is_removed(tmp_path, monkeypatch):
     from verl_metaagent.sandbox import PRELUDE, run_in_sandbox
+    from verl_metaagent.sandbox.hostdirs import RUNS_DIR_NAME
     from verl_metaagent.sandbox.process import DROP_PRIVILEGES, memory_work_root
 
     root = tmp_path / "root"
@@ -209,7 +210,10 @@ def test_work_root_places_the_work_dir_and_is_removed(tmp_path, monkeypatch):
     boot = PRELUDE + DROP_PRIVILEGES + "print(os.getcwd())\n"
     r = asyncio.run(run_in_sandbox(boot, {}, limits=LIM, work_root=str(root)))
     assert r.status == "ok", r.stderr
-    assert os.path.dirname(r.stdout.strip()) == str(root) and list(root.iterdir()) == []
+    # inside the private runs dir of the root (traversable, not listable by runs), removed after
+    runs = root / RUNS_DIR_NAME
+    assert os.path.dirname(r.stdout.strip()) == str(runs) and list(runs.iterdir()) == []
+    assert list(root.iterdir()) == [runs] and runs.stat().st_mode & 0o777 == 0o711
     monkeypatch.setenv("VERL_METAAGENT_SANDBOX_WORKDIR", str(root))
     assert memory_work_root() == str(root)
     monkeypatch.setenv("VERL_METAAGENT_SANDBOX_WORKDIR", "")

@@ -31,7 +31,7 @@ from verl_metaagent.design.records import (
 )
 from verl_metaagent.design.validate import ALLOWED_MODULES, validate_design
 from verl_metaagent.sandbox import DROP_PRIVILEGES, SandboxAbort, SandboxLimits, run_in_sandbox
-from verl_metaagent.sandbox.process import memory_work_root
+from verl_metaagent.sandbox.hostdirs import memory_work_root
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
 

@@ -23,105 +23,23 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import functools
 import json
 import os
 import resource
 import shutil
-import stat as stat_module
 import signal
 import socket
 import sys
-import tempfile
-import threading
 import time
 from typing import Any, Awaitable, Callable, Optional
 
+from verl_metaagent.sandbox.cleanup import sweeper
+from verl_metaagent.sandbox.hostdirs import make_work_dir, memory_work_root
 from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult
+from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
 from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteProcess, ZygoteUnavailable, get_zygote
 
-_UID_BASE = 61000
-_UID_SLOTS = 2048
-
-
-@functools.lru_cache(maxsize=1)
-def _dev_shm_is_tmpfs() -> bool:
-    """``/dev/shm`` is a tmpfs that everyone may create entries in (sticky, mode 1777)."""
-    try:
-        st = os.stat("/dev/shm")
-        with open("/proc/self/mounts") as f:
-            mounts = [line.split() for line in f]
-    except OSError:
-        return False
-    return (
-        stat_module.S_ISDIR(st.st_mode)
-        and (st.st_mode & 0o1777) == 0o1777
-        and any(len(m) > 2 and m[1] == "/dev/shm" and m[2] == "tmpfs" for m in mounts)
-    )
-
-
-# One lock file per sandbox uid, shared by every process of this machine (RAM-backed when possible:
-# each run opens, reads and writes its lock file on the event loop).
-_UID_LOCK_DIR = ("/dev/shm" if _dev_shm_is_tmpfs() else "/tmp") + "/verl_metaagent_sandbox_uids"
-_uid_lock = threading.Lock()
-_uid_next = [0]
-_uid_released: list = []  # uids this process released clean, reused first (keeps the set of uids small)
-
-def _claim_uid() -> "tuple[int, int] | None":
-    """A sandbox uid no other call (in any process on this host) holds: ``(uid, lock_fd)``.
-
-    Cross-process exclusion by ``flock`` on one lock file per uid, so graders in several
-    processes never share a uid (its process cap and clean-up kill are per uid).
-    """
-    import fcntl
-    import stat
-
-    os.makedirs(_UID_LOCK_DIR, mode=0o700, exist_ok=True)
-    st = os.lstat(_UID_LOCK_DIR)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-        # e.g. re-created in /tmp by a sandboxed run after a tmp cleaner removed it: never trust it
-        raise PermissionError(f"{_UID_LOCK_DIR} is not a private directory of uid {os.geteuid()}")
-    flags = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
-    while True:
-        with _uid_lock:
-            if not _uid_released:
-                break
-            uid = _uid_released.pop()
-        fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), flags, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return uid, fd
-        except OSError:  # another process took it meanwhile
-            os.close(fd)
-    with _uid_lock:
-        start = _uid_next[0]
-        _uid_next[0] = (start + 1) % _UID_SLOTS
-    offset = (os.getpid() * 131) % _UID_SLOTS
-    for k in range(_UID_SLOTS):
-        uid = _UID_BASE + (offset + start + k) % _UID_SLOTS
-        fd = os.open(os.path.join(_UID_LOCK_DIR, str(uid)), flags, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return uid, fd
-        except OSError:
-            os.close(fd)
-    return None
-
-def _uid_was_left_clean(fd: int) -> bool:
-    """Whether the last holder of this uid lock released it clean (no process left); marks it in use."""
-    clean = os.pread(fd, 8, 0) == b"clean"
-    os.pwrite(fd, b"inuse", 0)
-    return clean
-
-
-def _release_uid(fd: int, clean: bool = False, uid: Optional[int] = None) -> None:
-    if clean:
-        os.pwrite(fd, b"clean", 0)  # a parent that crashed mid-run leaves "inuse": the next holder sweeps
-    os.close(fd)  # drops the flock
-    if clean and uid is not None:
-        with _uid_lock:
-            _uid_released.append(uid)
-
+__all__ = ["memory_work_root", "run_in_sandbox", "run_python", "run_python_sync", "active_protections"]
 
 _IS_ROOT = os.geteuid() == 0
 _CLONE_NEWNET = 0x40000000
@@ -217,123 +135,6 @@ def _preexec(mem: int, cpu: int, fsize: int) -> None:
 
 
 
-def _kill_uids_once(uids: "set[int]") -> "set[int]":
-    """SIGKILL every live (non-zombie) process of ``uids``; return the uids that had one."""
-    found: set = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            uid = os.stat(f"/proc/{entry}").st_uid
-            if uid not in uids:
-                continue
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    continue  # already dead, waiting to be reaped
-            os.kill(int(entry), signal.SIGKILL)
-            found.add(uid)
-        except (OSError, IndexError):
-            pass
-    return found
-
-
-def _kill_uids(uids: "set[int]") -> "set[int]":
-    """Kill every process left running under sandbox ``uids`` (escaped sessions, fork storms).
-
-    Sweeps until a sweep finds no live process (a process forked during a sweep is caught by the
-    next); returns the uids that may still have one (empty: all known to be empty).
-    """
-    uids = set(uids)
-    for _ in range(100):
-        uids = _kill_uids_once(uids)
-        if not uids:
-            break
-    return uids
-
-
-#: World-writable places a sandbox uid can write to besides its work dir; emptied of its files after a run.
-_SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
-
-
-def _remove_uid_files(uids: "set[int]") -> None:
-    """Delete what ``uids`` left at the top level of the shared temporary directories."""
-    for base in _SHARED_TMP_DIRS:
-        try:
-            entries = list(os.scandir(base))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.stat(follow_symlinks=False).st_uid not in uids:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-            except OSError:
-                pass
-
-
-class _Sweeper:
-    """Kills processes and removes files of sandbox uids in one daemon thread, batching requests.
-
-    Concurrent runs that end together share one scan of ``/proc`` (and of the shared temporary
-    directories) instead of one each; the event loops never block on the scans.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._queue: list = []
-        self._thread: Optional[threading.Thread] = None
-
-    async def clean(self, uid: int, *, processes: bool = True, files: bool = True) -> bool:
-        """Kill ``uid``'s processes and/or remove its files; True when no process of it is left."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        with self._cond:
-            self._queue.append((uid, processes, files, loop, future))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="sandbox-sweeper", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-        return await future
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue:
-                    self._cond.wait()
-                batch, self._queue = self._queue, []
-            left = set()
-            try:
-                left = _kill_uids({uid for uid, processes, _, _, _ in batch if processes})
-                files = {uid for uid, _, wants_files, _, _ in batch if wants_files}
-                if files:
-                    _remove_uid_files(files)
-            except Exception:  # never strand a waiting run
-                left = {uid for uid, *_ in batch}
-            for uid, _, _, loop, future in batch:
-                try:
-                    loop.call_soon_threadsafe(_resolve, future, uid not in left)
-                except RuntimeError:  # that run's loop is closed
-                    pass
-
-
-def _resolve(future: asyncio.Future, value) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-_SWEEPER = _Sweeper()
-
-
-def _new_sweeper_after_fork() -> None:
-    global _SWEEPER
-    _SWEEPER = _Sweeper()
-
-
-os.register_at_fork(after_in_child=_new_sweeper_after_fork)
-
 async def _read_capped(stream, cap: int, out: bytearray, over: list) -> None:
     while True:
         chunk = await stream.read(65536)
@@ -396,21 +197,6 @@ def _zygote_supported() -> bool:
     return all(hasattr(m, n) for m, n in ((os, "pidfd_open"), (signal, "pidfd_send_signal"), (socket, "send_fds")))
 
 
-def memory_work_root() -> Optional[str]:
-    """A RAM-backed directory for work dirs of runs that cannot write files (design scripts), or None.
-
-    ``/dev/shm`` when it is a world-writable sticky tmpfs; ``VERL_METAAGENT_SANDBOX_WORKDIR`` overrides
-    it (an empty value = the system temp dir). On a disk-backed ``/tmp`` each run's mkdir/write/chown
-    costs ~0.6 ms of the event loop on this machine vs ~0.05 ms on tmpfs, which is most of the
-    start-up burst of 64 concurrent executions. Not for the code grader: programs can write files,
-    and tmpfs pages are RAM.
-    """
-    override = os.environ.get("VERL_METAAGENT_SANDBOX_WORKDIR")
-    if override is not None:
-        return override or None
-    return "/dev/shm" if _dev_shm_is_tmpfs() else None
-
-
 async def run_in_sandbox(
     boot: str,
     boot_args: dict,
@@ -447,12 +233,12 @@ async def run_in_sandbox(
     if mode == "zygote" and (not _zygote_supported() or any(k.startswith("PYTHON") for k in (extra_env or {}))):
         mode = "spawn"
     prot = active_protections()
-    work = tempfile.mkdtemp(prefix="vmsbx_", dir=work_root)
+    work = make_work_dir(work_root)
     uid = uid_fd = None
     uid_empty = False  # known: no process of the run's uid is alive
     if prot["unprivileged_uid"]:
         try:
-            claim = _claim_uid()
+            claim = claim_uid()
             reason = "no free sandbox uid"
         except OSError as exc:
             claim, reason = None, f"sandbox uid locks unusable: {exc}"
@@ -465,8 +251,8 @@ async def run_in_sandbox(
     child_fds: list[int] = []
     parent_fds: list[int] = []
     try:
-        if uid is not None and not _uid_was_left_clean(uid_fd):
-            await _SWEEPER.clean(uid)  # leftovers of a parent that crashed mid-run
+        if uid is not None and not uid_was_left_clean(uid_fd):
+            await sweeper().clean(uid)  # leftovers of a parent that crashed mid-run
         for name, content in (files or {}).items():
             path = os.path.join(work, name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -510,7 +296,7 @@ async def run_in_sandbox(
             if proc is None:
                 mode = "spawn"
                 if uid is not None:  # a child forked before the zygote failed dies here
-                    await _SWEEPER.clean(uid, files=False)
+                    await sweeper().clean(uid, files=False)
         if proc is None:
             if child_fds:
                 args["channel"] = list(child_fds)
@@ -579,7 +365,7 @@ async def run_in_sandbox(
             if uid is not None:
                 _, still_open = await asyncio.wait(pipe_tasks, timeout=_PIPE_GRACE_SECONDS)
                 if still_open:
-                    uid_empty = await _SWEEPER.clean(uid, files=False)
+                    uid_empty = await sweeper().clean(uid, files=False)
 
         pipe_tasks: list[asyncio.Task] = []
 
@@ -650,8 +436,8 @@ async def run_in_sandbox(
             except OSError:
                 pass
         if uid is not None:
-            clean = await _SWEEPER.clean(uid, processes=not uid_empty) or uid_empty
-            _release_uid(uid_fd, clean, uid)
+            clean = await sweeper().clean(uid, processes=not uid_empty) or uid_empty
+            release_uid(uid_fd, clean, uid)
         shutil.rmtree(work, ignore_errors=True)
 
 
