@@ -29,15 +29,17 @@ import resource
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from typing import Any, Awaitable, Callable, Optional
 
+from verl_metaagent.sandbox.child_io import Channel, InputFeeder, LineReader, OutputCollector
 from verl_metaagent.sandbox.cleanup import sweeper
 from verl_metaagent.sandbox.hostdirs import make_work_dir, memory_work_root
 from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult
 from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
-from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteProcess, ZygoteUnavailable, get_zygote
+from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteUnavailable, get_zygote
 
 __all__ = ["memory_work_root", "run_in_sandbox", "run_python", "run_python_sync", "active_protections"]
 
@@ -135,37 +137,69 @@ def _preexec(mem: int, cpu: int, fsize: int) -> None:
 
 
 
-async def _read_capped(stream, cap: int, out: bytearray, over: list) -> None:
-    while True:
-        chunk = await stream.read(65536)
-        if not chunk:
+class _SpawnedChild:
+    """A child started as a fresh interpreter (``mode="spawn"``), seen like a :class:`ZygoteChild`.
+
+    Its exit is learnt through a pidfd watched by the event loop (polled every 10 ms where the
+    kernel has no pidfds); it is reaped here, not by ``subprocess``.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, popen: subprocess.Popen):
+        self.loop = loop
+        self.popen = popen
+        self.pid = popen.pid
+        self.returncode: Optional[int] = None
+        self.zygote_died = False
+        self.exited: asyncio.Future = loop.create_future()
+        self.pidfd: Optional[int] = None
+        self._poll: Optional[asyncio.TimerHandle] = None
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+            loop.add_reader(self.pidfd, self._check)
+        except (AttributeError, OSError):
+            self._poll = loop.call_later(0.01, self._check)
+        self._check()
+
+    def _check(self) -> None:
+        if self.returncode is not None:
             return
-        if len(out) + len(chunk) > cap:
-            out.extend(chunk[: cap - len(out)])
-            over.append(True)
-            raise OverflowError  # stop at once: the child may block on a full pipe until killed
-        out.extend(chunk)
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, 0
+        if pid == 0:
+            if self.pidfd is None:
+                self._poll = self.loop.call_later(0.01, self._check)
+            return
+        self.returncode = self.popen.returncode = os.waitstatus_to_exitcode(status)
+        self._stop_watching()
+        self.exited.set_result(self.returncode)
 
-async def _drain(stream) -> None:
-    """Read a pipe to EOF, discarding: Python 3.11's ``Process.wait`` only returns once every pipe closed."""
-    while await stream.read(1 << 16):
-        pass
+    def _stop_watching(self) -> None:
+        if self.pidfd is not None:
+            self.loop.remove_reader(self.pidfd)
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
 
+    def kill(self) -> None:
+        """SIGKILL the child and its process group (the child leads its own session)."""
+        if self.returncode is None:
+            if self.pidfd is not None:
+                try:
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
 
-async def _reap(proc) -> None:
-    """Wait for a killed child: drain its pipes (a reader stopped at the output cap left data unread)."""
-    try:
-        await asyncio.wait_for(asyncio.gather(_drain(proc.stdout), _drain(proc.stderr)), timeout=10)
-    except (asyncio.TimeoutError, OSError):
-        pass
-    try:
-        await asyncio.wait_for(proc.wait(), timeout=10)
-    except asyncio.TimeoutError:
-        # a process that escaped the group kill still holds a pipe: stop waiting
-        if isinstance(proc, ZygoteProcess):
-            proc.close()
-        else:
-            proc._transport.close()
+    def close(self) -> None:
+        self._stop_watching()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 class SandboxAbort(Exception):
@@ -177,7 +211,8 @@ class SandboxAbort(Exception):
         self.reason = reason
 
 
-Serve = Callable[[asyncio.StreamReader, Any], Awaitable[None]]
+#: ``serve(reader, write)``: ``await reader.readline()`` gives the child's lines, ``write(dict)`` replies.
+Serve = Callable[[LineReader, Callable[[dict], None]], Awaitable[None]]
 
 
 #: Environment variable choosing the default mode: ``zygote`` (default) or ``spawn``.
@@ -235,7 +270,6 @@ async def run_in_sandbox(
     prot = active_protections()
     work = make_work_dir(work_root)
     uid = uid_fd = None
-    uid_empty = False  # known: no process of the run's uid is alive
     if prot["unprivileged_uid"]:
         try:
             claim = claim_uid()
@@ -246,23 +280,11 @@ async def run_in_sandbox(
             shutil.rmtree(work, ignore_errors=True)
             return SandboxResult("error", None, "", "", 0.0, {"reason": reason})
         uid, uid_fd = claim
-    t0 = time.monotonic()
-    proc = None
-    child_fds: list[int] = []
-    parent_fds: list[int] = []
+    run = _Run(limits, uid)
     try:
         if uid is not None and not uid_was_left_clean(uid_fd):
             await sweeper().clean(uid)  # leftovers of a parent that crashed mid-run
-        for name, content in (files or {}).items():
-            path = os.path.join(work, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w" if isinstance(content, str) else "wb") as f:
-                f.write(content)
-        if uid is not None:
-            for root, dirs, fnames in os.walk(work):
-                for n in dirs + fnames:
-                    os.chown(os.path.join(root, n), uid, uid)
-            os.chown(work, uid, uid)
+        _write_files(work, files or {}, uid)
         args = dict(boot_args)
         args.update(
             netns=bool(prot["network_namespace"] and not limits.allow_network),
@@ -270,13 +292,9 @@ async def run_in_sandbox(
             uid=uid,
             nproc=int(limits.max_processes),
         )
-        if serve is not None:
-            to_child_r, to_child_w = os.pipe()
-            from_child_r, from_child_w = os.pipe()
-            child_fds, parent_fds = [to_child_r, from_child_w], [to_child_w, from_child_r]
         env = {**BASE_ENV, "HOME": work, "TMPDIR": work, **(extra_env or {})}
-        mem = int(limits.memory_mb) << 20
-        cpu = max(1, int(limits.cpu_seconds + 0.999))
+        rlimits = {"mem": int(limits.memory_mb) << 20, "cpu": max(1, int(limits.cpu_seconds + 0.999)), "fsize": 1 << 30}
+        run.open_pipes(stdin=bool(stdin), channel=serve is not None)
         if mode == "zygote":
             zygote = await get_zygote(preload)
             if zygote is not None:
@@ -284,126 +302,27 @@ async def run_in_sandbox(
                 # else a fresh one) before the boot runs; the boot's drop sequence skips it.
                 netns_key = (uid if uid is not None else -1) if args["netns"] else None
                 zargs = dict(args, pdeathsig=True, netns=False)
-                if child_fds:
+                if serve is not None:
                     zargs["channel"] = [3, 4]  # the zygote child gets them as fds 3, 4
                 try:
-                    proc = await zygote.spawn(
-                        boot, json.dumps(zargs), env, work, {"mem": mem, "cpu": cpu, "fsize": 1 << 30}, child_fds,
-                        with_stdin=bool(stdin), netns=netns_key,
-                    )
+                    run.child = await zygote.spawn(boot, json.dumps(zargs), env, work, rlimits, run.child_fds, netns=netns_key)
                 except ZygoteUnavailable:
-                    proc = None
-            if proc is None:
+                    run.child = None
+            if run.child is None:
                 mode = "spawn"
                 if uid is not None:  # a child forked before the zygote failed dies here
                     await sweeper().clean(uid, files=False)
-        if proc is None:
-            if child_fds:
-                args["channel"] = list(child_fds)
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", "-c", boot, json.dumps(args),  # no site-packages in the child
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                env=env, cwd=work, preexec_fn=lambda: _preexec(mem, cpu, 1 << 30), pass_fds=tuple(child_fds),
+        if run.child is None:
+            if serve is not None:
+                args["channel"] = run.child_fds[3:]
+            popen = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", boot, json.dumps(args)],  # no site-packages in the child
+                stdin=run.child_fds[0], stdout=run.child_fds[1], stderr=run.child_fds[2], pass_fds=tuple(run.child_fds[3:]),
+                env=env, cwd=work, preexec_fn=lambda: _preexec(rlimits["mem"], rlimits["cpu"], rlimits["fsize"]),
             )
-        for fd in child_fds:
-            os.close(fd)
-        child_fds = []
-        forked = isinstance(proc, ZygoteProcess)
-        out, err, over = bytearray(), bytearray(), []
-
-        def kill_group() -> None:
-            if forked:
-                proc.kill()
-            else:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-
-        async def feed() -> None:
-            try:
-                proc.stdin.write(stdin.encode())
-                await proc.stdin.drain()
-                proc.stdin.close()
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        async def channel() -> None:
-            loop = asyncio.get_running_loop()
-            reader = asyncio.StreamReader(limit=_CHANNEL_LINE_LIMIT)
-            read_file = os.fdopen(parent_fds[1], "rb", buffering=0)
-            write_fd = parent_fds[0]
-            parent_fds.clear()
-            transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), read_file)
-
-            def write(message: dict) -> None:
-                data = (json.dumps(message) + "\n").encode()
-                try:
-                    os.write(write_fd, data)  # replies are small; a dead child gives EPIPE
-                except OSError:
-                    pass
-
-            try:
-                await serve(reader, write)
-            finally:
-                transport.close()
-                os.close(write_fd)
-
-        io_tasks: list[asyncio.Task] = []
-
-        async def reap_descendants() -> None:
-            # When the main child exits, processes it left behind (possibly in new sessions) may
-            # still hold the output or channel pipes: kill its group, and every process of the
-            # run's uid if the pipes are still open shortly after.
-            nonlocal uid_empty
-            if forked:
-                await proc.wait()
-            else:
-                while proc.returncode is None:
-                    await asyncio.sleep(0.02)
-            kill_group()
-            if uid is not None:
-                _, still_open = await asyncio.wait(pipe_tasks, timeout=_PIPE_GRACE_SECONDS)
-                if still_open:
-                    uid_empty = await sweeper().clean(uid, files=False)
-
-        pipe_tasks: list[asyncio.Task] = []
-
-        async def body() -> None:
-            pipe_tasks.extend(
-                asyncio.ensure_future(c)
-                for c in (
-                    _read_capped(proc.stdout, limits.max_output_bytes, out, over),
-                    _read_capped(proc.stderr, limits.max_output_bytes, err, over),
-                    *((channel(),) if serve is not None else ()),
-                )
-            )
-            io_tasks.extend(pipe_tasks)
-            io_tasks.append(asyncio.ensure_future(reap_descendants()))
-            if proc.stdin is not None:
-                io_tasks.append(asyncio.ensure_future(feed()))
-            await asyncio.gather(*io_tasks)
-            if over:
-                raise OverflowError
-            await proc.wait()
-
-        status, detail = "ok", {}
-        try:
-            await asyncio.wait_for(body(), timeout=limits.wall_seconds)
-        except asyncio.TimeoutError:
-            status = "timeout"
-        except OverflowError:
-            status = "output_limit"
-        except SandboxAbort as abort:
-            status, detail["reason"] = abort.status, abort.reason
-        for task in io_tasks:  # siblings of a failed reader/serve keep running otherwise
-            task.cancel()
-        await asyncio.gather(*io_tasks, return_exceptions=True)
-        if proc.returncode is None:
-            uid_empty = False
-            kill_group()
-            await _reap(proc)
-        rc = proc.returncode
+            run.child = _SpawnedChild(asyncio.get_running_loop(), popen)
+        status, detail = await run.watch(stdin, serve)
+        rc = run.child.returncode
         if status == "ok" and rc != 0:
             if rc == -signal.SIGXCPU:
                 status = "timeout"
@@ -411,34 +330,173 @@ async def run_in_sandbox(
                 status = "killed"
             else:
                 status = "error"
-        if forked and proc.zygote_died:
+        if run.child.zygote_died:
             detail.setdefault("reason", "the sandbox zygote died during the run")
         detail["protections"] = prot
         detail["mode"] = mode
-        return SandboxResult(status, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                             time.monotonic() - t0, detail)
+        return SandboxResult(status, rc, run.stdout(), run.stderr(), time.monotonic() - run.started, detail)
     finally:
-        if proc is not None:
-            if proc.returncode is None:
-                uid_empty = False
-                if isinstance(proc, ZygoteProcess):
-                    proc.kill()
-                else:
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            if isinstance(proc, ZygoteProcess):
-                proc.close()
-        for fd in child_fds + parent_fds:
+        run.close()
+        if uid is not None:
+            clean = await sweeper().clean(uid, processes=not run.uid_empty) or run.uid_empty
+            release_uid(uid_fd, clean, uid)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_files(work: str, files: dict, uid: Optional[int]) -> None:
+    """Write the run's input ``files`` into its work dir, owned by the run's ``uid``."""
+    for name, content in files.items():
+        path = os.path.join(work, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w" if isinstance(content, str) else "wb") as f:
+            f.write(content)
+    if uid is not None:
+        for root, dirs, fnames in os.walk(work):
+            for n in dirs + fnames:
+                os.chown(os.path.join(root, n), uid, uid)
+        os.chown(work, uid, uid)
+
+
+class _Run:
+    """One run's child, pipes and termination logic on the event loop (see :func:`run_in_sandbox`).
+
+    :meth:`watch` resolves when the run is over: the child exited and every pipe reached end of
+    file (``ok``; the return code decides further), or the wall clock ran out (``timeout``), or
+    the output cap was exceeded (``output_limit``), or ``serve`` aborted the run
+    (:class:`SandboxAbort`). When the child exits, its process group is killed at once, and --
+    if its pipes are still held open :data:`_PIPE_GRACE_SECONDS` later -- every process of its uid.
+    """
+
+    def __init__(self, limits: SandboxLimits, uid: Optional[int]):
+        self.limits = limits
+        self.uid = uid
+        self.uid_empty = False  # known: no process of the run's uid is alive
+        self.started = time.monotonic()
+        self.child = None  # ZygoteChild | _SpawnedChild
+        self.child_fds: list = []  # stdin, stdout, stderr[, channel read, channel write] of the child
+        self._parent_fds: dict = {}
+        self._io: list = []
+        self._out = self._err = None
+        self._serve_task: Optional[asyncio.Task] = None
+        self._finished: Optional[asyncio.Future] = None
+        self._sweep_task: Optional[asyncio.Task] = None
+
+    def open_pipes(self, stdin: bool, channel: bool) -> None:
+        if stdin:
+            stdin_r, self._parent_fds["stdin"] = os.pipe()
+        else:
+            stdin_r = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.child_fds.append(stdin_r)
+        for name in ("stdout", "stderr"):
+            self._parent_fds[name], w = os.pipe()
+            self.child_fds.append(w)
+        if channel:
+            to_child_r, self._parent_fds["to_child"] = os.pipe()
+            self._parent_fds["from_child"], from_child_w = os.pipe()
+            self.child_fds += [to_child_r, from_child_w]
+
+    async def watch(self, stdin: str, serve: Optional[Serve]) -> "tuple[str, dict]":
+        loop = asyncio.get_running_loop()
+        for fd in self.child_fds:  # the child has its copies now
+            os.close(fd)
+        self.child_fds = []
+        self._finished = loop.create_future()
+        cap = self.limits.max_output_bytes
+        fds = self._parent_fds
+        self._out = OutputCollector(loop, fds.pop("stdout"), cap, self._output_done)
+        self._err = OutputCollector(loop, fds.pop("stderr"), cap, self._output_done)
+        self._io += [self._out, self._err]
+        if "stdin" in fds:
+            self._io.append(InputFeeder(loop, fds.pop("stdin"), stdin.encode()))
+        if serve is not None:
+            channel = Channel(loop, fds.pop("from_child"), fds.pop("to_child"), _CHANNEL_LINE_LIMIT)
+            self._io.append(channel)
+            self._serve_task = loop.create_task(serve(channel.reader, channel.write))
+            self._serve_task.add_done_callback(self._serve_done)
+        self.child.exited.add_done_callback(self._exited)
+        deadline = loop.call_later(self.limits.wall_seconds, self._finish, ("timeout", {}))
+        try:
+            outcome = await self._finished
+        finally:
+            deadline.cancel()
+        if isinstance(outcome, BaseException):
+            raise outcome  # serve failed with something other than SandboxAbort: the caller's bug
+        if self.child.returncode is None:
+            self.uid_empty = False
+            self.child.kill()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.child.exited), timeout=10)
+            except asyncio.TimeoutError:
+                pass
+        return outcome
+
+    def _finish(self, outcome) -> None:
+        if not self._finished.done():
+            self._finished.set_result(outcome)
+
+    def _pipes_done(self) -> bool:
+        return self._out.done and self._err.done and (self._serve_task is None or self._serve_task.done())
+
+    def _check_done(self) -> None:
+        if self.child.returncode is not None and self._pipes_done():
+            self._finish(("ok", {}))
+
+    def _output_done(self, collector: OutputCollector) -> None:
+        if collector.over:
+            self._finish(("output_limit", {}))
+        else:
+            self._check_done()
+
+    def _serve_done(self, task: asyncio.Task) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, SandboxAbort):
+            self._finish((exc.status, {"reason": exc.reason}))
+        elif exc is not None:
+            self._finish(exc)
+        else:
+            self._check_done()
+
+    def _exited(self, _future) -> None:
+        # Processes the child left behind (possibly in new sessions) may still hold its pipes:
+        # kill its group now, and every process of the run's uid if the pipes stay open.
+        self.child.kill()
+        if self.uid is not None and not self._pipes_done():
+            self.child.loop.call_later(_PIPE_GRACE_SECONDS, self._sweep_if_pipes_open)
+        self._check_done()
+
+    def _sweep_if_pipes_open(self) -> None:
+        if not self._pipes_done() and not self._finished.done():
+            self._sweep_task = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        self.uid_empty = await sweeper().clean(self.uid, files=False)
+
+    def stdout(self) -> str:
+        return self._out.text() if self._out is not None else ""
+
+    def stderr(self) -> str:
+        return self._err.text() if self._err is not None else ""
+
+    def close(self) -> None:
+        """Kill a child still running, close every pipe, stop every watcher (idempotent)."""
+        if self.child is not None:
+            if self.child.returncode is None:
+                self.uid_empty = False
+                self.child.kill()
+            self.child.close()
+        for io in self._io:
+            io.close()
+        for task in (self._serve_task, self._sweep_task):
+            if task is not None and not task.done():
+                task.cancel()
+        for fd in self.child_fds + list(self._parent_fds.values()):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        if uid is not None:
-            clean = await sweeper().clean(uid, processes=not uid_empty) or uid_empty
-            release_uid(uid_fd, clean, uid)
-        shutil.rmtree(work, ignore_errors=True)
+        self.child_fds, self._parent_fds = [], {}
 
 
 #: After the main child exited, how long its pipes may stay open before every process of its uid is killed.

@@ -61,24 +61,6 @@ def _kill_pidfd(pidfd: Optional[int]) -> None:
         pass
 
 
-async def _recv(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> "tuple[bytes, list[int]]":
-    """One message (and its fds) from a non-blocking SEQPACKET socket, on the event loop."""
-    while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 1)
-            return data, fds
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            return b"", []
-        ready = loop.create_future()
-        loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
-        try:
-            await ready
-        finally:
-            loop.remove_reader(sock.fileno())
-
-
 def _parse(data: bytes, key: str) -> Optional[int]:
     try:
         value = json.loads(data)[key]
@@ -87,13 +69,13 @@ def _parse(data: bytes, key: str) -> Optional[int]:
         return None
 
 
-class ZygoteProcess:
-    """One run forked by the zygote; offers what ``run_in_sandbox`` uses of ``asyncio.subprocess.Process``.
+class ZygoteChild:
+    """One run forked by the zygote, as the sandbox sees every child (see ``process._SpawnedChild``).
 
-    ``stdin`` is a ``StreamWriter`` (None when the run has no input: the child reads ``/dev/null``),
-    ``stdout`` / ``stderr`` are ``StreamReader``; ``returncode`` follows the subprocess convention
-    (negative signal number when killed). The zygote reports on this run's own status socket,
-    read by this run's event loop.
+    ``pid``/``pidfd`` once started; ``exited`` is a future of the return code (subprocess
+    convention: negative signal number when killed), ``returncode`` its value once known. The
+    zygote reports on this run's own status socket, read by a plain fd callback of the run's
+    event loop (no task per run).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, status: socket.socket):
@@ -102,38 +84,55 @@ class ZygoteProcess:
         self.pidfd: Optional[int] = None
         self.returncode: Optional[int] = None
         self.zygote_died = False
-        self.stdin = self.stdout = self.stderr = None
-        self._status = status
-        self._exited: asyncio.Future = loop.create_future()
-        self._watcher: Optional[asyncio.Task] = None
-        self._transports: list = []
+        self.started: asyncio.Future = loop.create_future()
+        self.exited: asyncio.Future = loop.create_future()
+        self._status: Optional[socket.socket] = status
+        loop.add_reader(status.fileno(), self._readable)
 
-    async def _started(self) -> None:
-        """Wait for the zygote's fork report; raise :class:`ZygoteUnavailable` if there is none."""
-        data, fds = await _recv(self.loop, self._status)
+    def _readable(self) -> None:
+        while self._status is not None:
+            try:
+                data, fds, _, _ = socket.recv_fds(self._status, _MAX_MESSAGE, 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data, fds = b"", []
+            if self.pid is None:
+                self._on_start_report(data, fds)
+            else:
+                self._on_exit_report(data, fds)
+
+    def _on_start_report(self, data: bytes, fds: list) -> None:
         pid = _parse(data, "pid")
         if pid is None or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             reason = "the sandbox zygote died" if not data else f"the sandbox zygote could not fork: {data[:200]!r}"
-            raise ZygoteUnavailable(reason)
+            self._stop_reading()
+            if not self.started.done():
+                self.started.set_exception(ZygoteUnavailable(reason))
+            return
         self.pid, self.pidfd = pid, fds[0]
-        self._watcher = asyncio.ensure_future(self._watch())
+        if not self.started.done():
+            self.started.set_result(pid)
 
-    async def _watch(self) -> None:
-        data, fds = await _recv(self.loop, self._status)
+    def _on_exit_report(self, data: bytes, fds: list) -> None:
         for fd in fds:
             os.close(fd)
         code = _parse(data, "exit")
         if code is None:  # the zygote died: this run is unsupervised, end it
             _kill_pidfd(self.pidfd)
             code, self.zygote_died = -signal.SIGKILL, True
+        self._stop_reading()
         self.returncode = code
-        self._exited.set_result(code)
+        if not self.exited.done():
+            self.exited.set_result(code)
 
-    async def wait(self) -> int:
-        """Wait for the child to exit; return its return code."""
-        return await asyncio.shield(self._exited)
+    def _stop_reading(self) -> None:
+        if self._status is not None:
+            self.loop.remove_reader(self._status.fileno())
+            self._status.close()
+            self._status = None
 
     def kill(self) -> None:
         """SIGKILL the child (by pidfd: never another process) and its process group."""
@@ -146,13 +145,8 @@ class ZygoteProcess:
                 pass
 
     def close(self) -> None:
-        """Release the pipes, the status socket and the pidfd (after the run)."""
-        for transport in self._transports:
-            transport.close()
-        self._transports.clear()
-        if self._watcher is not None and not self._watcher.done():
-            self._watcher.cancel()
-        self._status.close()
+        """Release the status socket and the pidfd (after the run)."""
+        self._stop_reading()
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
@@ -216,21 +210,13 @@ class Zygote:
                 pass
 
     async def spawn(
-        self,
-        boot: str,
-        argv1: str,
-        env: dict,
-        cwd: str,
-        rlimits: dict,
-        extra_fds: list,
-        with_stdin: bool = True,
-        netns: Optional[int] = None,
-    ) -> ZygoteProcess:
-        """Fork a child running ``boot``; its fds 0-2 are new pipes, fds 3.. are ``extra_fds``.
+        self, boot: str, argv1: str, env: dict, cwd: str, rlimits: dict, child_fds: list, netns: Optional[int] = None
+    ) -> ZygoteChild:
+        """Fork a child running ``boot`` with ``child_fds`` as its fds 0, 1, 2, ... (stdio first).
 
-        Without ``with_stdin`` the child's stdin is ``/dev/null`` and ``proc.stdin`` is None.
         ``netns``: None (stay in the zygote's network namespace), a uid (that uid's reused, empty
         namespace) or -1 (a fresh one); the child exits 97 before running anything if it cannot.
+        The caller keeps (and closes) its ``child_fds``: the zygote gets copies.
 
         Raises:
             ZygoteUnavailable: the request could not be delivered or was not answered in time
@@ -241,14 +227,7 @@ class Zygote:
         loop = asyncio.get_running_loop()
         status, status_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         status.setblocking(False)
-        proc = ZygoteProcess(loop, status)
-        if with_stdin:
-            stdin_r, stdin_w = os.pipe()
-        else:
-            stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
-        stdout_r, stdout_w = os.pipe()
-        stderr_r, stderr_w = os.pipe()
-        child_ends = [stdin_r, stdout_w, stderr_w]
+        child = ZygoteChild(loop, status)
         data = json.dumps(
             {"op": "spawn", "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns}
         ).encode()
@@ -256,8 +235,7 @@ class Zygote:
             deadline = time.monotonic() + SPAWN_TIMEOUT_SECONDS
             while True:
                 try:
-                    socket.send_fds(self._sock, [data], [status_child.fileno()] + child_ends + list(extra_fds),
-                                    socket.MSG_DONTWAIT)
+                    socket.send_fds(self._sock, [data], [status_child.fileno()] + list(child_fds), socket.MSG_DONTWAIT)
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
@@ -266,42 +244,17 @@ class Zygote:
                 except OSError as exc:
                     raise ZygoteUnavailable(f"the sandbox zygote is gone: {exc}") from None
             status_child.close()
-            for fd in child_ends:
-                os.close(fd)
-            child_ends = []
             try:
-                await asyncio.wait_for(proc._started(), timeout=SPAWN_TIMEOUT_SECONDS)
+                await asyncio.wait_for(child.started, timeout=SPAWN_TIMEOUT_SECONDS)
             except asyncio.TimeoutError:
                 self.kill()  # unresponsive: replace it (its children die of their death signal)
                 raise ZygoteUnavailable("the sandbox zygote did not answer") from None
-            fd, stdout_r = stdout_r, None
-            proc.stdout = await self._reader(loop, proc, fd)
-            fd, stderr_r = stderr_r, None
-            proc.stderr = await self._reader(loop, proc, fd)
-            if stdin_w is not None:
-                fd, stdin_w = stdin_w, None
-                transport, protocol = await loop.connect_write_pipe(
-                    asyncio.streams.FlowControlMixin, os.fdopen(fd, "wb", buffering=0)
-                )
-                proc._transports.append(transport)
-                proc.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-            return proc
+            return child
         except BaseException:
-            proc.kill()
-            proc.close()  # a child forked after we stopped listening sees no status socket: its report fails
+            child.kill()
+            child.close()  # a child forked after we stopped listening sees no status socket: its report fails
             status_child.close()
-            for fd in child_ends + [fd for fd in (stdin_w, stdout_r, stderr_r) if fd is not None]:
-                os.close(fd)
             raise
-
-    @staticmethod
-    async def _reader(loop, proc: ZygoteProcess, fd: int) -> asyncio.StreamReader:
-        reader = asyncio.StreamReader()
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
-        )
-        proc._transports.append(transport)
-        return reader
 
 
 _zygotes: dict[str, Zygote] = {}
