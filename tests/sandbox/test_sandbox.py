@@ -96,6 +96,22 @@ def test_no_writes_outside_work_dir(tmp_path):
     assert r.status == "error" and not os.path.exists("/etc/pwned")
 
 
+@pytest.mark.skipif(not PROT["ipc_namespace"], reason="IPC namespaces not permitted here")
+def test_system_v_shared_memory_is_private_to_the_run_and_dies_with_it():
+    src = (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "seen = libc.shmget(0x7E57, 0, 0)\n"  # left by an earlier run? (-1: no)
+        "made = libc.shmget(0x7E57, 1 << 20, 0o1666)\n"  # IPC_CREAT | 0666: readable by every uid
+        "print(seen, made >= 0)\n"
+    )
+    first, second = run(src), run(src)
+    assert first.stdout.split() == second.stdout.split() == ["-1", "True"], (first.stderr, second.stderr)
+    with open("/proc/sysvipc/shm") as f:
+        host_keys = [int(line.split()[0]) for line in f.readlines()[1:]]
+    assert 0x7E57 not in host_keys  # nothing leaked into the host's namespace
+
+
 @pytest.mark.skipif(not PROT["network_namespace"], reason="network namespaces not permitted here")
 def test_no_network():
     import socket

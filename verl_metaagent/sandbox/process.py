@@ -2,13 +2,14 @@
 
 Every run is a child process, by default forked from a warm fork-server (``mode="zygote"``, see
 :mod:`.zygote`), else a fresh ``python -I -S`` interpreter (``mode="spawn"``, also the automatic
-fallback; isolated mode, no site-packages; the design boot adds only the project root to
-``sys.path``). Both modes apply the same protections:
+fallback; isolated mode, no site-packages; nothing of the parent's ``sys.path``). Both modes apply
+the same protections:
 
 * new session/process group, killed as a group at the wall deadline;
 * rlimits: address space, CPU seconds, file size, no core files, open files;
 * environment scrubbed (PATH, LANG, HOME = the throw-away work dir): no secrets of the parent;
-* when running as root: a private network namespace (no network at all), then -- after the
+* when running as root: a private network namespace (no network at all) and a private System V
+  IPC / POSIX message queue namespace (nothing shared with, or left for, other runs), then -- after the
   interpreter has started and pre-imported what the child needs -- a drop to a per-run
   unprivileged uid (distinct for concurrent runs, across processes, by ``flock``), so
   RLIMIT_NPROC caps processes and nothing outside the work dir is writable;
@@ -45,8 +46,11 @@ __all__ = ["memory_work_root", "run_in_sandbox", "run_python", "run_python_sync"
 
 _IS_ROOT = os.geteuid() == 0
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWIPC = 0x08000000
 
-def _net_namespace_works() -> bool:
+
+def _namespace_works(flag: int) -> bool:
+    """Whether a child of this process may ``unshare`` into a new namespace of kind ``flag``."""
     if not _IS_ROOT:
         return False
     try:
@@ -55,21 +59,23 @@ def _net_namespace_works() -> bool:
         return False
     if pid == 0:
         libc = ctypes.CDLL(None, use_errno=True)
-        os._exit(0 if libc.unshare(_CLONE_NEWNET) == 0 else 1)
+        os._exit(0 if libc.unshare(flag) == 0 else 1)
     _, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
-_NETNS: Optional[bool] = None
+
+_NAMESPACES: dict = {}
+
 
 def active_protections() -> dict[str, bool]:
     """Which isolation layers the sandbox applies on this host (computed once)."""
-    global _NETNS
-    if _NETNS is None:
-        _NETNS = _net_namespace_works()
+    if not _NAMESPACES:
+        _NAMESPACES.update(net=_namespace_works(_CLONE_NEWNET), ipc=_namespace_works(_CLONE_NEWIPC))
     return {
         "rlimits": True,
         "scrubbed_env": True,
-        "network_namespace": bool(_NETNS),
+        "network_namespace": _NAMESPACES["net"],
+        "ipc_namespace": _NAMESPACES["ipc"],
         "unprivileged_uid": _IS_ROOT,
         "process_cap": _IS_ROOT,
     }
@@ -90,10 +96,12 @@ import ctypes
 PRELUDE = PRELOAD + r"""_a = json.loads(sys.argv[1])
 """
 
-#: Child drop sequence: leave the network, chdir to the work dir, drop to the run's uid, cap processes.
+#: Child drop sequence: leave the network, take a private System V IPC / POSIX message queue
+#: namespace (destroyed with the run's last process: no shared memory segment or queue outlives the
+#: run or is seen by another run), chdir to the work dir, drop to the run's uid, cap processes.
 DROP_PRIVILEGES = r"""
-if _a["netns"]:
-    if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0:
+if _a["netns"] or _a.get("ipcns"):
+    if ctypes.CDLL(None, use_errno=True).unshare((0x40000000 if _a["netns"] else 0) | (0x08000000 if _a.get("ipcns") else 0)) != 0:
         os._exit(97)
 os.chdir(_a["cwd"])
 if _a["uid"] is not None:
@@ -288,6 +296,7 @@ async def run_in_sandbox(
         args = dict(boot_args)
         args.update(
             netns=bool(prot["network_namespace"] and not limits.allow_network),
+            ipcns=bool(prot["ipc_namespace"]),
             cwd=work,
             uid=uid,
             nproc=int(limits.max_processes),
