@@ -39,6 +39,15 @@ def test_hello_and_stdin():
     assert (r.status, r.exit_code, r.stdout) == ("ok", 0, "ABC\n")
 
 
+def test_stdin_far_bigger_than_a_pipe_arrives_whole():
+    data = "".join(f"{i}\n" for i in range(700_000))  # ~4.6 MB: fed as the child reads, never blocking the loop
+    r = run("import sys, hashlib\nd = sys.stdin.buffer.read()\nprint(len(d), hashlib.sha256(d).hexdigest())", stdin=data)
+    import hashlib
+
+    assert r.status == "ok", r.stderr
+    assert r.stdout.split() == [str(len(data)), hashlib.sha256(data.encode()).hexdigest()]
+
+
 def test_files_are_in_the_work_dir_and_dir_is_removed():
     r = run("import os\nprint(open('data.txt').read()); print(os.getcwd())", files={"data.txt": "hi"})
     assert r.status == "ok" and r.stdout.startswith("hi\n")
