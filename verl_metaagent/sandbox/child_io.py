@@ -25,6 +25,16 @@ from typing import Callable, Optional
 _CHUNK = 1 << 16
 
 
+def _read_chunk(fd: int) -> Optional[bytes]:
+    """What a non-blocking ``fd`` has: data, ``b""`` at end of file (or a read error), None for nothing yet."""
+    try:
+        return os.read(fd, _CHUNK)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 def _close_fd(fd: Optional[int]) -> None:
     if fd is not None:
         try:
@@ -53,12 +63,9 @@ class OutputCollector:
         loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
-        try:
-            chunk = os.read(self.fd, _CHUNK)
-        except BlockingIOError:
+        chunk = _read_chunk(self.fd)
+        if chunk is None:
             return
-        except OSError:
-            chunk = b""
         if chunk and len(self.data) + len(chunk) <= self.cap:
             self.data += chunk
             return
@@ -263,12 +270,9 @@ class Channel:
             self._reading = True
 
     def _readable(self) -> None:
-        try:
-            chunk = os.read(self._read_fd, _CHUNK)
-        except BlockingIOError:
+        chunk = _read_chunk(self._read_fd)
+        if chunk is None:
             return
-        except OSError:
-            chunk = b""
         if chunk:
             self.reader.feed(chunk)
         else:
