@@ -49,6 +49,17 @@ def test_design_stats():
     assert design_stats("x = (")["parses"] is False
 
 
+@pytest.mark.parametrize("source, agents", [
+    ("[Agent(f'solver_{c}', 'Solve.') for c in 'ABC']", 3),
+    ("roles = 'XYZW'\n[Agent(r, 'Solve.') for r in roles]", 4),
+    ("names = ['a', 'b']\n[Agent(n, 'x') for n, _ in zip(names, range(9))]", 2),
+    ("[Agent(str(i), 'x') for i in range(2, 7)]", 5),
+    ("[[Agent(f'{i}{j}', 'x') for j in range(2)] for i in 'ab']", 4),
+])
+def test_agents_built_in_comprehensions_are_counted_by_multiplicity(source, agents):
+    assert design_stats("from verl_metaagent.design.api import *\n" + source)["num_agents"] == agents
+
+
 # ----------------------------------------------------------------- prompts
 def test_short_variant_is_the_task_only():
     assert build_designer_messages({"question": "What is 1+1?", "task_type": "math"}, variant="short") == [

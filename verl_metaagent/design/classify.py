@@ -40,15 +40,18 @@ def _callee(node: ast.Call) -> Optional[str]:
 
 
 def _literal_len(it: ast.AST, sizes: Optional[dict] = None) -> int:
-    """Multiplicity of a comprehension source: literal list/tuple length, ``range(k)``,
-    ``enumerate(x)``, or a name bound earlier to a literal list/tuple (``sizes``)."""
+    """Multiplicity of a comprehension source: literal list/tuple/set/string length, ``range(k)``,
+    ``enumerate(x)`` / ``zip(x, ...)`` (of its first argument), or a name bound earlier to such a
+    literal (``sizes``)."""
     sizes = sizes or {}
     if isinstance(it, ast.Name):
         return sizes.get(it.id, 1)
-    if isinstance(it, ast.Call) and _callee(it) == "enumerate" and it.args:
+    if isinstance(it, ast.Call) and _callee(it) in ("enumerate", "zip") and it.args:
         return _literal_len(it.args[0], sizes)
     if isinstance(it, (ast.List, ast.Tuple, ast.Set)):
         return len(it.elts)
+    if isinstance(it, ast.Constant) and isinstance(it.value, str):
+        return len(it.value)
     if isinstance(it, ast.Call) and _callee(it) == "range" and it.args:
         arg = it.args[-1] if len(it.args) == 1 else None
         if isinstance(arg, ast.Constant) and isinstance(arg.value, int):
@@ -83,10 +86,11 @@ class _Collector(ast.NodeVisitor):
         self._sizes: dict[str, int] = {}
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        if isinstance(node.value, (ast.List, ast.Tuple)):
+        size = _literal_len(node.value) if isinstance(node.value, (ast.List, ast.Tuple, ast.Constant)) else None
+        if size is not None:
             for t in node.targets:
                 if isinstance(t, ast.Name):
-                    self._sizes[t.id] = len(node.value.elts)
+                    self._sizes[t.id] = size
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
