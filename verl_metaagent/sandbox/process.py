@@ -47,19 +47,18 @@ __all__ = ["memory_work_root", "run_in_sandbox", "run_python", "run_python_sync"
 _IS_ROOT = os.geteuid() == 0
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUSER = 0x10000000
 
 
-def _namespace_works(flag: int) -> bool:
-    """Whether a child of this process may ``unshare`` into a new namespace of kind ``flag``."""
-    if not _IS_ROOT:
-        return False
+def _namespace_works(flags: int) -> bool:
+    """Whether a child of this process may ``unshare(flags)``."""
     try:
         pid = os.fork()
     except OSError:
         return False
     if pid == 0:
         libc = ctypes.CDLL(None, use_errno=True)
-        os._exit(0 if libc.unshare(flag) == 0 else 1)
+        os._exit(0 if libc.unshare(flags) == 0 else 1)
     _, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
@@ -68,14 +67,24 @@ _NAMESPACES: dict = {}
 
 
 def active_protections() -> dict[str, bool]:
-    """Which isolation layers the sandbox applies on this host (computed once)."""
+    """Which isolation layers the sandbox applies on this host (computed once).
+
+    As root: network and IPC namespaces, a per-run uid with a process cap. Not root: network and
+    IPC namespaces through an unprivileged user namespace where the kernel allows one
+    (``user_namespace``; most distributions do, some containers and hardened hosts do not).
+    """
     if not _NAMESPACES:
-        _NAMESPACES.update(net=_namespace_works(_CLONE_NEWNET), ipc=_namespace_works(_CLONE_NEWIPC))
+        if _IS_ROOT:
+            _NAMESPACES.update(net=_namespace_works(_CLONE_NEWNET), ipc=_namespace_works(_CLONE_NEWIPC), user=False)
+        else:
+            user = _namespace_works(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC)
+            _NAMESPACES.update(net=user, ipc=user, user=user)
     return {
         "rlimits": True,
         "scrubbed_env": True,
         "network_namespace": _NAMESPACES["net"],
         "ipc_namespace": _NAMESPACES["ipc"],
+        "user_namespace": _NAMESPACES["user"],
         "unprivileged_uid": _IS_ROOT,
         "process_cap": _IS_ROOT,
     }
@@ -99,9 +108,19 @@ PRELUDE = PRELOAD + r"""_a = json.loads(sys.argv[1])
 #: Child drop sequence: leave the network, take a private System V IPC / POSIX message queue
 #: namespace (destroyed with the run's last process: no shared memory segment or queue outlives the
 #: run or is seen by another run), chdir to the work dir, drop to the run's uid, cap processes.
+#: Not root (``userns``): the namespaces come with a new user namespace, whose capabilities are
+#: then dropped (``capset`` to nothing, ``no_new_privs``) before any untrusted code runs.
 DROP_PRIVILEGES = r"""
-if _a["netns"] or _a.get("ipcns"):
-    if ctypes.CDLL(None, use_errno=True).unshare((0x40000000 if _a["netns"] else 0) | (0x08000000 if _a.get("ipcns") else 0)) != 0:
+_libc = ctypes.CDLL(None, use_errno=True)
+if _a.get("userns"):
+    if _libc.unshare(0x10000000 | (0x40000000 if _a["netns"] else 0) | 0x08000000) != 0:
+        os._exit(97)
+    _libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    _capset = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+    if _capset is not None and _libc.syscall(_capset, (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()) != 0:
+        os._exit(97)
+elif _a["netns"] or _a.get("ipcns"):
+    if _libc.unshare((0x40000000 if _a["netns"] else 0) | (0x08000000 if _a.get("ipcns") else 0)) != 0:
         os._exit(97)
 os.chdir(_a["cwd"])
 if _a["uid"] is not None:
@@ -122,7 +141,8 @@ if _a["uid"] is not None:
             os.close(_fd)
     del _libdirs, _libfds
 if _a.get("pdeathsig"):
-    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG (the uid change cleared it): die with the zygote
+    _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG (a uid or user namespace change cleared it): die with the zygote
+del _libc
 """
 
 # One-shot program runner (run_python): prelude, drop, exec the source as __main__.
@@ -297,6 +317,7 @@ async def run_in_sandbox(
         args.update(
             netns=bool(prot["network_namespace"] and not limits.allow_network),
             ipcns=bool(prot["ipc_namespace"]),
+            userns=bool(prot["user_namespace"]),
             cwd=work,
             uid=uid,
             nproc=int(limits.max_processes),
@@ -309,8 +330,8 @@ async def run_in_sandbox(
             if zygote is not None:
                 # The zygote puts the child in the network namespace (a reused empty one per uid,
                 # else a fresh one) before the boot runs; the boot's drop sequence skips it.
-                netns_key = (uid if uid is not None else -1) if args["netns"] else None
-                zargs = dict(args, pdeathsig=True, netns=False)
+                netns_key = (uid if uid is not None else -1) if args["netns"] and not args["userns"] else None
+                zargs = dict(args, pdeathsig=True, netns=bool(args["netns"] and args["userns"]))
                 if serve is not None:
                     zargs["channel"] = [3, 4]  # the zygote child gets them as fds 3, 4
                 try:

@@ -1,0 +1,135 @@
+"""The sandbox run by an ordinary user: network and IPC namespaces through a user namespace.
+
+Rollout workers on clusters usually run as a non-root user in a container. There the sandbox has no
+uid to drop to, but where the kernel allows unprivileged user namespaces it still takes the run off
+the network and gives it private IPC. The test starts a Python process as ``nobody`` (uid 65534)
+with a world-readable copy of the package and asks it to run hostile probes in both modes.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import verl_metaagent
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a process as another user")
+
+NOBODY = 65534
+
+
+@pytest.fixture(autouse=True)
+def sandbox_mode():
+    """The test covers both modes itself (overrides the both-modes fixture of conftest.py)."""
+    return None
+
+PROBE = r"""
+import ctypes, json, os, socket, sys
+out = {"uid": os.getuid()}
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.stdin.read())), timeout=2)
+    out["connect"] = "connected"
+except OSError as exc:
+    out["connect"] = type(exc).__name__
+libc = ctypes.CDLL(None, use_errno=True)
+out["shm_seen"] = libc.shmget(0x7E58, 0, 0)
+out["shm_made"] = libc.shmget(0x7E58, 1 << 16, 0o1666) >= 0
+out["caps"] = open("/proc/self/status").read().split("CapEff:")[1].split()[0]
+print(json.dumps(out))
+"""
+
+DRIVER = r"""
+import asyncio, json, sys
+from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python
+probe, port = sys.argv[1], sys.argv[2]
+lim = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=512)
+async def main():
+    runs = {}
+    for mode in ("zygote", "spawn"):
+        r1 = await run_python(probe, stdin=port, limits=lim, mode=mode)
+        r2 = await run_python(probe, stdin=port, limits=lim, mode=mode)
+        runs[mode] = [[r1.status, r2.status], [r1.detail["mode"], r2.detail["mode"]], r1.stdout, r2.stdout, r1.stderr[-500:] + r2.stderr[-500:]]
+    return runs
+print(json.dumps({"protections": active_protections(), "runs": asyncio.run(main())}))
+"""
+
+
+# Run as root, then becomes uid 65534 and execs the same interpreter with the given arguments. Where
+# the interpreter lives under a private /root (pyenv here), it first shows that one tree to the
+# new user in a private mount namespace: a 0755 tmpfs over /root with the tree bound back in.
+LAUNCHER = r"""
+import ctypes, os, sys, tempfile
+libc = ctypes.CDLL(None, use_errno=True)
+real = os.path.realpath(sys.executable)
+if real.startswith("/root/"):
+    MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+    top = "/root/" + real.split("/")[2]
+    stash = tempfile.mkdtemp()
+    ok = libc.unshare(0x00020000) == 0 and libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0
+    ok = ok and libc.mount(top.encode(), stash.encode(), None, MS_BIND | MS_REC, None) == 0
+    ok = ok and libc.mount(b"tmpfs", b"/root", b"tmpfs", 0, b"mode=0755") == 0
+    if not ok:
+        sys.exit("mount namespace set-up failed: errno %d" % ctypes.get_errno())
+    os.mkdir(top)
+    if libc.mount(stash.encode(), top.encode(), None, MS_BIND | MS_REC, None) != 0:
+        sys.exit("bind mount failed: errno %d" % ctypes.get_errno())
+os.setgroups([])
+os.setgid(NOBODY_UID)
+os.setuid(NOBODY_UID)
+os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+""".replace("NOBODY_UID", str(NOBODY))
+
+
+def _run_as_nobody(args, env, timeout):
+    return subprocess.run([sys.executable, "-c", LAUNCHER, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def readable_package():
+    """A copy of the package that uid 65534 can import (the checkout may sit in a private dir)."""
+    root = tempfile.mkdtemp(prefix="vm_nobody_")
+    os.chmod(root, 0o755)
+    src = os.path.dirname(os.path.abspath(verl_metaagent.__file__))
+    shutil.copytree(src, os.path.join(root, "verl_metaagent"), ignore=shutil.ignore_patterns("__pycache__"))
+    for dirpath, dirs, files in os.walk(root):
+        for d in dirs:
+            os.chmod(os.path.join(dirpath, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_ordinary_user_gets_network_and_ipc_isolation(readable_package):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_package, "HOME": "/nonexistent", "TMPDIR": "/tmp"}
+    check = _run_as_nobody(["-c", "import os, verl_metaagent.sandbox; assert os.getuid() == %d" % NOBODY], env, 60)
+    if check.returncode != 0:
+        pytest.skip(f"this interpreter is not usable by uid {NOBODY}: {check.stderr[-300:]}")
+    userns = _run_as_nobody(["-c", "import ctypes; assert ctypes.CDLL(None).unshare(0x10000000) == 0"], env, 60)
+    if userns.returncode != 0:
+        pytest.skip("this kernel does not allow unprivileged user namespaces")
+
+    with socket.socket() as listener:  # reachable from the host's network namespace only
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = str(listener.getsockname()[1])
+        done = _run_as_nobody(["-c", DRIVER, PROBE, port], env, 300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    prot = report["protections"]
+    assert prot["user_namespace"] and prot["network_namespace"] and prot["ipc_namespace"]
+    assert not prot["unprivileged_uid"]
+    for mode, (status, ran, first, second, stderr) in report["runs"].items():
+        assert (status, ran) == (["ok", "ok"], [mode, mode]), stderr
+        a, b = json.loads(first), json.loads(second)
+        assert a["connect"] != "connected" and b["connect"] != "connected"  # no network at all
+        assert a["shm_seen"] == b["shm_seen"] == -1 and a["shm_made"] and b["shm_made"]  # private IPC
+        assert int(a["caps"], 16) == 0  # the user namespace's capabilities are dropped
+    with open("/proc/sysvipc/shm") as f:
+        assert 0x7E58 not in [int(line.split()[0]) for line in f.readlines()[1:]]
