@@ -81,7 +81,7 @@ if real.startswith("/root/"):
 os.setgroups([])
 os.setgid(NOBODY_UID)
 os.setuid(NOBODY_UID)
-os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+os.execv(real, [real] + sys.argv[1:])  # not a venv link: it may sit in a dir only root can enter
 """.replace("NOBODY_UID", str(NOBODY))
 
 
