@@ -1,8 +1,9 @@
-"""The sandbox run by an ordinary user: network and IPC namespaces through a user namespace.
+"""The sandbox run by an ordinary user: network and IPC namespaces and the file-system jail
+through a user namespace.
 
 Rollout workers on clusters usually run as a non-root user in a container. There the sandbox has no
 uid to drop to, but where the kernel allows unprivileged user namespaces it still takes the run off
-the network and gives it private IPC. The test starts a Python process as ``nobody`` (uid 65534)
+the network, gives it private IPC and a file-system view without the user's files. The test starts a Python process as ``nobody`` (uid 65534)
 with a world-readable copy of the package and asks it to run hostile probes in both modes.
 """
 
@@ -30,9 +31,10 @@ def sandbox_mode():
 
 PROBE = r"""
 import ctypes, json, os, socket, sys
-out = {"uid": os.getuid()}
+port, package = sys.stdin.read().split()
+out = {"uid": os.getuid(), "package_visible": os.path.exists(package), "home": os.environ["HOME"] == os.getcwd()}
 try:
-    s = socket.create_connection(("127.0.0.1", int(sys.stdin.read())), timeout=2)
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=2)
     out["connect"] = "connected"
 except OSError as exc:
     out["connect"] = type(exc).__name__
@@ -46,13 +48,13 @@ print(json.dumps(out))
 DRIVER = r"""
 import asyncio, json, sys
 from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python
-probe, port = sys.argv[1], sys.argv[2]
+probe, port, package = sys.argv[1], sys.argv[2], sys.argv[3]
 lim = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=512)
 async def main():
     runs = {}
     for mode in ("zygote", "spawn"):
-        r1 = await run_python(probe, stdin=port, limits=lim, mode=mode)
-        r2 = await run_python(probe, stdin=port, limits=lim, mode=mode)
+        r1 = await run_python(probe, stdin=port + " " + package, limits=lim, mode=mode)
+        r2 = await run_python(probe, stdin=port + " " + package, limits=lim, mode=mode)
         runs[mode] = [[r1.status, r2.status], [r1.detail["mode"], r2.detail["mode"]], r1.stdout, r2.stdout, r1.stderr[-500:] + r2.stderr[-500:]]
     return runs
 print(json.dumps({"protections": active_protections(), "runs": asyncio.run(main())}))
@@ -106,7 +108,7 @@ def readable_package():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_an_ordinary_user_gets_network_and_ipc_isolation(readable_package):
+def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_package):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_package, "HOME": "/nonexistent", "TMPDIR": "/tmp"}
     check = _run_as_nobody(["-c", "import os, verl_metaagent.sandbox; assert os.getuid() == %d" % NOBODY], env, 60)
     if check.returncode != 0:
@@ -119,11 +121,11 @@ def test_an_ordinary_user_gets_network_and_ipc_isolation(readable_package):
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         port = str(listener.getsockname()[1])
-        done = _run_as_nobody(["-c", DRIVER, PROBE, port], env, 300)
+        done = _run_as_nobody(["-c", DRIVER, PROBE, port, readable_package], env, 300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     prot = report["protections"]
-    assert prot["user_namespace"] and prot["network_namespace"] and prot["ipc_namespace"]
+    assert prot["user_namespace"] and prot["network_namespace"] and prot["ipc_namespace"] and prot["file_system_jail"]
     assert not prot["unprivileged_uid"]
     for mode, (status, ran, first, second, stderr) in report["runs"].items():
         assert (status, ran) == (["ok", "ok"], [mode, mode]), stderr
@@ -131,5 +133,8 @@ def test_an_ordinary_user_gets_network_and_ipc_isolation(readable_package):
         assert a["connect"] != "connected" and b["connect"] != "connected"  # no network at all
         assert a["shm_seen"] == b["shm_seen"] == -1 and a["shm_made"] and b["shm_made"]  # private IPC
         assert int(a["caps"], 16) == 0  # the user namespace's capabilities are dropped
+        assert a["uid"] == NOBODY and a["home"]  # own ids mapped to themselves; the work dir is home
+        # the jail: the package the driver imports from, world-readable on the host, is not there
+        assert not a["package_visible"] and not b["package_visible"]
     with open("/proc/sysvipc/shm") as f:
         assert 0x7E58 not in [int(line.split()[0]) for line in f.readlines()[1:]]

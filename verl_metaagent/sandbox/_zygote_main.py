@@ -4,15 +4,16 @@ Started by :mod:`verl_metaagent.sandbox.zygote` with a scrubbed environment and 
 ``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It runs trusted warm-up code once (imports), then
 serves the parent, single-threaded:
 
-* parent -> zygote ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits", "netns"}`` with the run's
+* parent -> zygote ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits", "netns", "jail"}`` with the run's
   status socket and the child's stdio (and channel) fds attached (``SCM_RIGHTS``). The zygote forks; the child
   severs every tie to the zygote, applies the run's protections (new session, rlimits, parent-death
-  signal, fds 0..k-1, chdir, environment) and returns to the module's top level, which runs
+  signal, fds 0..k-1, the file-system jail, chdir, environment) and returns to the module's top level, which runs
   ``boot`` as ``__main__`` exactly like ``python -I -S -c boot argv1`` would.
 * zygote -> parent, on the run's status socket: ``{"pid"}`` with a pidfd of the child attached,
   then ``{"exit"}`` (the return code: negative signal number when killed) once the child has
   exited; or ``{"error"}`` when the child could not be created. The control socket carries only
-  ``{"ready"}`` (after the warm-up); its EOF tells each side the other is gone.
+  ``{"ready", "jail"}`` (after the warm-up; whether the jail was built); its EOF tells each side the
+  other is gone.
 
 The zygote never runs untrusted code itself; children get a copy-on-write snapshot of a process
 that never ran a design, so nothing a run does reaches the next one. It exits when the control
@@ -54,6 +55,7 @@ def _compiled_boot(cache: dict, boot: str):
 
 
 _ZYGOTE_OBJECTS: list = []
+_JAIL_ROOT: Optional[str] = None  # where the file-system jail is mounted (in this process's namespace)
 _LIBC = ctypes.CDLL(None, use_errno=True)  # one handle, inherited by every child
 
 
@@ -152,6 +154,10 @@ def _become_child(request: dict, code, fds: list, zygote_pid: int, netns_fd: Opt
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _place_fds(fds)
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    if request.get("jail"):
+        if _JAIL_ROOT is None:
+            os._exit(97)  # never run without the requested isolation
+        os.chroot(_JAIL_ROOT)  # safe: the boot drops to an unprivileged uid, and no fd of ours points outside
     os.chdir(request["cwd"])
     _set_environment({str(k): str(v) for k, v in request["env"].items()})
     for name in ("random", "tempfile"):
@@ -185,7 +191,7 @@ def _serve(control_fd: int) -> dict:
     namespaces = _NetNamespaces()
     boots: dict = {}
     zygote_pid = os.getpid()
-    _send(sock, {"ready": zygote_pid})
+    _send(sock, {"ready": zygote_pid, "jail": _JAIL_ROOT is not None})
     while True:
         for key, _ in sel.select():
             if key.data is not None:  # a child exited
@@ -259,7 +265,24 @@ def _serve(control_fd: int) -> dict:
             _reply(status, {"pid": pid}, [pidfd])
 
 
+def _enter_jail_namespace(jail: Optional[dict]) -> Optional[str]:
+    """Build the file-system jail in this process's own (new) mount namespace; its root, or None.
+
+    The zygote itself stays in the host's view (it only gains a private mount namespace with the
+    jail mounted at ``root``); its children ``chroot`` into the jail (see ``jail.py``).
+    """
+    if not jail:
+        return None
+    scope: dict = {}
+    try:
+        exec(compile(jail["source"], "<sandbox-jail>", "exec"), scope)
+        return jail["root"] if scope["_build_jail"](jail["paths"], jail["root"]) else None
+    except Exception:
+        return None
+
+
 def _start() -> dict:
+    global _JAIL_ROOT
     config = json.loads(sys.argv[1])
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != config["parent_pid"]:
@@ -267,6 +290,7 @@ def _start() -> dict:
     _prctl(_PR_SET_DUMPABLE, 0)  # same-uid runs (when not root) cannot ptrace the zygote
     os.chdir("/")
     exec(compile(config["preload"], "<sandbox-preload>", "exec"), {"__name__": "__sandbox_preload__"})
+    _JAIL_ROOT = _enter_jail_namespace(config.get("jail"))
     gc.collect()
     gc.freeze()  # keep the warm heap shared copy-on-write with the children
     return _serve(int(config["control_fd"]))

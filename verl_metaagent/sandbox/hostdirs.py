@@ -58,6 +58,12 @@ def private_dir(path: str, mode: int) -> str:
     return path
 
 
+def per_user(name: str) -> str:
+    """``name`` for root, ``name_<uid>`` for anyone else: users sharing a host each get their own
+    private dir instead of being refused the one another user made first."""
+    return name if os.geteuid() == 0 else f"{name}_{os.geteuid()}"
+
+
 def memory_work_root() -> Optional[str]:
     """A RAM-backed directory for work dirs of runs that cannot write files (design scripts), or None.
 
@@ -73,12 +79,16 @@ def memory_work_root() -> Optional[str]:
     return "/dev/shm" if dev_shm_is_tmpfs() else None
 
 
+def runs_dir(work_root: Optional[str]) -> Optional[str]:
+    """The private runs dir inside ``work_root`` (default: the system temp dir), made if needed;
+    None when it cannot be used (e.g. someone else owns a directory of that name)."""
+    try:
+        return private_dir(os.path.join(work_root or tempfile.gettempdir(), per_user(RUNS_DIR_NAME)), 0o711)
+    except OSError:
+        return None
+
+
 def make_work_dir(work_root: Optional[str]) -> str:
     """A fresh, empty work dir for one run, inside the private runs dir of ``work_root`` (default:
     the system temp dir); directly in ``work_root`` when the runs dir cannot be used."""
-    base = work_root or tempfile.gettempdir()
-    try:
-        parent = private_dir(os.path.join(base, RUNS_DIR_NAME), 0o711)
-    except OSError:
-        parent = base
-    return tempfile.mkdtemp(prefix="vmsbx_", dir=parent)
+    return tempfile.mkdtemp(prefix="vmsbx_", dir=runs_dir(work_root) or work_root or tempfile.gettempdir())

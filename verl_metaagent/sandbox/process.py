@@ -37,7 +37,8 @@ from typing import Any, Awaitable, Callable, Optional
 
 from verl_metaagent.sandbox.child_io import Channel, InputFeeder, LineReader, OutputCollector
 from verl_metaagent.sandbox.cleanup import sweeper
-from verl_metaagent.sandbox.hostdirs import make_work_dir, memory_work_root
+from verl_metaagent.sandbox.hostdirs import make_work_dir, memory_work_root, runs_dir
+from verl_metaagent.sandbox.jail import BUILD_JAIL, jail_spec, jail_works
 from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult
 from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
 from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteUnavailable, get_zygote
@@ -69,8 +70,9 @@ _NAMESPACES: dict = {}
 def active_protections() -> dict[str, bool]:
     """Which isolation layers the sandbox applies on this host (computed once).
 
-    As root: network and IPC namespaces, a per-run uid with a process cap. Not root: network and
-    IPC namespaces through an unprivileged user namespace where the kernel allows one
+    As root: network and IPC namespaces, a per-run uid with a process cap, the file-system jail
+    (:mod:`.jail`; ``VERL_METAAGENT_SANDBOX_JAIL=0`` turns it off). Not root: network and IPC
+    namespaces and the jail through an unprivileged user namespace where the kernel allows one
     (``user_namespace``; most distributions do, some containers and hardened hosts do not).
     """
     if not _NAMESPACES:
@@ -79,15 +81,44 @@ def active_protections() -> dict[str, bool]:
         else:
             user = _namespace_works(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC)
             _NAMESPACES.update(net=user, ipc=user, user=user)
+        _NAMESPACES["jail"] = jail_works(user_namespace=_NAMESPACES["user"])
     return {
         "rlimits": True,
         "scrubbed_env": True,
         "network_namespace": _NAMESPACES["net"],
         "ipc_namespace": _NAMESPACES["ipc"],
         "user_namespace": _NAMESPACES["user"],
+        "file_system_jail": _NAMESPACES["jail"],
         "unprivileged_uid": _IS_ROOT,
         "process_cap": _IS_ROOT,
     }
+
+
+def _jail_for(work: str) -> Optional[dict]:
+    """The jail (``{"source", "paths", "root", "dirs"}``) this run's child enters, or None: where the
+    jail works and the work dir is in one of the runs dirs it shows (the system temp dir's, and the
+    RAM-backed one of design executions), named by its real path.
+
+    ``dirs`` holds the runs dirs' identities (device, inode): a runs dir deleted and made again (a
+    temp cleaner) is a new spec, so the zygote is restarted with the new dir bound, not left showing
+    the old one.
+    """
+    if not active_protections()["file_system_jail"]:
+        return None
+    parent = os.path.dirname(work)
+    dirs = sorted(d for d in {runs_dir(None), runs_dir(memory_work_root())} if d)
+    if parent not in dirs or os.path.realpath(parent) != parent:
+        return None
+    identity = tuple((d, os.stat(d).st_dev, os.stat(d).st_ino) for d in dirs)
+    spec = _JAIL_SPECS.get(identity)
+    if spec is None:
+        _JAIL_SPECS.clear()
+        spec = _JAIL_SPECS[identity] = dict(jail_spec(dirs), source=BUILD_JAIL, dirs=[list(i) for i in identity])
+    return spec
+
+
+_JAIL_SPECS: dict = {}
+
 
 #: Modules every child has imported before its code runs (the interpreter's own files may be
 #: unreadable once the uid is dropped); also the warm-up code of the default zygote.
@@ -108,19 +139,33 @@ PRELUDE = PRELOAD + r"""_a = json.loads(sys.argv[1])
 #: Child drop sequence: leave the network, take a private System V IPC / POSIX message queue
 #: namespace (destroyed with the run's last process: no shared memory segment or queue outlives the
 #: run or is seen by another run), chdir to the work dir, drop to the run's uid, cap processes.
-#: Not root (``userns``): the namespaces come with a new user namespace, whose capabilities are
+#: Enter the file-system jail (``jail``; root's zygote children are already in it) after the
+#: namespaces and before the chdir. Not root (``userns``): the namespaces come with a new user
+#: namespace (our ids mapped to themselves when a jail is built in it), whose capabilities are
 #: then dropped (``capset`` to nothing, ``no_new_privs``) before any untrusted code runs.
 DROP_PRIVILEGES = r"""
 _libc = ctypes.CDLL(None, use_errno=True)
+if _a.get("jail"):
+    exec(_a["jail"]["source"])
 if _a.get("userns"):
+    _ids = (os.getuid(), os.getgid())
     if _libc.unshare(0x10000000 | (0x40000000 if _a["netns"] else 0) | 0x08000000) != 0:
         os._exit(97)
+    if _a.get("jail"):
+        _map_own_ids(*_ids)
+    del _ids
+elif _a["netns"] or _a.get("ipcns"):
+    if _libc.unshare((0x40000000 if _a["netns"] else 0) | (0x08000000 if _a.get("ipcns") else 0)) != 0:
+        os._exit(97)
+if _a.get("jail"):
+    if not _build_jail(_a["jail"]["paths"], _a["jail"]["root"]):
+        os._exit(97)
+    os.chroot(_a["jail"]["root"])
+    del _build_jail, _map_own_ids
+if _a.get("userns"):
     _libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
     _capset = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
     if _capset is not None and _libc.syscall(_capset, (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()) != 0:
-        os._exit(97)
-elif _a["netns"] or _a.get("ipcns"):
-    if _libc.unshare((0x40000000 if _a["netns"] else 0) | (0x08000000 if _a.get("ipcns") else 0)) != 0:
         os._exit(97)
 os.chdir(_a["cwd"])
 if _a["uid"] is not None:
@@ -318,6 +363,7 @@ async def run_in_sandbox(
             netns=bool(prot["network_namespace"] and not limits.allow_network),
             ipcns=bool(prot["ipc_namespace"]),
             userns=bool(prot["user_namespace"]),
+            jail=_jail_for(work),
             cwd=work,
             uid=uid,
             nproc=int(limits.max_processes),
@@ -326,16 +372,24 @@ async def run_in_sandbox(
         rlimits = {"mem": int(limits.memory_mb) << 20, "cpu": max(1, int(limits.cpu_seconds + 0.999)), "fsize": 1 << 30}
         run.open_pipes(stdin=bool(stdin), channel=serve is not None)
         if mode == "zygote":
-            zygote = await get_zygote(preload)
+            # As root the zygote builds the jail once and chroots its children into it; not root,
+            # each child builds it inside its own user namespace (the drop sequence).
+            zygote_jail = args["jail"] if not args["userns"] else None
+            zygote = await get_zygote(preload, zygote_jail)
+            if zygote is not None and zygote_jail and not zygote.jail_active:
+                zygote = None  # it could not build the jail: this run goes to a fresh interpreter
             if zygote is not None:
                 # The zygote puts the child in the network namespace (a reused empty one per uid,
                 # else a fresh one) before the boot runs; the boot's drop sequence skips it.
                 netns_key = (uid if uid is not None else -1) if args["netns"] and not args["userns"] else None
                 zargs = dict(args, pdeathsig=True, netns=bool(args["netns"] and args["userns"]))
+                zargs["jail"] = None if zygote_jail else args["jail"]
                 if serve is not None:
                     zargs["channel"] = [3, 4]  # the zygote child gets them as fds 3, 4
                 try:
-                    run.child = await zygote.spawn(boot, json.dumps(zargs), env, work, rlimits, run.child_fds, netns=netns_key)
+                    run.child = await zygote.spawn(
+                        boot, json.dumps(zargs), env, work, rlimits, run.child_fds, netns=netns_key, jail=bool(zygote_jail)
+                    )
                 except ZygoteUnavailable:
                     run.child = None
             if run.child is None:
@@ -364,6 +418,7 @@ async def run_in_sandbox(
             detail.setdefault("reason", "the sandbox zygote died during the run")
         detail["protections"] = prot
         detail["mode"] = mode
+        detail["jail"] = bool(args["jail"])
         return SandboxResult(status, rc, run.stdout(), run.stderr(), time.monotonic() - run.started, detail)
     finally:
         run.close()

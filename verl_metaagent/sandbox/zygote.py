@@ -155,8 +155,10 @@ class ZygoteChild:
 class Zygote:
     """One fork-server process and the daemon thread that started it and waits for its end."""
 
-    def __init__(self, preload: str):
+    def __init__(self, preload: str, jail: Optional[dict] = None):
         self.preload = preload
+        self.jail = jail  # BUILD_JAIL source, paths and root, or None
+        self.jail_active = False  # the zygote built the jail: its children can be put in it
         self.ready = threading.Event()
         self.dead = False
         self.pid: Optional[int] = None
@@ -173,7 +175,7 @@ class Zygote:
     def _main(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            config = {"parent_pid": os.getpid(), "control_fd": child.fileno(), "preload": self.preload}
+            config = {"parent_pid": os.getpid(), "control_fd": child.fileno(), "preload": self.preload, "jail": self.jail}
             # Started from this (long-lived) thread: PR_SET_PDEATHSIG follows the creating thread.
             self._popen = subprocess.Popen(
                 [sys.executable, "-I", "-S", _MAIN, json.dumps(config)],
@@ -182,8 +184,10 @@ class Zygote:
             )
             child.close()
             parent.settimeout(START_TIMEOUT_SECONDS)
-            if _parse(parent.recv(_MAX_MESSAGE), "ready") is None:
+            greeting = parent.recv(_MAX_MESSAGE)
+            if _parse(greeting, "ready") is None:
                 raise RuntimeError("no greeting from the zygote")
+            self.jail_active = bool(self.jail) and json.loads(greeting).get("jail") is True
             parent.settimeout(None)
             self.pid = self._popen.pid
             self._sock = parent
@@ -210,13 +214,15 @@ class Zygote:
                 pass
 
     async def spawn(
-        self, boot: str, argv1: str, env: dict, cwd: str, rlimits: dict, child_fds: list, netns: Optional[int] = None
+        self, boot: str, argv1: str, env: dict, cwd: str, rlimits: dict, child_fds: list, netns: Optional[int] = None,
+        jail: bool = False,
     ) -> ZygoteChild:
         """Fork a child running ``boot`` with ``child_fds`` as its fds 0, 1, 2, ... (stdio first).
 
         ``netns``: None (stay in the zygote's network namespace), a uid (that uid's reused, empty
         namespace) or -1 (a fresh one); the child exits 97 before running anything if it cannot.
-        The caller keeps (and closes) its ``child_fds``: the zygote gets copies.
+        The caller keeps (and closes) its ``child_fds``: the zygote gets copies. ``jail``: chroot the
+        child into the zygote's file-system jail (only when :attr:`jail_active`; ``cwd`` must be in it).
 
         Raises:
             ZygoteUnavailable: the request could not be delivered or was not answered in time
@@ -229,7 +235,8 @@ class Zygote:
         status.setblocking(False)
         child = ZygoteChild(loop, status)
         data = json.dumps(
-            {"op": "spawn", "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns}
+            {"op": "spawn", "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns,
+             "jail": bool(jail)}
         ).encode()
         try:
             deadline = time.monotonic() + SPAWN_TIMEOUT_SECONDS
@@ -273,15 +280,20 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-async def get_zygote(preload: str) -> Optional[Zygote]:
-    """The running zygote for ``preload`` (started or restarted as needed), or None if unavailable."""
+async def get_zygote(preload: str, jail: Optional[dict] = None) -> Optional[Zygote]:
+    """The running zygote for ``preload`` (started or restarted as needed), or None if unavailable.
+
+    ``jail``: the file-system jail its children may be put in (see ``jail.py``), built at its start.
+    """
     with _registry_lock:
         zygote = _zygotes.get(preload)
-        if zygote is None or zygote.dead:
+        if zygote is None or zygote.dead or zygote.jail != jail:
             failed = _failed_at.get(preload)
             if failed is not None and time.monotonic() - failed < RETRY_AFTER_SECONDS:
                 return None
-            zygote = _zygotes[preload] = Zygote(preload)
+            if zygote is not None and not zygote.dead:
+                zygote.kill()  # another jail was asked for (work dirs moved): start a matching one
+            zygote = _zygotes[preload] = Zygote(preload, jail)
     if not zygote.ready.is_set():
         await asyncio.to_thread(zygote.ready.wait, START_TIMEOUT_SECONDS + 5)
     if not zygote.alive:

@@ -1,0 +1,100 @@
+"""The file-system jail: a run sees the system and the interpreter, not the job's files."""
+
+import os
+import stat
+
+import pytest
+
+from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python_sync
+from verl_metaagent.sandbox import process as process_mod
+from verl_metaagent.sandbox.jail import jail_paths
+
+PROT = active_protections()
+LIM = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
+needs_jail = pytest.mark.skipif(not PROT["file_system_jail"], reason="the jail needs root and mount namespaces")
+
+
+@pytest.fixture
+def secret(tmp_path):
+    """A world-readable file in a world-traversable dir: any uid may read it on the host."""
+    os.chmod(tmp_path, 0o755)
+    for parent in tmp_path.parents:  # pytest's base dir is private to its user; open the path up
+        if str(parent).startswith("/tmp/pytest-of-"):
+            os.chmod(parent, os.stat(parent).st_mode | stat.S_IXOTH)
+    path = tmp_path / "reference_answers.jsonl"
+    path.write_text('{"answer": 42}\n')
+    os.chmod(path, 0o644)
+    return str(path)
+
+
+def run(src, **kw):
+    r = run_python_sync(src, limits=LIM, **kw)
+    assert r.detail["mode"] == os.environ["VERL_METAAGENT_SANDBOX_MODE"]  # no silent fallback
+    return r
+
+
+@needs_jail
+def test_a_world_readable_job_file_is_absent_in_the_jail(secret):
+    r = run(f"print(open({secret!r}).read())")
+    assert r.detail["jail"] is True
+    assert r.status == "error" and "FileNotFoundError" in r.stderr, r.stderr
+    assert "42" not in r.stdout
+
+
+@needs_jail
+def test_without_the_jail_the_same_file_is_readable(secret, monkeypatch):
+    # the control: proves the test above is about the jail and not about permissions
+    monkeypatch.setitem(process_mod._NAMESPACES, "jail", False)
+    r = run(f"print(open({secret!r}).read())")
+    assert (r.status, r.detail["jail"], r.stdout) == ("ok", False, '{"answer": 42}\n\n')
+
+
+@needs_jail
+def test_the_jail_shows_the_system_and_the_interpreter_only():
+    src = (
+        "import os, sys, sqlite3, decimal, email.mime.text, json\n"  # stdlib outside the preload imports
+        "print(json.dumps({'root': sorted(os.listdir('/')), 'tmp': os.listdir('/tmp'),\n"
+        "    'usr': os.path.isdir('/usr/lib'), 'cwd': os.getcwd(), 'home': os.environ['HOME'],\n"
+        "    'sql': sqlite3.connect(':memory:').execute('select 6*7').fetchone()[0]}))\n"
+        "open('here.txt', 'w').write('ok')\n"
+        "for place in ('/tmp/x', '/x', '/var/tmp/x'):\n"
+        "    try:\n"
+        "        open(place, 'w')\n"
+        "        print('WROTE', place)\n"
+        "    except OSError as e:\n"
+        "        print(type(e).__name__, place)\n"
+    )
+    r = run(src)
+    assert r.status == "ok", r.stderr
+    import json
+
+    lines = r.stdout.splitlines()
+    seen = json.loads(lines[0])
+    # /tmp holds only the runs dir (when work dirs are made there), read-only around it
+    assert seen["sql"] == 42 and seen["usr"] and set(seen["tmp"]) <= {"verl_metaagent_sandbox_runs"}
+    assert seen["cwd"] == seen["home"]  # the work dir is inside the jail, at its host path
+    top = {p.split("/")[1] for p in jail_paths([os.path.dirname(seen["cwd"])])}
+    assert set(seen["root"]) == top | {"tmp", "var"}
+    assert not any(line.startswith("WROTE") for line in lines[1:])
+    assert len(lines) == 4  # three refused writes (read-only file system or no permission)
+
+
+@needs_jail
+def test_the_project_and_its_venv_are_not_visible():
+    project = os.path.dirname(os.path.dirname(os.path.abspath(process_mod.__file__)))
+    r = run(f"import os\nprint(os.path.exists({project!r}), os.path.exists('/work'), os.path.exists('/home'))")
+    assert (r.status, r.stdout) == ("ok", "False False False\n"), r.stderr
+
+
+@needs_jail
+def test_a_runs_dir_deleted_and_made_again_is_bound_anew(sandbox_mode):
+    from verl_metaagent.sandbox import zygote as zygote_mod
+    from verl_metaagent.sandbox.hostdirs import runs_dir
+
+    assert run("print(1)").stdout == "1\n"
+    before = zygote_mod.zygote_pid(process_mod.PRELOAD)
+    os.rmdir(runs_dir(None))  # what a temp cleaner might do between two batches
+    r = run("import os\nprint(os.getcwd() == os.environ['HOME'])")
+    assert (r.status, r.stdout, r.detail["jail"]) == ("ok", "True\n", True), r.stderr
+    if sandbox_mode == "zygote":  # the zygote that bound the old dir was replaced
+        assert zygote_mod.zygote_pid(process_mod.PRELOAD) not in (None, before)
