@@ -7,7 +7,7 @@ import pytest
 
 from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python_sync
 from verl_metaagent.sandbox import process as process_mod
-from verl_metaagent.sandbox.jail import jail_paths
+from verl_metaagent.sandbox.jail import interpreter_links, jail_paths, own_proc_possible
 
 PROT = active_protections()
 LIM = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
@@ -73,7 +73,7 @@ def test_the_jail_shows_the_system_and_the_interpreter_only():
     # /tmp holds only the runs dir (when work dirs are made there), read-only around it
     assert seen["sql"] == 42 and seen["usr"] and set(seen["tmp"]) <= {"verl_metaagent_sandbox_runs"}
     assert seen["cwd"] == seen["home"]  # the work dir is inside the jail, at its host path
-    top = {p.split("/")[1] for p in jail_paths([os.path.dirname(seen["cwd"])])}
+    top = {p.split("/")[1] for p in jail_paths([os.path.dirname(seen["cwd"])]) + list(interpreter_links())}
     assert set(seen["root"]) == top | {"tmp", "var"}
     assert not any(line.startswith("WROTE") for line in lines[1:])
     assert len(lines) == 4  # three refused writes (read-only file system or no permission)
@@ -81,9 +81,20 @@ def test_the_jail_shows_the_system_and_the_interpreter_only():
 
 @needs_jail
 def test_the_project_and_its_venv_are_not_visible():
+    import sys
+
     project = os.path.dirname(os.path.dirname(os.path.abspath(process_mod.__file__)))
-    r = run(f"import os\nprint(os.path.exists({project!r}), os.path.exists('/work'), os.path.exists('/home'))")
-    assert (r.status, r.stdout) == ("ok", "False False False\n"), r.stderr
+    src = (
+        "import os, subprocess, sys\n"
+        "seen = sorted(os.path.join(d, f) for d, _, fs in os.walk(%r) for f in fs)\n"
+        "out = subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True).stdout\n"
+        "print(seen, os.path.exists('/home'), out.strip())\n" % project
+    )
+    r = run(src)
+    assert r.status == "ok", r.stderr
+    # nothing of the checkout but, in a venv, the link that keeps sys.executable runnable
+    links = [sys.executable] if sys.executable.startswith(project + "/") and os.path.islink(sys.executable) else []
+    assert r.stdout == f"{links} False 42\n"
 
 
 @needs_jail
@@ -98,3 +109,23 @@ def test_a_runs_dir_deleted_and_made_again_is_bound_anew(sandbox_mode):
     assert (r.status, r.stdout, r.detail["jail"]) == ("ok", "True\n", True), r.stderr
     if sandbox_mode == "zygote":  # the zygote that bound the old dir was replaced
         assert zygote_mod.zygote_pid(process_mod.PRELOAD) not in (None, before)
+
+
+@needs_jail
+@pytest.mark.skipif(not own_proc_possible(), reason="needs root and Linux >= 5.8 for a private hidepid proc")
+def test_proc_shows_the_run_its_own_processes_only():
+    src = (
+        "import os, subprocess, sys\n"
+        "kid = subprocess.Popen([sys.executable, '-c', 'print(1, flush=True); import time; time.sleep(30)'],\n"
+        "                       stdout=subprocess.PIPE)\n"
+        "kid.stdout.readline()  # running: past its exec\n"
+        "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+        "print(sorted({os.stat('/proc/%d' % p).st_uid for p in pids}), os.getpid() in pids, kid.pid in pids, os.getuid())\n"
+        "kid.kill()\n"
+    )
+    r = run(src)
+    assert r.status == "ok", r.stderr
+    uids, me, kid, uid = r.stdout.split("] ")[0] + "]", *r.stdout.split("] ")[1].split()
+    assert (me, kid) == ("True", "True"), r.stdout + r.stderr  # its own processes are there
+    assert uids == f"[{uid}]"  # and nobody else's: not the trainer's, not pid 1, not other runs'
+    assert str(os.getpid()) not in r.stdout

@@ -276,7 +276,7 @@ def _enter_jail_namespace(jail: Optional[dict]) -> Optional[str]:
     scope: dict = {}
     try:
         exec(compile(jail["source"], "<sandbox-jail>", "exec"), scope)
-        return jail["root"] if scope["_build_jail"](jail["paths"], jail["root"]) else None
+        return jail["root"] if scope["_build_jail"](jail) else None
     except Exception:
         return None
 

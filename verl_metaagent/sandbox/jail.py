@@ -7,7 +7,8 @@ outputs up on disk. The jail is a mount namespace whose root is a fresh tmpfs ho
 of only:
 
 * the operating system's read-only trees (``/usr``, ``/etc`` and the ``/bin``, ``/lib*`` links or
-  dirs), ``/dev`` and ``/proc``;
+  dirs), ``/dev`` and ``/proc`` (as root on Linux >= 5.8 a proc of its own mounted ``hidepid=2``:
+  a run's uid sees only its own processes, not the trainer's command lines);
 * the Python installation the child runs (``sys.base_prefix``, the interpreter's directory);
 * the sandbox's own runs dirs (where work dirs are made), at their usual paths.
 
@@ -52,12 +53,16 @@ def jail_paths(runs_dirs: "list[str]") -> "list[str]":
     return paths
 
 
-#: Python source defining ``_build_jail(paths, root) -> bool``: in the calling process (root, single
-#: threaded), enter a new private mount namespace and mount at ``root`` a read-only tmpfs that shows
-#: only ``paths`` (bind mounts at the same paths). The caller then ``chroot``s its runs into ``root``.
+#: Python source defining ``_build_jail(spec) -> bool``: in the calling process (single threaded,
+#: root or in a fresh user namespace), enter a new private mount namespace and mount at
+#: ``spec["root"]`` a read-only tmpfs that shows only ``spec["paths"]`` (bind mounts at the same
+#: paths; with ``spec["own_proc"]`` a new ``/proc`` instance that shows only the caller's own uid's
+#: processes instead of the host's). The caller then ``chroot``s its runs into ``root``. Also
+#: ``_map_own_ids(uid, gid)`` for a fresh user namespace.
 BUILD_JAIL = r'''
-def _build_jail(paths, root):
+def _build_jail(spec):
     import ctypes, os
+    paths, root = spec["paths"], spec["root"]
     libc = ctypes.CDLL(None, use_errno=True)
     MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
     def mount(src, dst, fstype, flags, data=None):
@@ -68,6 +73,10 @@ def _build_jail(paths, root):
     if not mount("verl_metaagent_jail", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"):
         return False
     for path in paths:
+        if path == "/proc" and spec.get("own_proc"):
+            os.makedirs(root + path, exist_ok=True)
+            if mount("proc", root + path, "proc", MS_NOSUID | MS_NODEV | 8, "hidepid=2"):  # 8: MS_NOEXEC
+                continue
         if os.path.islink(path):  # e.g. /bin -> usr/bin on merged-/usr systems
             os.makedirs(os.path.dirname(root + path), exist_ok=True)
             os.symlink(os.readlink(path), root + path)
@@ -75,6 +84,10 @@ def _build_jail(paths, root):
         os.makedirs(root + path, exist_ok=True)
         if not mount(path, root + path, None, MS_BIND | MS_REC):
             return False
+    for link, target in spec.get("links", {}).items():  # e.g. a venv's bin/python -> the real one
+        if not os.path.lexists(root + link):
+            os.makedirs(os.path.dirname(root + link), exist_ok=True)
+            os.symlink(target, root + link)
     for tmp in ("/tmp", "/var/tmp"):
         os.makedirs(root + tmp, exist_ok=True)  # present, empty and (below) read-only
     return mount("none", root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -105,9 +118,29 @@ def jail_root() -> str:
     return private_dir(os.path.join(tempfile.gettempdir(), per_user("verl_metaagent_sandbox_jail")), 0o700)
 
 
+def own_proc_possible() -> bool:
+    """Whether the jail can mount its own ``/proc`` with ``hidepid=2``: as root (an unprivileged
+    user namespace may not mount the host pid namespace's proc) on Linux >= 5.8, where proc mount
+    options belong to the mount; on older kernels they are shared by every proc mount of the pid
+    namespace, so the host's own ``/proc`` would change too."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return os.geteuid() == 0 and (major, minor) >= (5, 8)
+
+
+def interpreter_links() -> "dict[str, str]":
+    """``sys.executable`` -> the interpreter it resolves to, when it is a link (a virtualenv's
+    ``bin/python``): the jail recreates just that link, so ``sys.executable`` (and programs that run
+    ``[sys.executable, ...]``) work inside while the rest of the venv and its project stay hidden."""
+    real = os.path.realpath(sys.executable)
+    return {sys.executable: real} if sys.executable and real != sys.executable and os.path.isfile(real) else {}
+
+
 def jail_spec(runs_dirs: "list[str]") -> dict:
-    """What a builder needs: ``{"paths": [...], "root": ...}``."""
-    return {"paths": jail_paths(runs_dirs), "root": jail_root()}
+    """What a builder needs: ``{"paths", "root", "own_proc", "links"}``."""
+    return {"paths": jail_paths(runs_dirs), "root": jail_root(), "own_proc": own_proc_possible(), "links": interpreter_links()}
 
 
 def jail_works(user_namespace: bool = False) -> bool:
@@ -131,7 +164,7 @@ def jail_works(user_namespace: bool = False) -> bool:
                 if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:
                     os._exit(1)
                 scope["_map_own_ids"](uid, gid)
-            if not scope["_build_jail"](spec["paths"], spec["root"]):
+            if not scope["_build_jail"](spec):
                 os._exit(1)
             os.chroot(spec["root"])
             os.chdir("/")

@@ -158,7 +158,7 @@ elif _a["netns"] or _a.get("ipcns"):
     if _libc.unshare((0x40000000 if _a["netns"] else 0) | (0x08000000 if _a.get("ipcns") else 0)) != 0:
         os._exit(97)
 if _a.get("jail"):
-    if not _build_jail(_a["jail"]["paths"], _a["jail"]["root"]):
+    if not _build_jail(_a["jail"]):
         os._exit(97)
     os.chroot(_a["jail"]["root"])
     del _build_jail, _map_own_ids
