@@ -129,3 +129,25 @@ def test_proc_shows_the_run_its_own_processes_only():
     assert (me, kid) == ("True", "True"), r.stdout + r.stderr  # its own processes are there
     assert uids == f"[{uid}]"  # and nobody else's: not the trainer's, not pid 1, not other runs'
     assert str(os.getpid()) not in r.stdout
+
+
+@needs_jail
+def test_the_run_cannot_leave_the_jail():
+    src = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "out = []\n"
+        "try:\n"
+        "    os.chroot('/tmp')\n"  # the classic escape needs CAP_SYS_CHROOT
+        "    out.append('chroot')\n"
+        "except PermissionError:\n"
+        "    out.append('no-chroot')\n"
+        "out.append('no-userns' if libc.unshare(0x10000000) != 0 else 'userns')\n"  # a chrooted process may not make one
+        "out.append('no-mountns' if libc.unshare(0x00020000) != 0 else 'mountns')\n"
+        "d = os.open('/', os.O_RDONLY)\n"
+        "os.chdir('/'); os.chdir('..'); os.chdir('..')\n"
+        "out.append(str(sorted(os.listdir('.')) == sorted(os.listdir(d))))\n"  # '..' of the root is the root
+        "print(' '.join(out))\n"
+    )
+    r = run(src)
+    assert (r.status, r.stdout) == ("ok", "no-chroot no-userns no-mountns True\n"), r.stderr

@@ -45,17 +45,34 @@ out["caps"] = open("/proc/self/status").read().split("CapEff:")[1].split()[0]
 print(json.dumps(out))
 """
 
+# Forks until refused (each child sleeps); prints how many it made.
+FORK_STORM = r"""
+import os, time
+made = 0
+for _ in range(500):
+    try:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+    except OSError:
+        break
+    made += 1
+print(made)
+"""
+
 DRIVER = r"""
 import asyncio, json, sys
 from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python
-probe, port, package = sys.argv[1], sys.argv[2], sys.argv[3]
-lim = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=512)
+probe, port, package, storm = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+lim = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=512, max_processes=6)
 async def main():
     runs = {}
     for mode in ("zygote", "spawn"):
         r1 = await run_python(probe, stdin=port + " " + package, limits=lim, mode=mode)
         r2 = await run_python(probe, stdin=port + " " + package, limits=lim, mode=mode)
-        runs[mode] = [[r1.status, r2.status], [r1.detail["mode"], r2.detail["mode"]], r1.stdout, r2.stdout, r1.stderr[-500:] + r2.stderr[-500:]]
+        r3 = await run_python(storm, limits=lim, mode=mode)
+        runs[mode] = [[r1.status, r2.status, r3.status], [r1.detail["mode"], r2.detail["mode"], r3.detail["mode"]],
+                      r1.stdout, r2.stdout, r3.stdout, r1.stderr[-500:] + r2.stderr[-500:] + r3.stderr[-500:]]
     return runs
 print(json.dumps({"protections": active_protections(), "runs": asyncio.run(main())}))
 """
@@ -85,6 +102,19 @@ os.setgid(NOBODY_UID)
 os.setuid(NOBODY_UID)
 os.execv(real, [real] + sys.argv[1:])  # not a venv link: it may sit in a dir only root can enter
 """.replace("NOBODY_UID", str(NOBODY))
+
+
+def _live_processes_of(uid):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
+            found.append(int(pid))
+    return found
 
 
 def _run_as_nobody(args, env, timeout):
@@ -121,14 +151,16 @@ def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_pa
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         port = str(listener.getsockname()[1])
-        done = _run_as_nobody(["-c", DRIVER, PROBE, port, readable_package], env, 300)
+        done = _run_as_nobody(["-c", DRIVER, PROBE, port, readable_package, FORK_STORM], env, 300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     prot = report["protections"]
     assert prot["user_namespace"] and prot["network_namespace"] and prot["ipc_namespace"] and prot["file_system_jail"]
-    assert not prot["unprivileged_uid"]
-    for mode, (status, ran, first, second, stderr) in report["runs"].items():
-        assert (status, ran) == (["ok", "ok"], [mode, mode]), stderr
+    assert not prot["unprivileged_uid"] and prot["process_cap"]  # this kernel is >= 5.14
+    for mode, (status, ran, first, second, storm, stderr) in report["runs"].items():
+        assert (status, ran) == (["ok", "ok", "ok"], [mode, mode, mode]), (mode, status, storm, stderr)
+        # the cap counts the run's own processes only (not nobody's others, e.g. the driver): 6 = it + 5
+        assert storm == "5\n", storm
         a, b = json.loads(first), json.loads(second)
         assert a["connect"] != "connected" and b["connect"] != "connected"  # no network at all
         assert a["shm_seen"] == b["shm_seen"] == -1 and a["shm_made"] and b["shm_made"]  # private IPC
@@ -136,5 +168,6 @@ def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_pa
         assert a["uid"] == NOBODY and a["home"]  # own ids mapped to themselves; the work dir is home
         # the jail: the package the driver imports from, world-readable on the host, is not there
         assert not a["package_visible"] and not b["package_visible"]
+    assert _live_processes_of(NOBODY) == []  # the storms' sleepers died with their runs, in both modes
     with open("/proc/sysvipc/shm") as f:
         assert 0x7E58 not in [int(line.split()[0]) for line in f.readlines()[1:]]

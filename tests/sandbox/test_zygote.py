@@ -219,3 +219,38 @@ def test_a_design_cannot_change_the_next_design_run():
     assert (second.status, second.final_answer) == ("finished", "None|0|ok")
     assert len(second.calls) == 1 and len(seen) == 1
     assert zygote_mod.zygote_pid(_DESIGN_PRELOAD) is not None
+
+
+FORK_UNTIL_REFUSED = (
+    "import os, time\n"
+    "made = 0\n"
+    "for _ in range(200):\n"
+    "    try:\n"
+    "        if os.fork() == 0:\n"
+    "            time.sleep(30)\n"
+    "            os._exit(0)\n"
+    "    except OSError:\n"
+    "        break\n"
+    "    made += 1\n"
+    "print(made)\n"
+)
+
+
+@pytest.mark.skipif(not active_protections()["process_cap"], reason="needs a per-run process cap")
+def test_a_runs_orphans_are_reaped_at_once_so_its_uid_can_fork_again():
+    # The storm's sleepers are killed after the run and, orphaned, become the zygote's children (it
+    # is a subreaper) instead of init's. Their zombies would count towards the uid's process cap
+    # until reaped: the next run of the same (reused) uid could not fork at all.
+    lim = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=6)
+    made = [run(FORK_UNTIL_REFUSED, limits=lim).stdout for _ in range(4)]
+    assert made == ["5\n"] * 4
+    zombies = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z" and 61000 <= os.stat(f"/proc/{pid}").st_uid < 63048:
+                zombies.append(pid)
+        except OSError:
+            pass
+    assert zombies == []

@@ -34,6 +34,7 @@ from typing import Optional
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
 _CLONE_NEWNET = 0x40000000
 #: Network namespaces kept per key (the run's uid); the oldest is dropped beyond this many.
 _NETNS_CACHE = 256
@@ -178,6 +179,53 @@ def _reply(status: socket.socket, message: dict, fds=()) -> None:
         pass
 
 
+class _OrphanReaper:
+    """The zygote is a child subreaper: processes a run leaves behind (forked, then orphaned when
+    the run's main process exits or is killed) become its children, and it reaps them as soon as
+    they die. Their zombies would otherwise wait for the host's init -- every half second here,
+    never where pid 1 is a program that does not reap -- and keep counting towards the process
+    cap of the run's uid, so the next run of that uid could not fork.
+
+    SIGCHLD wakes the selector through ``signal.set_wakeup_fd``. Reaping is by ``waitpid(-1)``; a
+    run's main child reaped that way keeps its status here for the pidfd path (:meth:`wait`).
+    """
+
+    def __init__(self, sel: selectors.BaseSelector):
+        self.statuses: dict = {}  # main children reaped early: pid -> wait status
+        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+        signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        sel.register(self._r, selectors.EVENT_READ, _OrphanReaper)
+
+    def reap(self, main_children: set) -> None:
+        """Reap every child that has exited; keep the statuses of runs' main children."""
+        try:
+            while os.read(self._r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in main_children:
+                self.statuses[pid] = status
+
+    def wait(self, pid: int) -> int:
+        """The wait status of run main child ``pid`` (reaped now, or earlier by :meth:`reap`)."""
+        status = self.statuses.pop(pid, None)
+        return status if status is not None else os.waitpid(pid, 0)[1]
+
+    def forget_in_child(self) -> None:
+        """In a forked run child: no wakeup fd, default SIGCHLD (the subreaper flag is not inherited)."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
 def _serve(control_fd: int) -> dict:
     """Serve spawn requests until the parent goes away; returns only inside a forked child.
 
@@ -188,20 +236,23 @@ def _serve(control_fd: int) -> dict:
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
     children: dict = {}  # pidfd -> (pid, status socket)
+    orphans = _OrphanReaper(sel)
     namespaces = _NetNamespaces()
     boots: dict = {}
     zygote_pid = os.getpid()
     _send(sock, {"ready": zygote_pid, "jail": _JAIL_ROOT is not None})
     while True:
         for key, _ in sel.select():
+            if key.data is _OrphanReaper:  # SIGCHLD: reap the runs' orphans
+                orphans.reap({pid for pid, _ in children.values()})
+                continue
             if key.data is not None:  # a child exited
                 pidfd = key.fd
                 pid, status = key.data
                 sel.unregister(pidfd)
                 os.close(pidfd)
                 del children[pidfd]
-                _, code = os.waitpid(pid, 0)
-                _reply(status, {"exit": os.waitstatus_to_exitcode(code)})
+                _reply(status, {"exit": os.waitstatus_to_exitcode(orphans.wait(pid))})
                 status.close()
                 continue
             try:
@@ -246,7 +297,8 @@ def _serve(control_fd: int) -> dict:
                     # sockets) are closed by _place_fds' closerange; their objects are kept alive
                     # for the child's lifetime so no finalizer ever closes a reused fd number
                     # (and no page of them is written: closing each object costs page copies).
-                    _ZYGOTE_OBJECTS.append((sock, sel, children, status, namespaces))
+                    _ZYGOTE_OBJECTS.append((sock, sel, children, status, namespaces, orphans))
+                    orphans.forget_in_child()
                     return _become_child(request, code, fds, zygote_pid, netns_fd)
                 except BaseException:
                     os._exit(70)  # never fall back into the zygote loop

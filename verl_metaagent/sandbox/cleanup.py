@@ -29,9 +29,11 @@ SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 _QUIET_AGE_NS = 1_000_000_000
 
 
-def _kill_uids_once(uids: "set[int]") -> "set[int]":
-    """SIGKILL every live (non-zombie) process of ``uids``; return the uids that had one."""
-    found: set = set()
+def _kill_uids_once(uids: "set[int]") -> "tuple[set[int], set[int]]":
+    """SIGKILL every live process of ``uids``; return (uids that had a live process, uids that had
+    only zombies: dead, but counted towards the uid's process cap until their parent reaps them)."""
+    live: set = set()
+    zombie: set = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -41,25 +43,40 @@ def _kill_uids_once(uids: "set[int]") -> "set[int]":
                 continue
             with open(f"/proc/{entry}/stat", "rb") as f:
                 if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    continue  # already dead, waiting to be reaped
+                    zombie.add(uid)
+                    continue
             os.kill(int(entry), signal.SIGKILL)
-            found.add(uid)
+            live.add(uid)
         except (OSError, IndexError):
             pass
-    return found
+    return live, zombie - live
+
+
+#: How long a sweep waits for zombies to be reaped (by the zygote, a subreaper, at once; by init
+#: when a ``spawn`` run's processes were orphaned) before it reports their uid as not yet empty.
+ZOMBIE_WAIT_SECONDS = 0.05
 
 
 def kill_uids(uids: "set[int]") -> "set[int]":
     """Kill every process left running under sandbox ``uids`` (escaped sessions, fork storms).
 
-    Sweeps until a sweep finds no live process (a process forked during a sweep is caught by the
-    next); returns the uids that may still have one (empty: all known to be empty).
+    Sweeps until a sweep finds no process (a process forked during a sweep is caught by the next),
+    waiting up to :data:`ZOMBIE_WAIT_SECONDS` for killed ones to be reaped: a zombie still counts
+    towards ``RLIMIT_NPROC``, and the next run of the uid must be able to fork. Returns the uids
+    that may still have one (empty: all known to be empty).
     """
     uids = set(uids)
-    for _ in range(100):
+    deadline = None
+    for _ in range(1000):
         if not uids:
             break
-        uids = _kill_uids_once(uids)
+        live, zombie = _kill_uids_once(uids)
+        if zombie and not live:
+            deadline = deadline or time.monotonic() + ZOMBIE_WAIT_SECONDS
+            if time.monotonic() > deadline:
+                return zombie
+            time.sleep(0.001)
+        uids = live | zombie
     return uids
 
 

@@ -72,8 +72,9 @@ def active_protections() -> dict[str, bool]:
 
     As root: network and IPC namespaces, a per-run uid with a process cap, the file-system jail
     (:mod:`.jail`; ``VERL_METAAGENT_SANDBOX_JAIL=0`` turns it off). Not root: network and IPC
-    namespaces and the jail through an unprivileged user namespace where the kernel allows one
-    (``user_namespace``; most distributions do, some containers and hardened hosts do not).
+    namespaces, the jail and (Linux >= 5.14) a process cap through an unprivileged user namespace
+    where the kernel allows one (``user_namespace``; most distributions do, some containers and
+    hardened hosts do not).
     """
     if not _NAMESPACES:
         if _IS_ROOT:
@@ -90,8 +91,18 @@ def active_protections() -> dict[str, bool]:
         "user_namespace": _NAMESPACES["user"],
         "file_system_jail": _NAMESPACES["jail"],
         "unprivileged_uid": _IS_ROOT,
-        "process_cap": _IS_ROOT,
+        "process_cap": _IS_ROOT or (_NAMESPACES["user"] and _nproc_counts_per_user_namespace()),
     }
+
+
+def _nproc_counts_per_user_namespace() -> bool:
+    """Linux >= 5.14 counts ``RLIMIT_NPROC`` per (user namespace, uid): a limit set inside a run's
+    own user namespace caps that run's processes only, not the trainer user's. On older kernels it
+    counts every process of the real uid, so such a limit would stop the run from forking at all."""
+    try:
+        return tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (5, 14)
+    except ValueError:
+        return False
 
 
 def _jail_for(work: str) -> Optional[dict]:
@@ -142,7 +153,8 @@ PRELUDE = PRELOAD + r"""_a = json.loads(sys.argv[1])
 #: Enter the file-system jail (``jail``; root's zygote children are already in it) after the
 #: namespaces and before the chdir. Not root (``userns``): the namespaces come with a new user
 #: namespace (our ids mapped to themselves when a jail is built in it), whose capabilities are
-#: then dropped (``capset`` to nothing, ``no_new_privs``) before any untrusted code runs.
+#: then dropped (``capset`` to nothing, ``no_new_privs``) before any untrusted code runs; its
+#: ``RLIMIT_NPROC`` then caps the run's processes (counted per user namespace on Linux >= 5.14).
 DROP_PRIVILEGES = r"""
 _libc = ctypes.CDLL(None, use_errno=True)
 if _a.get("jail"):
@@ -167,6 +179,8 @@ if _a.get("userns"):
     _capset = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
     if _capset is not None and _libc.syscall(_capset, (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()) != 0:
         os._exit(97)
+    if _a.get("userns_nproc"):  # counted in this user namespace only: a cap on this run's processes
+        resource.setrlimit(resource.RLIMIT_NPROC, (_a["nproc"], _a["nproc"]))
 os.chdir(_a["cwd"])
 if _a["uid"] is not None:
     # Keep the standard library importable when the interpreter lives in a directory the run's uid
@@ -256,17 +270,18 @@ class _SpawnedChild:
             self._poll = None
 
     def kill(self) -> None:
-        """SIGKILL the child and its process group (the child leads its own session)."""
-        if self.returncode is None:
-            if self.pidfd is not None:
-                try:
-                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-                except OSError:
-                    pass
+        """SIGKILL the child and its process group (the child leads its own session), also after
+        the child itself exited: what it forked may still run (and, not root, no uid sweep follows).
+        The group id stays reserved while any member lives, so this never hits a stranger's group."""
+        if self.returncode is None and self.pidfd is not None:
             try:
-                os.killpg(self.pid, signal.SIGKILL)
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except OSError:
                 pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
     def close(self) -> None:
         self._stop_watching()
@@ -367,6 +382,7 @@ async def run_in_sandbox(
             cwd=work,
             uid=uid,
             nproc=int(limits.max_processes),
+            userns_nproc=bool(prot["user_namespace"] and prot["process_cap"]),
         )
         env = {**BASE_ENV, "HOME": work, "TMPDIR": work, **(extra_env or {})}
         rlimits = {"mem": int(limits.memory_mb) << 20, "cpu": max(1, int(limits.cpu_seconds + 0.999)), "fsize": 1 << 30}
