@@ -32,7 +32,8 @@ def sandbox_mode():
 PROBE = r"""
 import ctypes, json, os, socket, sys
 port, package = sys.stdin.read().split()
-out = {"uid": os.getuid(), "package_visible": os.path.exists(package), "home": os.environ["HOME"] == os.getcwd()}
+out = {"uid": os.getuid(), "package_visible": os.path.exists(package), "home": os.environ["HOME"] == os.getcwd(),
+       "siblings": os.listdir(".."), "own": os.path.basename(os.getcwd()), "shm": os.listdir("/dev/shm")}
 try:
     s = socket.create_connection(("127.0.0.1", int(port)), timeout=2)
     out["connect"] = "connected"
@@ -62,8 +63,12 @@ print(made)
 
 DRIVER = r"""
 import asyncio, json, sys
+from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
 from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python
 probe, port, package, storm = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+design = "from verl_metaagent.design.api import *\nfinish(Agent('a', 'b').ask())\n"
+async def caller(request):
+    return AgentCallReply(text="42", prompt_ids=[1], response_ids=[2])
 lim = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=512, max_processes=6)
 async def main():
     runs = {}
@@ -73,6 +78,8 @@ async def main():
         r3 = await run_python(storm, limits=lim, mode=mode)
         runs[mode] = [[r1.status, r2.status, r3.status], [r1.detail["mode"], r2.detail["mode"], r3.detail["mode"]],
                       r1.stdout, r2.stdout, r3.stdout, r1.stderr[-500:] + r2.stderr[-500:] + r3.stderr[-500:]]
+        d = await execute_design(design, DesignTask("q"), caller, DesignLimits(wall_seconds=20), sandbox_mode=mode)
+        runs[mode].append([d.status, d.final_answer, d.reason])
     return runs
 print(json.dumps({"protections": active_protections(), "runs": asyncio.run(main())}))
 """
@@ -157,7 +164,9 @@ def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_pa
     prot = report["protections"]
     assert prot["user_namespace"] and prot["network_namespace"] and prot["ipc_namespace"] and prot["file_system_jail"]
     assert not prot["unprivileged_uid"] and prot["process_cap"]  # this kernel is >= 5.14
-    for mode, (status, ran, first, second, storm, stderr) in report["runs"].items():
+    for mode, (status, ran, first, second, storm, stderr, design) in report["runs"].items():
+        # a design execution runs too (its work dir in /dev/shm, bound into the private /dev/shm)
+        assert design[:2] == ["finished", "42"], design
         assert (status, ran) == (["ok", "ok", "ok"], [mode, mode, mode]), (mode, status, storm, stderr)
         # the cap counts the run's own processes only (not nobody's others, e.g. the driver): 6 = it + 5
         assert storm == "5\n", storm
@@ -168,6 +177,9 @@ def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_pa
         assert a["uid"] == NOBODY and a["home"]  # own ids mapped to themselves; the work dir is home
         # the jail: the package the driver imports from, world-readable on the host, is not there
         assert not a["package_visible"] and not b["package_visible"]
+        # all runs share the uid: each sees its own work dir only (not the runs dir's other entries)
+        # and an empty /dev/shm of its own
+        assert (a["siblings"], b["siblings"]) == ([a["own"]], [b["own"]]) and a["shm"] == b["shm"] == []
     assert _live_processes_of(NOBODY) == []  # the storms' sleepers died with their runs, in both modes
     with open("/proc/sysvipc/shm") as f:
         assert 0x7E58 not in [int(line.split()[0]) for line in f.readlines()[1:]]

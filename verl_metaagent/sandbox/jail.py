@@ -24,7 +24,9 @@ unprivileged uid (no ``CAP_SYS_CHROOT``) and holds no directory fd from outside 
 Not root, every child builds the jail itself inside the unprivileged user namespace that also
 gives it its network and IPC namespaces (its own uid/gid mapped to themselves), chroots, and only
 then drops that namespace's capabilities: the trainer user's home, data and checkpoints are gone
-from its view. ``VERL_METAAGENT_SANDBOX_JAIL=0`` turns the jail off.
+from its view. As all runs then share the trainer's uid, such a jail shows the run's own work
+dir instead of the runs dirs, and an empty ``/dev/shm`` of its own: runs cannot see or touch each
+other's files. ``VERL_METAAGENT_SANDBOX_JAIL=0`` turns the jail off.
 
 The code that builds the jail is :data:`BUILD_JAIL`, Python source run by the zygote and by the
 ``spawn`` boot (both before any untrusted code, as root), so it uses only ``os`` and ``ctypes``.
@@ -57,7 +59,8 @@ def jail_paths(runs_dirs: "list[str]") -> "list[str]":
 #: root or in a fresh user namespace), enter a new private mount namespace and mount at
 #: ``spec["root"]`` a read-only tmpfs that shows only ``spec["paths"]`` (bind mounts at the same
 #: paths; with ``spec["own_proc"]`` a new ``/proc`` instance that shows only the caller's own uid's
-#: processes instead of the host's). The caller then ``chroot``s its runs into ``root``. Also
+#: processes instead of the host's; with ``spec["private_shm_mb"]`` an empty ``/dev/shm`` tmpfs of
+#: that size). The caller then ``chroot``s its runs into ``root``. Also
 #: ``_map_own_ids(uid, gid)`` for a fresh user namespace.
 BUILD_JAIL = r'''
 def _build_jail(spec):
@@ -84,6 +87,10 @@ def _build_jail(spec):
         os.makedirs(root + path, exist_ok=True)
         if not mount(path, root + path, None, MS_BIND | MS_REC):
             return False
+        if path == "/dev" and spec.get("private_shm_mb"):  # an empty /dev/shm of the run's own
+            opts = "mode=1777,size=%dm" % spec["private_shm_mb"]
+            if not mount("verl_metaagent_shm", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts):
+                return False
     for link, target in spec.get("links", {}).items():  # e.g. a venv's bin/python -> the real one
         if not os.path.lexists(root + link):
             os.makedirs(os.path.dirname(root + link), exist_ok=True)

@@ -105,20 +105,27 @@ def _nproc_counts_per_user_namespace() -> bool:
         return False
 
 
-def _jail_for(work: str) -> Optional[dict]:
-    """The jail (``{"source", "paths", "root", "dirs"}``) this run's child enters, or None: where the
-    jail works and the work dir is in one of the runs dirs it shows (the system temp dir's, and the
-    RAM-backed one of design executions), named by its real path.
+def _jail_for(work: str, shm_mb: int) -> Optional[dict]:
+    """The jail (see :mod:`.jail`) this run's child enters, or None where the jail does not work.
 
-    ``dirs`` holds the runs dirs' identities (device, inode): a runs dir deleted and made again (a
-    temp cleaner) is a new spec, so the zygote is restarted with the new dir bound, not left showing
-    the old one.
+    As root the zygote builds one jail for all its children, showing the runs dirs (the system
+    temp dir's, and the RAM-backed one of design executions; each run's work dir is private to its
+    uid). ``dirs`` holds their identities (device, inode): a runs dir deleted and made again (a temp
+    cleaner) is a new spec, so the zygote is restarted with the new dir bound.
+
+    Not root, all runs share the trainer's uid, so each child builds a jail of its own that shows
+    its own work dir only and an empty private ``/dev/shm`` (a tmpfs of ``shm_mb`` MB that dies with
+    the run): a run can neither see nor touch another run's files.
     """
-    if not active_protections()["file_system_jail"]:
+    if not active_protections()["file_system_jail"] or os.path.realpath(work) != work:
         return None
-    parent = os.path.dirname(work)
+    if active_protections()["user_namespace"]:
+        base = _JAIL_SPECS.get("per_run")
+        if base is None:
+            base = _JAIL_SPECS["per_run"] = dict(jail_spec([]), source=BUILD_JAIL)
+        return dict(base, paths=base["paths"] + [work], private_shm_mb=max(1, int(shm_mb)))
     dirs = sorted(d for d in {runs_dir(None), runs_dir(memory_work_root())} if d)
-    if parent not in dirs or os.path.realpath(parent) != parent:
+    if os.path.dirname(work) not in dirs:
         return None
     identity = tuple((d, os.stat(d).st_dev, os.stat(d).st_ino) for d in dirs)
     spec = _JAIL_SPECS.get(identity)
@@ -378,7 +385,7 @@ async def run_in_sandbox(
             netns=bool(prot["network_namespace"] and not limits.allow_network),
             ipcns=bool(prot["ipc_namespace"]),
             userns=bool(prot["user_namespace"]),
-            jail=_jail_for(work),
+            jail=_jail_for(work, limits.memory_mb),
             cwd=work,
             uid=uid,
             nproc=int(limits.max_processes),
