@@ -70,8 +70,10 @@ def test_the_jail_shows_the_system_and_the_interpreter_only():
 
     lines = r.stdout.splitlines()
     seen = json.loads(lines[0])
-    # /tmp holds only the runs dir (when work dirs are made there), read-only around it
-    assert seen["sql"] == 42 and seen["usr"] and set(seen["tmp"]) <= {"verl_metaagent_sandbox_runs"}
+    # /tmp holds only the runs dir (when work dirs are made there) and, for a venv under /tmp, the
+    # path to its python link; read-only around them
+    venv_link = {p.split("/")[2] for p in interpreter_links() if p.startswith("/tmp/")}
+    assert seen["sql"] == 42 and seen["usr"] and set(seen["tmp"]) <= {"verl_metaagent_sandbox_runs"} | venv_link
     assert seen["cwd"] == seen["home"]  # the work dir is inside the jail, at its host path
     top = {p.split("/")[1] for p in jail_paths([os.path.dirname(seen["cwd"])]) + list(interpreter_links())}
     assert set(seen["root"]) == top | {"tmp", "var"}
