@@ -153,3 +153,27 @@ def test_the_run_cannot_leave_the_jail():
     )
     r = run(src)
     assert (r.status, r.stdout) == ("ok", "no-chroot no-userns no-mountns True\n"), r.stderr
+
+
+@pytest.fixture
+def fresh_jail_specs():
+    """Forget cached jail specs before and after (the next run then builds the jail anew)."""
+    process_mod._JAIL_SPECS.clear()
+    yield
+    process_mod._JAIL_SPECS.clear()
+
+
+@needs_jail
+def test_extra_paths_are_shown_and_bad_ones_are_refused(secret, monkeypatch, fresh_jail_specs):
+    from verl_metaagent.sandbox.jail import JAIL_PATHS_ENV, extra_jail_paths
+
+    monkeypatch.setenv(JAIL_PATHS_ENV, os.path.dirname(secret))
+    r = run(f"print(open({secret!r}).read())")
+    assert (r.status, r.stdout, r.detail["jail"]) == ("ok", '{"answer": 42}\n\n', True), r.stderr
+    for bad, why in (("/", "whole host"), ("relative/dir", "absolute"), ("/no/such/dir", "existing")):
+        monkeypatch.setenv(JAIL_PATHS_ENV, bad)
+        with pytest.raises(ValueError, match=JAIL_PATHS_ENV + ".*" + why):
+            extra_jail_paths()
+    monkeypatch.delenv(JAIL_PATHS_ENV)
+    process_mod._JAIL_SPECS.clear()
+    assert "FileNotFoundError" in run(f"open({secret!r})").stderr  # gone again without the variable

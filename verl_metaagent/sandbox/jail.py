@@ -41,15 +41,39 @@ import tempfile
 #: Environment variable: ``0`` disables the jail (default on where it works).
 JAIL_ENV = "VERL_METAAGENT_SANDBOX_JAIL"
 
+#: Environment variable: more host directories to show in the jail, ``:``-separated absolute paths
+#: (e.g. ``/nix`` where the interpreter's libraries live outside its prefix). Read-only for the run
+#: only as far as its uid's permissions go: never list data, checkpoints or homes here.
+JAIL_PATHS_ENV = "VERL_METAAGENT_SANDBOX_JAIL_PATHS"
+
 #: Host paths bound into the jail when they exist (directories or symlinks to them).
 SYSTEM_PATHS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/dev", "/proc")
 
 
+def extra_jail_paths() -> "list[str]":
+    """The directories of :data:`JAIL_PATHS_ENV`, checked.
+
+    Raises:
+        ValueError: an entry is not an absolute path to an existing directory, or is ``/`` (which
+            would show the whole host and defeat the jail); the message names the variable.
+    """
+    paths = []
+    for raw in filter(None, os.environ.get(JAIL_PATHS_ENV, "").split(":")):
+        path = os.path.realpath(raw)
+        if not os.path.isabs(raw) or not os.path.isdir(path):
+            raise ValueError(f"{JAIL_PATHS_ENV}: {raw!r} is not an absolute path to an existing directory")
+        if path == "/":
+            raise ValueError(f"{JAIL_PATHS_ENV}: '/' would show the whole host; list the directories the runs need")
+        paths.append(path)
+    return paths
+
+
 def jail_paths(runs_dirs: "list[str]") -> "list[str]":
-    """Host paths the jail shows: the system, this Python installation, the runs dirs."""
+    """Host paths the jail shows: the system, this Python installation, :data:`JAIL_PATHS_ENV`'s
+    directories, the runs dirs."""
     python = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable)))}
     paths = [p for p in SYSTEM_PATHS if os.path.lexists(p)]
-    for p in sorted(python) + [os.path.realpath(d) for d in runs_dirs]:
+    for p in sorted(python) + extra_jail_paths() + [os.path.realpath(d) for d in runs_dirs]:
         if p and os.path.isdir(p) and not any(p == q or p.startswith(q.rstrip("/") + "/") for q in paths):
             paths.append(p)
     return paths
