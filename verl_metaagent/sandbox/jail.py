@@ -38,6 +38,8 @@ import os
 import sys
 import tempfile
 
+from verl_metaagent.sandbox.probe import check_in_child
+
 #: Environment variable: ``0`` disables the jail (default on where it works).
 JAIL_ENV = "VERL_METAAGENT_SANDBOX_JAIL"
 
@@ -184,23 +186,20 @@ def jail_works(user_namespace: bool = False) -> bool:
     except OSError:
         return False
     uid, gid = os.getuid(), os.getgid()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            import ctypes
 
-            scope: dict = {}
-            exec(BUILD_JAIL, scope)
-            if user_namespace:
-                if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:
-                    os._exit(1)
-                scope["_map_own_ids"](uid, gid)
-            if not scope["_build_jail"](spec):
-                os._exit(1)
-            os.chroot(spec["root"])
-            os.chdir("/")
-            os._exit(0 if os.path.isdir("/usr") and not os.path.exists(os.path.dirname(__file__)) else 1)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    def enter() -> bool:
+        import ctypes
+
+        scope: dict = {}
+        exec(BUILD_JAIL, scope)
+        if user_namespace:
+            if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:
+                return False
+            scope["_map_own_ids"](uid, gid)
+        if not scope["_build_jail"](spec):
+            return False
+        os.chroot(spec["root"])
+        os.chdir("/")
+        return os.path.isdir("/usr") and not os.path.exists(os.path.dirname(__file__))
+
+    return check_in_child(enter)

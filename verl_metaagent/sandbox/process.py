@@ -40,6 +40,7 @@ from verl_metaagent.sandbox.cleanup import sweeper
 from verl_metaagent.sandbox.hostdirs import make_work_dir, memory_work_root, runs_dir
 from verl_metaagent.sandbox.jail import BUILD_JAIL, jail_spec, jail_works
 from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult
+from verl_metaagent.sandbox.probe import check_in_child
 from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
 from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteUnavailable, get_zygote
 
@@ -53,15 +54,7 @@ _CLONE_NEWUSER = 0x10000000
 
 def _namespace_works(flags: int) -> bool:
     """Whether a child of this process may ``unshare(flags)``."""
-    try:
-        pid = os.fork()
-    except OSError:
-        return False
-    if pid == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        os._exit(0 if libc.unshare(flags) == 0 else 1)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return check_in_child(lambda: ctypes.CDLL(None, use_errno=True).unshare(flags) == 0)
 
 
 _NAMESPACES: dict = {}
@@ -127,7 +120,7 @@ def _jail_for(work: str, shm_mb: int) -> Optional[dict]:
     dirs = sorted(d for d in {runs_dir(None), runs_dir(memory_work_root())} if d)
     if os.path.dirname(work) not in dirs:
         return None
-    identity = tuple((d, os.stat(d).st_dev, os.stat(d).st_ino) for d in dirs)
+    identity = tuple((d, st.st_dev, st.st_ino) for d, st in ((d, os.stat(d)) for d in dirs))
     spec = _JAIL_SPECS.get(identity)
     if spec is None:
         _JAIL_SPECS.clear()

@@ -1,0 +1,26 @@
+"""check_in_child: a kernel probe runs in a child, and only a true answer is True."""
+
+import os
+import time
+
+from verl_metaagent.sandbox.probe import check_in_child
+
+
+def test_the_childs_answer_is_returned():
+    assert check_in_child(lambda: True) is True
+    assert check_in_child(lambda: False) is False
+    assert check_in_child(lambda: 1 / 0) is False  # an exception is a "no"
+
+
+def test_the_probe_cannot_change_the_caller():
+    before = os.getcwd()
+    assert check_in_child(lambda: os.chdir("/") is None) is True
+    assert os.getcwd() == before
+
+
+def test_a_probe_that_never_answers_is_killed_and_counts_as_no():
+    def hang():
+        time.sleep(600)
+        return True
+
+    assert check_in_child(hang, timeout=0.3) is False
