@@ -1,6 +1,7 @@
 """The file-system jail: a run sees the system and the interpreter, not the job's files."""
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -106,7 +107,9 @@ def test_a_runs_dir_deleted_and_made_again_is_bound_anew(sandbox_mode):
 
     assert run("print(1)").stdout == "1\n"
     before = zygote_mod.zygote_pid(process_mod.PRELOAD)
-    os.rmdir(runs_dir(None))  # what a temp cleaner might do between two batches
+    old = runs_dir(None)
+    os.rename(old, old + ".gone")  # a temp cleaner between two batches (the new one is made anew)
+    shutil.rmtree(old + ".gone")
     r = run("import os\nprint(os.getcwd() == os.environ['HOME'])")
     assert (r.status, r.stdout, r.detail["jail"]) == ("ok", "True\n", True), r.stderr
     if sandbox_mode == "zygote":  # the zygote that bound the old dir was replaced
