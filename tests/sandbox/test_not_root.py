@@ -33,7 +33,8 @@ PROBE = r"""
 import ctypes, json, os, socket, sys
 port, package = sys.stdin.read().split()
 out = {"uid": os.getuid(), "package_visible": os.path.exists(package), "home": os.environ["HOME"] == os.getcwd(),
-       "siblings": os.listdir(".."), "own": os.path.basename(os.getcwd()), "shm": os.listdir("/dev/shm")}
+       "siblings": os.listdir(".."), "own": os.path.basename(os.getcwd()), "shm": os.listdir("/dev/shm"),
+       "pid": os.getpid(), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}
 try:
     s = socket.create_connection(("127.0.0.1", int(port)), timeout=2)
     out["connect"] = "connected"
@@ -129,18 +130,21 @@ def _run_as_nobody(args, env, timeout):
                           timeout=timeout)
 
 
+def _copy_readable(src, dst):
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    for dirpath, dirs, files in os.walk(dst):
+        for d in dirs:
+            os.chmod(os.path.join(dirpath, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+
+
 @pytest.fixture
 def readable_package():
     """A copy of the package that uid 65534 can import (the checkout may sit in a private dir)."""
     root = tempfile.mkdtemp(prefix="vm_nobody_")
     os.chmod(root, 0o755)
-    src = os.path.dirname(os.path.abspath(verl_metaagent.__file__))
-    shutil.copytree(src, os.path.join(root, "verl_metaagent"), ignore=shutil.ignore_patterns("__pycache__"))
-    for dirpath, dirs, files in os.walk(root):
-        for d in dirs:
-            os.chmod(os.path.join(dirpath, d), 0o755)
-        for f in files:
-            os.chmod(os.path.join(dirpath, f), 0o644)
+    _copy_readable(os.path.dirname(os.path.abspath(verl_metaagent.__file__)), os.path.join(root, "verl_metaagent"))
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -180,6 +184,32 @@ def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_pa
         # all runs share the uid: each sees its own work dir only (not the runs dir's other entries)
         # and an empty /dev/shm of its own
         assert (a["siblings"], b["siblings"]) == ([a["own"]], [b["own"]]) and a["shm"] == b["shm"] == []
+        # its own pid namespace, with a /proc of its own: only its init (pid 1) and itself are there
+        assert prot["pid_namespace"] and (a["pid"], a["pids"]) == (2, [1, 2]), (a["pid"], a["pids"][:20])
     assert _live_processes_of(NOBODY) == []  # the storms' sleepers died with their runs, in both modes
     with open("/proc/sysvipc/shm") as f:
         assert 0x7E58 not in [int(line.split()[0]) for line in f.readlines()[1:]]
+
+
+@pytest.mark.slow
+def test_the_hostile_battery_passes_as_an_ordinary_user(readable_package):
+    """tests/sandbox/test_sandbox.py and tests/design_runtime, run by uid 65534 (both modes): every
+    hostile program and design ends with the right status through the user-namespace layers."""
+    import importlib
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    tests = os.path.join(readable_package, "tests")
+    _copy_readable(here, os.path.join(tests, "sandbox"))
+    _copy_readable(os.path.join(os.path.dirname(here), "design_runtime"), os.path.join(tests, "design_runtime"))
+    for name in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging"):  # pytest, readable by nobody
+        mod = importlib.import_module(name)
+        src = os.path.dirname(mod.__file__)
+        _copy_readable(src, os.path.join(readable_package, os.path.basename(src)))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_package, "HOME": "/nonexistent", "TMPDIR": "/tmp"}
+    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", readable_package,
+            os.path.join(tests, "sandbox", "test_sandbox.py"), os.path.join(tests, "design_runtime")]
+    done = subprocess.run([sys.executable, "-c", LAUNCHER, *args], env=env, capture_output=True, text=True,
+                          timeout=900, cwd=readable_package)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary, summary

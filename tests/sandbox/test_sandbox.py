@@ -231,7 +231,7 @@ def test_uid_lock_dir_that_others_can_write_is_refused(tmp_path, monkeypatch):
 
 def test_work_root_places_the_work_dir_and_is_removed(tmp_path, monkeypatch):
     from verl_metaagent.sandbox import PRELUDE, run_in_sandbox
-    from verl_metaagent.sandbox.hostdirs import RUNS_DIR_NAME
+    from verl_metaagent.sandbox.hostdirs import RUNS_DIR_NAME, per_user
     from verl_metaagent.sandbox.process import DROP_PRIVILEGES, memory_work_root
 
     root = tmp_path / "root"
@@ -241,7 +241,7 @@ def test_work_root_places_the_work_dir_and_is_removed(tmp_path, monkeypatch):
     r = asyncio.run(run_in_sandbox(boot, {}, limits=LIM, work_root=str(root)))
     assert r.status == "ok", r.stderr
     # inside the private runs dir of the root (traversable, not listable by runs), removed after
-    runs = root / RUNS_DIR_NAME
+    runs = root / per_user(RUNS_DIR_NAME)
     assert os.path.dirname(r.stdout.strip()) == str(runs) and list(runs.iterdir()) == []
     assert list(root.iterdir()) == [runs] and runs.stat().st_mode & 0o777 == 0o711
     monkeypatch.setenv("VERL_METAAGENT_SANDBOX_WORKDIR", str(root))

@@ -50,11 +50,24 @@ _IS_ROOT = os.geteuid() == 0
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
 
 
 def _namespace_works(flags: int) -> bool:
-    """Whether a child of this process may ``unshare(flags)``."""
-    return check_in_child(lambda: ctypes.CDLL(None, use_errno=True).unshare(flags) == 0)
+    """Whether a child of this process may ``unshare(flags)`` (and, for a pid namespace, fork its
+    first process into it)."""
+
+    def enter() -> bool:
+        if ctypes.CDLL(None, use_errno=True).unshare(flags) != 0:
+            return False
+        if flags & _CLONE_NEWPID:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if os.getpid() == 1 else 1)
+            return os.waitpid(pid, 0)[1] == 0
+        return True
+
+    return check_in_child(enter)
 
 
 _NAMESPACES: dict = {}
@@ -75,6 +88,7 @@ def active_protections() -> dict[str, bool]:
         else:
             user = _namespace_works(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC)
             _NAMESPACES.update(net=user, ipc=user, user=user)
+            _NAMESPACES["pid"] = user and _namespace_works(_CLONE_NEWUSER | _CLONE_NEWPID)
         _NAMESPACES["jail"] = jail_works(user_namespace=_NAMESPACES["user"])
     return {
         "rlimits": True,
@@ -82,6 +96,7 @@ def active_protections() -> dict[str, bool]:
         "network_namespace": _NAMESPACES["net"],
         "ipc_namespace": _NAMESPACES["ipc"],
         "user_namespace": _NAMESPACES["user"],
+        "pid_namespace": _NAMESPACES.get("pid", False),
         "file_system_jail": _NAMESPACES["jail"],
         "unprivileged_uid": _IS_ROOT,
         "process_cap": _IS_ROOT or (_NAMESPACES["user"] and _nproc_counts_per_user_namespace()),
@@ -161,7 +176,7 @@ if _a.get("jail"):
     exec(_a["jail"]["source"])
 if _a.get("userns"):
     _ids = (os.getuid(), os.getgid())
-    if _libc.unshare(0x10000000 | (0x40000000 if _a["netns"] else 0) | 0x08000000) != 0:
+    if _libc.unshare(0x10000000 | (0x40000000 if _a["netns"] else 0) | 0x08000000 | (0x20000000 if _a.get("pidns") else 0)) != 0:
         os._exit(97)
     if _a.get("jail"):
         _map_own_ids(*_ids)
@@ -174,13 +189,57 @@ if _a.get("jail"):
         os._exit(97)
     os.chroot(_a["jail"]["root"])
     del _build_jail, _map_own_ids
+if _a.get("pidns"):
+    # A pid namespace of the run's own: the next child is its pid 1, a minimal init that runs the
+    # program as its own child (normal signal semantics: pid 1 would ignore SIGXCPU and the like),
+    # reaps every orphan at once and reports the program's wait status through a pipe. This
+    # process waits and then ends exactly as the program did. When pid 1 ends, the kernel kills
+    # whatever is left in the namespace: nothing of the run outlives it.
+    _r, _w = os.pipe()
+    _pid1 = os.fork()
+    if _pid1:
+        if _a.get("pdeathsig"):
+            _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the zygote
+        os.closerange(0, _r)
+        os.closerange(_r + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # hold none of the run's pipes
+        _st = os.waitpid(_pid1, 0)[1]
+        _got = os.read(_r, 32)
+        _st = int(_got) if _got else _st
+        if os.WIFSIGNALED(_st):
+            import signal as _signal
+
+            if os.WTERMSIG(_st) not in (_signal.SIGKILL, _signal.SIGSTOP):
+                _signal.signal(os.WTERMSIG(_st), _signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(_st))
+        os._exit(os.WEXITSTATUS(_st) if os.WIFEXITED(_st) else 1)
+    _libc.prctl(1, 9, 0, 0, 0)  # die with the waiting process
+    os.close(_r)
+    if _a.get("jail"):  # a /proc of this namespace only; where that is refused, the bound one stays
+        _libc.mount(b"proc", b"/proc", b"proc", 2 | 4 | 8, None)
+    _prog = os.fork()
+    if _prog:
+        os.closerange(0, _w)
+        os.closerange(_w + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        while True:
+            try:
+                _p, _st = os.wait()
+            except ChildProcessError:
+                os._exit(1)
+            if _p == _prog:
+                os.write(_w, str(_st).encode())
+                os._exit(0)
+    os.close(_w)
+    _libc.prctl(1, 9, 0, 0, 0)  # die with pid 1
+    del _r, _w, _pid1, _prog
 if _a.get("userns"):
     _libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
     _capset = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
     if _capset is not None and _libc.syscall(_capset, (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()) != 0:
         os._exit(97)
     if _a.get("userns_nproc"):  # counted in this user namespace only: a cap on this run's processes
-        resource.setrlimit(resource.RLIMIT_NPROC, (_a["nproc"], _a["nproc"]))
+        _n = _a["nproc"] + (2 if _a.get("pidns") else 0)  # the waiting process and pid 1 count too
+        resource.setrlimit(resource.RLIMIT_NPROC, (_n, _n))
+        del _n
 os.chdir(_a["cwd"])
 if _a["uid"] is not None:
     # Keep the standard library importable when the interpreter lives in a directory the run's uid
@@ -383,6 +442,7 @@ async def run_in_sandbox(
             uid=uid,
             nproc=int(limits.max_processes),
             userns_nproc=bool(prot["user_namespace"] and prot["process_cap"]),
+            pidns=bool(prot["user_namespace"] and prot["pid_namespace"]),
         )
         env = {**BASE_ENV, "HOME": work, "TMPDIR": work, **(extra_env or {})}
         rlimits = {"mem": int(limits.memory_mb) << 20, "cpu": max(1, int(limits.cpu_seconds + 0.999)), "fsize": 1 << 30}
