@@ -24,3 +24,16 @@ def test_a_probe_that_never_answers_is_killed_and_counts_as_no():
         return True
 
     assert check_in_child(hang, timeout=0.3) is False
+
+
+def test_kernel_version_comparison(monkeypatch):
+    from verl_metaagent.sandbox import probe
+
+    class Uname:
+        release = "5.14.0-362.el9.x86_64"
+
+    monkeypatch.setattr(probe.os, "uname", lambda: Uname)
+    assert probe.kernel_at_least(5, 14) and probe.kernel_at_least(5, 8) and probe.kernel_at_least(4, 20)
+    assert not probe.kernel_at_least(5, 15) and not probe.kernel_at_least(6, 0)
+    Uname.release = "garbled"
+    assert not probe.kernel_at_least(1, 0)

@@ -38,7 +38,7 @@ import os
 import sys
 import tempfile
 
-from verl_metaagent.sandbox.probe import check_in_child
+from verl_metaagent.sandbox.probe import check_in_child, kernel_at_least
 
 #: Environment variable: ``0`` disables the jail (default on where it works).
 JAIL_ENV = "VERL_METAAGENT_SANDBOX_JAIL"
@@ -156,11 +156,7 @@ def own_proc_possible() -> bool:
     user namespace may not mount the host pid namespace's proc) on Linux >= 5.8, where proc mount
     options belong to the mount; on older kernels they are shared by every proc mount of the pid
     namespace, so the host's own ``/proc`` would change too."""
-    try:
-        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-    except ValueError:
-        return False
-    return os.geteuid() == 0 and (major, minor) >= (5, 8)
+    return os.geteuid() == 0 and kernel_at_least(5, 8)
 
 
 def interpreter_links() -> "dict[str, str]":

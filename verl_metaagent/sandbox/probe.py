@@ -12,6 +12,15 @@ import signal
 import time
 from typing import Callable
 
+def kernel_at_least(major: int, minor: int) -> bool:
+    """Whether the running Linux kernel is at least ``major.minor`` (False if its release string
+    does not parse)."""
+    try:
+        return tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (major, minor)
+    except ValueError:
+        return False
+
+
 #: A probe that has not answered by then counts as "not allowed" (and is killed).
 PROBE_TIMEOUT_SECONDS = 10.0
 

@@ -40,7 +40,7 @@ from verl_metaagent.sandbox.cleanup import sweeper
 from verl_metaagent.sandbox.hostdirs import make_work_dir, memory_work_root, runs_dir
 from verl_metaagent.sandbox.jail import BUILD_JAIL, jail_spec, jail_works
 from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult
-from verl_metaagent.sandbox.probe import check_in_child
+from verl_metaagent.sandbox.probe import check_in_child, kernel_at_least
 from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
 from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteUnavailable, get_zygote
 
@@ -89,6 +89,10 @@ def active_protections() -> dict[str, bool]:
             user = _namespace_works(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC)
             _NAMESPACES.update(net=user, ipc=user, user=user)
             _NAMESPACES["pid"] = user and _namespace_works(_CLONE_NEWUSER | _CLONE_NEWPID)
+        # Linux >= 5.14 counts RLIMIT_NPROC per (user namespace, uid): a limit set inside a run's own
+        # user namespace caps that run's processes only, not the trainer user's. On older kernels it
+        # counts every process of the real uid, so such a limit would stop the run from forking at all.
+        _NAMESPACES["nproc"] = _IS_ROOT or (_NAMESPACES["user"] and kernel_at_least(5, 14))
         _NAMESPACES["jail"] = jail_works(user_namespace=_NAMESPACES["user"])
     return {
         "rlimits": True,
@@ -99,21 +103,11 @@ def active_protections() -> dict[str, bool]:
         "pid_namespace": _NAMESPACES.get("pid", False),
         "file_system_jail": _NAMESPACES["jail"],
         "unprivileged_uid": _IS_ROOT,
-        "process_cap": _IS_ROOT or (_NAMESPACES["user"] and _nproc_counts_per_user_namespace()),
+        "process_cap": _NAMESPACES["nproc"],
     }
 
 
-def _nproc_counts_per_user_namespace() -> bool:
-    """Linux >= 5.14 counts ``RLIMIT_NPROC`` per (user namespace, uid): a limit set inside a run's
-    own user namespace caps that run's processes only, not the trainer user's. On older kernels it
-    counts every process of the real uid, so such a limit would stop the run from forking at all."""
-    try:
-        return tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (5, 14)
-    except ValueError:
-        return False
-
-
-def _jail_for(work: str, shm_mb: int) -> Optional[dict]:
+def _jail_for(work: str, shm_mb: int, prot: dict) -> Optional[dict]:
     """The jail (see :mod:`.jail`) this run's child enters, or None where the jail does not work.
 
     As root the zygote builds one jail for all its children, showing the runs dirs (the system
@@ -125,9 +119,9 @@ def _jail_for(work: str, shm_mb: int) -> Optional[dict]:
     its own work dir only and an empty private ``/dev/shm`` (a tmpfs of ``shm_mb`` MB that dies with
     the run): a run can neither see nor touch another run's files.
     """
-    if not active_protections()["file_system_jail"] or os.path.realpath(work) != work:
+    if not prot["file_system_jail"] or os.path.realpath(work) != work:
         return None
-    if active_protections()["user_namespace"]:
+    if prot["user_namespace"]:
         base = _JAIL_SPECS.get("per_run")
         if base is None:
             base = _JAIL_SPECS["per_run"] = dict(jail_spec([]), source=BUILD_JAIL)
@@ -437,7 +431,7 @@ async def run_in_sandbox(
             netns=bool(prot["network_namespace"] and not limits.allow_network),
             ipcns=bool(prot["ipc_namespace"]),
             userns=bool(prot["user_namespace"]),
-            jail=_jail_for(work, limits.memory_mb),
+            jail=_jail_for(work, limits.memory_mb, prot),
             cwd=work,
             uid=uid,
             nproc=int(limits.max_processes),
