@@ -30,7 +30,7 @@ from verl_metaagent.design.records import (
     TestRunner,
 )
 from verl_metaagent.design.validate import ALLOWED_MODULES, validate_design
-from verl_metaagent.sandbox import DROP_PRIVILEGES, SandboxAbort, SandboxLimits, run_in_sandbox
+from verl_metaagent.sandbox import DROP_PRIVILEGES, SandboxAbort, SandboxLimits, SandboxResult, run_in_sandbox
 from verl_metaagent.sandbox.hostdirs import memory_work_root
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
@@ -192,9 +192,10 @@ class _Relay:
         write({"result": result})
 
 
-def _crash_reason(stderr: str) -> str:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return lines[-1][:500] if lines else "the script exited with an error"
+def _crash_reason(result: SandboxResult) -> str:
+    """The last line of the script's stderr (its exception), else how the sandbox saw it end."""
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else result.detail.get("reason") or "the script exited with an error"
 
 
 async def execute_design(
@@ -240,7 +241,7 @@ async def execute_design(
         status, reason = result.status, result.detail.get("reason", "")
     elif relay.final_answer is not None:
         status = "finished"
-        reason = "" if result.status == "ok" else f"answered, then {result.status}: {_crash_reason(result.stderr)}"
+        reason = "" if result.status == "ok" else f"answered, then {result.status}: {_crash_reason(result)}"
     elif result.status == "timeout":
         status, reason = "timeout", f"no answer within {limits.wall_seconds:g} s wall / {limits.cpu_seconds:g} s CPU"
     elif result.status == "ok":
@@ -248,7 +249,7 @@ async def execute_design(
     elif result.status == "output_limit":
         status, reason = "crash", f"output over {limits.max_output_bytes} bytes"
     else:
-        status, reason = "crash", _crash_reason(result.stderr)
+        status, reason = "crash", _crash_reason(result)
     return ExecutionRecord(
         final_answer=relay.final_answer if status == "finished" else None,
         status=status,

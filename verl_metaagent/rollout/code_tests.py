@@ -107,7 +107,7 @@ async def _run_only(code: str, stdins: list[str]) -> dict:
     results = []
     for stdin in stdins:
         res = await run_python(program, stdin=stdin, limits=SandboxLimits(wall_seconds=10.0, cpu_seconds=10.0, memory_mb=512))
-        error = "" if res.status == "ok" and res.exit_code == 0 else (res.stderr.strip().splitlines() or [res.status])[-1]
+        error = "" if res.status == "ok" and res.exit_code == 0 else (res.stderr.strip().splitlines() or [res.detail.get("reason") or res.status])[-1]
         results.append({"passed": not error, "input": _clip(stdin), "expected": None, "output": _clip(res.stdout),
                         "stdout": _clip(res.stdout), "error": _clip(error)})
     return {"passed": sum(1 for r in results if r["passed"]), "total": len(results), "results": results}

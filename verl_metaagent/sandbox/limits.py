@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Tuple
 
 
 @dataclass
@@ -41,3 +42,30 @@ class SandboxResult:
     stderr: str
     wall_seconds: float
     detail: dict = field(default_factory=dict)
+
+
+def describe_end(status: str, exit_code: Optional[int], limits: SandboxLimits) -> Tuple[str, str]:
+    """The final ``(status, reason)`` of a run from how it ended.
+
+    ``status`` is what the watcher saw (``ok`` when the child exited and its pipes closed,
+    ``timeout`` at the wall clock, ``output_limit``); ``exit_code`` is the child's return code
+    (negative: the signal that ended it). A child ended by SIGXCPU hit its CPU limit (``timeout``);
+    by another signal, ``killed`` (e.g. SIGSEGV when the address-space limit breaks an allocation
+    outside Python); a non-zero exit is ``error``. The reason names the limit involved, so a
+    reward or a log line can say why a program failed without reading its stderr.
+    """
+    if status == "timeout":
+        return status, f"wall-clock limit of {limits.wall_seconds:g} s reached"
+    if status == "output_limit":
+        return status, f"more than {limits.max_output_bytes} bytes on stdout or stderr"
+    if status != "ok" or exit_code in (0, None):
+        return status, ""
+    if exit_code == -signal.SIGXCPU:
+        return "timeout", f"CPU limit of {limits.cpu_seconds:g} s reached (SIGXCPU)"
+    if exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        return "killed", f"killed by {name}"
+    return "error", f"exit code {exit_code}"

@@ -39,7 +39,7 @@ from verl_metaagent.sandbox.child_io import Channel, InputFeeder, LineReader, Ou
 from verl_metaagent.sandbox.cleanup import sweeper
 from verl_metaagent.sandbox.hostdirs import make_work_dir, memory_work_root, runs_dir
 from verl_metaagent.sandbox.jail import BUILD_JAIL, jail_spec, jail_works
-from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult
+from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult, describe_end
 from verl_metaagent.sandbox.probe import check_in_child, kernel_at_least
 from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
 from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteUnavailable, get_zygote
@@ -477,13 +477,9 @@ async def run_in_sandbox(
             run.child = _SpawnedChild(asyncio.get_running_loop(), popen)
         status, detail = await run.watch(stdin, serve)
         rc = run.child.returncode
-        if status == "ok" and rc != 0:
-            if rc == -signal.SIGXCPU:
-                status = "timeout"
-            elif rc is not None and rc < 0:
-                status = "killed"
-            else:
-                status = "error"
+        status, reason = describe_end(status, rc, limits)
+        if reason:
+            detail.setdefault("reason", reason)
         if run.child.zygote_died:
             detail.setdefault("reason", "the sandbox zygote died during the run")
         detail["protections"] = prot
