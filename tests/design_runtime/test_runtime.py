@@ -7,6 +7,7 @@ import pytest
 
 from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
 from verl_metaagent.sandbox import active_protections
+from verl_metaagent.testing.processes import sandbox_uid_processes
 
 HEADER = "from verl_metaagent.design.api import *\n"
 
@@ -136,15 +137,6 @@ def test_fork_storm_and_no_stray_processes():
         "import itertools\n"
         "finish('x')\n"
     )
-    before = {p for p in os.listdir("/proc") if p.isdigit()}
     rec = run(code)
     assert rec.status == "finished"
-    after = {p for p in os.listdir("/proc") if p.isdigit()}
-    leftovers = []
-    for pid in after - before:
-        try:
-            if os.stat(f"/proc/{pid}").st_uid >= 61000:
-                leftovers.append(pid)
-        except OSError:
-            pass
-    assert leftovers == []
+    assert sandbox_uid_processes() == []

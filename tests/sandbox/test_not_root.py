@@ -18,6 +18,7 @@ import tempfile
 import pytest
 
 import verl_metaagent
+from verl_metaagent.testing.processes import processes_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a process as another user")
 
@@ -112,19 +113,6 @@ os.execv(real, [real] + sys.argv[1:])  # not a venv link: it may sit in a dir on
 """.replace("NOBODY_UID", str(NOBODY))
 
 
-def _live_processes_of(uid):
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-        except OSError:
-            continue
-        if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
-            found.append(int(pid))
-    return found
-
-
 def _run_as_nobody(args, env, timeout):
     return subprocess.run([sys.executable, "-c", LAUNCHER, *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -186,7 +174,7 @@ def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_pa
         assert (a["siblings"], b["siblings"]) == ([a["own"]], [b["own"]]) and a["shm"] == b["shm"] == []
         # its own pid namespace, with a /proc of its own: only its init (pid 1) and itself are there
         assert prot["pid_namespace"] and (a["pid"], a["pids"]) == (2, [1, 2]), (a["pid"], a["pids"][:20])
-    assert _live_processes_of(NOBODY) == []  # the storms' sleepers died with their runs, in both modes
+    assert processes_of({NOBODY}) == []  # the storms' sleepers died with their runs, in both modes
     with open("/proc/sysvipc/shm") as f:
         assert 0x7E58 not in [int(line.split()[0]) for line in f.readlines()[1:]]
 

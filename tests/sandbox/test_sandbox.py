@@ -10,24 +10,10 @@ import pytest
 
 from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python, run_python_sync
 from verl_metaagent.sandbox.jail import own_proc_possible
+from verl_metaagent.testing.processes import sandbox_uid_processes
 
 PROT = active_protections()
 LIM = SandboxLimits(wall_seconds=5, cpu_seconds=3, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
-
-
-def _sandbox_pids():
-    pids = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                if 61000 <= os.stat(f"/proc/{p}").st_uid < 61000 + 2048:
-                    with open(f"/proc/{p}/stat") as f:
-                        state = f.read().rsplit(")", 1)[1].split()[0]
-                    if state != "Z":  # killed, waiting for init to reap it: not running
-                        pids.append(p)
-            except OSError:
-                pass
-    return pids
 
 
 def run(src, **kw):
@@ -170,7 +156,7 @@ def test_recursion_bomb_without_a_depth_limit_ends_at_a_resource_limit():
     assert r.status in ("error", "killed", "timeout") and r.exit_code not in (0, None), r
     if r.status == "timeout":
         assert r.exit_code == -signal.SIGXCPU and r.detail["reason"].startswith("CPU limit of 3 s")
-    assert _sandbox_pids() == []
+    assert sandbox_uid_processes() == []
 
 
 def test_huge_output_is_capped():
@@ -197,7 +183,7 @@ def test_fork_storm_is_capped_and_cleaned_up():
     )
     r = run(src, limits=SandboxLimits(wall_seconds=5, cpu_seconds=3, max_processes=8))
     assert r.status == "ok" and int(r.stdout) < 8
-    assert _sandbox_pids() == []
+    assert sandbox_uid_processes() == []
 
 
 def test_concurrent_runs_are_isolated():
@@ -209,7 +195,7 @@ def test_concurrent_runs_are_isolated():
     bad, *goods = asyncio.run(main())
     assert bad.status == "timeout"
     assert [g.stdout for g in goods] == [f"{i * 2}\n" for i in range(6)]
-    assert _sandbox_pids() == []
+    assert sandbox_uid_processes() == []
 
 
 def test_active_protections_values():

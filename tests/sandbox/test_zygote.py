@@ -14,6 +14,7 @@ from verl_metaagent.design.runtime import _DESIGN_PRELOAD
 from verl_metaagent.sandbox import PRELUDE, SandboxLimits, active_protections, run_in_sandbox, run_python_sync
 from verl_metaagent.sandbox import zygote as zygote_mod
 from verl_metaagent.sandbox.process import MODE_ENV, PRELOAD, default_mode
+from verl_metaagent.testing.processes import sandbox_uid_processes
 
 PROT = active_protections()
 LIM = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
@@ -244,13 +245,4 @@ def test_a_runs_orphans_are_reaped_at_once_so_its_uid_can_fork_again():
     lim = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=6)
     made = [run(FORK_UNTIL_REFUSED, limits=lim).stdout for _ in range(4)]
     assert made == ["5\n"] * 4
-    zombies = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if fields[0] == "Z" and 61000 <= os.stat(f"/proc/{pid}").st_uid < 63048:
-                zombies.append(pid)
-        except OSError:
-            pass
-    assert zombies == []
+    assert sandbox_uid_processes(zombies=True) == []

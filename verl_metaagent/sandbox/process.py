@@ -478,10 +478,10 @@ async def run_in_sandbox(
         status, detail = await run.watch(stdin, serve)
         rc = run.child.returncode
         status, reason = describe_end(status, rc, limits)
-        if reason:
-            detail.setdefault("reason", reason)
         if run.child.zygote_died:
             detail.setdefault("reason", "the sandbox zygote died during the run")
+        if reason:
+            detail.setdefault("reason", reason)
         detail["protections"] = prot
         detail["mode"] = mode
         detail["jail"] = bool(args["jail"])
