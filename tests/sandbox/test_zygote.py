@@ -45,14 +45,20 @@ def run(src, **kw):
     return run_python_sync(src, limits=kw.pop("limits", LIM), mode="zygote", **kw)
 
 
-def test_zygote_is_reused_and_is_the_parent_of_each_run():
+def _parent_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_zygote_is_reused_and_its_forker_is_the_parent_of_each_run():
     first = run("import os\nprint(os.getppid())")
-    zpid = zygote_mod.zygote_pid(PRELOAD)
+    zpid, fpid = zygote_mod.zygote_pid(PRELOAD), zygote_mod.forker_pid(PRELOAD)
     second = run("import os\nprint(os.getppid())")
     assert (first.status, second.status) == ("ok", "ok")
     assert first.detail["mode"] == second.detail["mode"] == "zygote"
     assert zpid is not None and zygote_mod.zygote_pid(PRELOAD) == zpid
-    assert int(first.stdout) == int(second.stdout) == zpid
+    assert int(first.stdout) == int(second.stdout) == fpid != zpid
+    assert _parent_of(fpid) == zpid  # the coordinator forked the forker once, at its start
 
 
 def test_zygote_is_restarted_after_being_killed():
@@ -63,7 +69,16 @@ def test_zygote_is_restarted_after_being_killed():
     r = run("import os\nprint(os.getppid())")
     new = zygote_mod.zygote_pid(PRELOAD)
     assert (r.status, r.detail["mode"]) == ("ok", "zygote")
-    assert new is not None and new != old and int(r.stdout) == new
+    assert new is not None and new != old and int(r.stdout) == zygote_mod.forker_pid(PRELOAD)
+
+
+def test_a_dead_forker_takes_its_coordinator_along_and_both_are_replaced():
+    assert run("print(1)").stdout == "1\n"
+    zpid, fpid = zygote_mod.zygote_pid(PRELOAD), zygote_mod.forker_pid(PRELOAD)
+    os.kill(fpid, signal.SIGKILL)
+    assert _wait_for(lambda: not _alive(zpid) and zygote_mod.zygote_pid(PRELOAD) is None)
+    r = run("print(2)")
+    assert (r.stdout, r.detail["mode"]) == ("2\n", "zygote") and zygote_mod.zygote_pid(PRELOAD) not in (None, zpid)
 
 
 def test_killing_the_zygote_mid_run_ends_that_run_and_leaves_nothing():
@@ -73,13 +88,13 @@ def test_killing_the_zygote_mid_run_ends_that_run_and_leaves_nothing():
                            limits=SandboxLimits(wall_seconds=30), mode="zygote")
         )
         await asyncio.sleep(0.5)  # the zygote exists once the run was forked
-        zpid = zygote_mod.zygote_pid(PRELOAD)
+        zpid, fpid = zygote_mod.zygote_pid(PRELOAD), zygote_mod.forker_pid(PRELOAD)
         os.kill(zpid, signal.SIGKILL)
-        return zpid, await task
+        return zpid, fpid, await task
 
-    zpid, r = asyncio.run(main())
+    zpid, fpid, r = asyncio.run(main())
     assert r.status == "killed" and "zygote died" in r.detail["reason"]
-    assert not _alive(zpid)
+    assert not _alive(zpid) and _wait_for(lambda: not _alive(fpid))  # the forker dies with it
     assert run("print(2)").stdout == "2\n"  # a new zygote serves the next run
 
 
@@ -181,13 +196,13 @@ def test_zygote_dies_with_its_parent():
         "from verl_metaagent.sandbox import run_python_sync, zygote\n"
         "from verl_metaagent.sandbox.process import PRELOAD\n"
         "assert run_python_sync('print(1)', mode='zygote').stdout == '1\\n'\n"
-        "print(zygote.zygote_pid(PRELOAD), flush=True)\n"
+        "print(zygote.zygote_pid(PRELOAD), zygote.forker_pid(PRELOAD), flush=True)\n"
         "os._exit(0)\n"  # no clean-up of any kind
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    zpid = int(out.stdout)
-    assert _wait_for(lambda: not _alive(zpid))
+    zpid, fpid = (int(v) for v in out.stdout.split())
+    assert _wait_for(lambda: not _alive(zpid) and not _alive(fpid))
 
 
 def _caller(seen):
@@ -246,3 +261,51 @@ def test_a_runs_orphans_are_reaped_at_once_so_its_uid_can_fork_again():
     made = [run(FORK_UNTIL_REFUSED, limits=lim).stdout for _ in range(4)]
     assert made == ["5\n"] * 4
     assert sandbox_uid_processes(zombies=True) == []
+
+
+def test_fork_requests_queue_instead_of_blocking_the_coordinator():
+    """The coordinator never blocks on a forker that is itself blocked sending to it: requests the
+    socket does not take wait, in order, and go out once it is writable."""
+    import importlib.util
+    import selectors
+    import socket
+
+    spec = importlib.util.spec_from_file_location("_zygote_main_under_test", zygote_mod._MAIN)
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)  # definitions only: the serving code runs under __main__
+    coordinator_end, forker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    coordinator_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    forker_end.setblocking(False)  # (socket.recv_fds ignores its flags argument before Python 3.12)
+    sel = selectors.DefaultSelector()
+    sel.register(coordinator_end, selectors.EVENT_READ, "forker")
+    requests = main._ForkRequests(coordinator_end, sel)
+    ends, sent = [], 0
+    try:
+        while not requests.queue:
+            a, b = socket.socketpair()
+            ends.append((a, b.fileno()))
+            requests.ask(b)  # a full socket queues instead of raising or blocking
+            sent += 1
+            assert sent < 10_000
+        assert requests.writing and sel.get_key(coordinator_end).events == selectors.EVENT_READ | selectors.EVENT_WRITE
+        queued = len(requests.queue)
+        received = []
+        while len(received) < sent:
+            try:
+                _, fds, _, _ = socket.recv_fds(forker_end, 16, 1)
+            except BlockingIOError:
+                requests.flush()  # what the coordinator does when the selector reports writability
+                continue
+            received.append(fds[0])
+        assert queued >= 1 and not requests.queue and not requests.writing
+        assert sel.get_key(coordinator_end).events == selectors.EVENT_READ
+        # order kept: the i-th fd received is a copy of the i-th child end asked for
+        for fd, (a, _) in zip(received, ends):
+            with socket.socket(fileno=fd) as got:
+                a.send(b"x")
+                assert got.recv(1) == b"x"
+    finally:
+        for a, _ in ends:
+            a.close()
+        coordinator_end.close()
+        forker_end.close()

@@ -2,30 +2,43 @@
 
 Started by :mod:`verl_metaagent.sandbox.zygote` with a scrubbed environment and one inherited
 ``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It runs trusted warm-up code once (imports), then
-serves the parent, single-threaded:
+splits in two processes that share the warm heap copy-on-write:
 
-* parent -> zygote ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits", "netns", "jail"}`` with the run's
-  status socket and the child's stdio (and channel) fds attached (``SCM_RIGHTS``). The zygote forks; the child
-  severs every tie to the zygote, applies the run's protections (new session, rlimits, parent-death
-  signal, fds 0..k-1, the file-system jail, chdir, environment) and returns to the module's top level, which runs
-  ``boot`` as ``__main__`` exactly like ``python -I -S -c boot argv1`` would.
-* zygote -> parent, on the run's status socket: ``{"pid"}`` with a pidfd of the child attached,
-  then ``{"exit"}`` (the return code: negative signal number when killed) once the child has
-  exited; or ``{"error"}`` when the child could not be created. The control socket carries only
-  ``{"ready", "jail"}`` (after the warm-up; whether the jail was built); its EOF tells each side the
-  other is gone.
+* the **coordinator** (this process; the parent talks to it) serves the parent, single-threaded:
+  parent -> coordinator ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits", "netns", "jail"}``
+  with the run's status socket and the child's stdio (and channel) fds attached (``SCM_RIGHTS``).
+  It asks the forker for a child, hands the child its request (the boot compiled once and
+  marshalled, the fds, the network namespace), and answers on the run's status socket:
+  ``{"pid"}`` with a pidfd of the child attached, then ``{"exit"}`` (the return code: negative
+  signal number when killed) once the child has exited; or ``{"error"}`` when the child could not
+  be created. The control socket carries only ``{"ready", "jail", "forker"}`` (after the warm-up);
+  its EOF tells each side the other is gone.
+* the **forker** (a child of the coordinator) only forks and reaps. Every fork re-shares the
+  forker's pages copy-on-write with the new child, so each page the forking process writes
+  afterwards is copied again: the coordinator's JSON, selector and socket work wrote ~200 pages
+  per run (~2 ms of CPU, most of the zygote's cost per run); the forker's loop writes ~40. It is a
+  child subreaper: what a run leaves behind is re-parented to it and reaped at once.
+* a **run child** (a child of the forker) receives its request from the coordinator over a
+  socket of its own, severs every tie to the zygote, applies the run's protections (new
+  session, rlimits, parent-death signal, fds 0..k-1, the file-system jail, chdir, environment) and
+  returns to the module's top level, which runs ``boot`` as ``__main__`` exactly like
+  ``python -I -S -c boot argv1`` would.
 
 The zygote never runs untrusted code itself; children get a copy-on-write snapshot of a process
 that never ran a design, so nothing a run does reaches the next one. It exits when the control
-socket closes, and (``PR_SET_PDEATHSIG``) when the parent thread that started it dies.
+socket closes, and (``PR_SET_PDEATHSIG``) when the parent thread that started it dies; the forker
+dies with the coordinator and each run with the forker.
 """
 
+import collections
 import ctypes
 import fcntl
 import gc
 import json
+import marshal
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -40,15 +53,16 @@ _CLONE_NEWNET = 0x40000000
 _NETNS_CACHE = 256
 _MAX_REQUEST = 1 << 20
 _MAX_FDS = 8
-#: Compiled boot programs kept by the zygote (children inherit them: no per-run compile).
+#: Compiled boot programs kept by the coordinator (marshalled: no per-run compile).
 _BOOT_CACHE = 8
 
 
-def _compiled_boot(cache: dict, boot: str):
-    """``boot`` compiled once in the zygote (the parent sends the same few boot programs)."""
+def _marshalled_boot(cache: dict, boot: str) -> bytes:
+    """``boot`` compiled once by the coordinator and marshalled for the run children (a child
+    unmarshals it in ~0.04 ms; compiling the design boot takes ~1 ms)."""
     code = cache.get(boot)
     if code is None:
-        code = compile(boot, "<string>", "exec")
+        code = marshal.dumps(compile(boot, "<string>", "exec"))
         while len(cache) >= _BOOT_CACHE:
             cache.pop(next(iter(cache)))
         cache[boot] = code
@@ -140,11 +154,11 @@ def _set_environment(env: dict) -> None:
             os.environ[key] = value
 
 
-def _become_child(request: dict, code, fds: list, zygote_pid: int, netns_fd: Optional[int]) -> dict:
-    """In the forked child: apply the run's process-level protections; return the boot job."""
+def _become_child(request: dict, fds: list, forker_pid: int, netns_fd: Optional[int]) -> None:
+    """In the run child: apply the run's process-level protections."""
     os.setsid()
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the zygote dies -> the run dies (re-set after the uid drop)
-    if os.getppid() != zygote_pid:
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the forker dies -> the run dies (re-set after the uid drop)
+    if os.getppid() != forker_pid:
         os._exit(71)
     if request.get("netns") is not None:
         _enter_netns(netns_fd)
@@ -168,7 +182,6 @@ def _become_child(request: dict, code, fds: list, zygote_pid: int, netns_fd: Opt
         elif module is not None:
             module.tempdir = None  # re-read TMPDIR
     sys.argv = ["-c", request["argv1"]]
-    return {"code": code}
 
 
 def _reply(status: socket.socket, message: dict, fds=()) -> None:
@@ -179,81 +192,174 @@ def _reply(status: socket.socket, message: dict, fds=()) -> None:
         pass
 
 
-class _OrphanReaper:
-    """The zygote is a child subreaper: processes a run leaves behind (forked, then orphaned when
-    the run's main process exits or is killed) become its children, and it reaps them as soon as
-    they die. Their zombies would otherwise wait for the host's init -- every half second here,
-    never where pid 1 is a program that does not reap -- and keep counting towards the process
-    cap of the run's uid, so the next run of that uid could not fork.
+# --- the forker --------------------------------------------------------------------------------
+# Coordinator -> forker: one byte with the run child's handoff socket attached (the run's request
+# already waits in it, so the child starts at once). Forker -> coordinator, in request order:
+# b"p<pid>" with a pidfd of the child (opened before the forker can reap it: never a reused pid)
+# or b"e<reason>" (fork failed); and b"x<pid> <wait status>" for every child it reaps (runs and
+# the orphans they left behind).
 
-    SIGCHLD wakes the selector through ``signal.set_wakeup_fd``. Reaping is by ``waitpid(-1)``; a
-    run's main child reaped that way keeps its status here for the pidfd path (:meth:`wait`).
+
+def _forker(sock: socket.socket, coordinator_pid: int) -> int:
+    """The forker's loop; returns only in a forked run child: the fd of its handoff socket.
+
+    Kept to a few system calls per event: whatever it writes is copied again after every fork.
+    """
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != coordinator_pid:
+        os._exit(0)
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    _ZYGOTE_OBJECTS.append((sock, poller))  # never finalized in a child (see _serve)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == wake_r:
+                _reap_into(sock, wake_r)
+                continue
+            try:
+                _, fds, _, _ = socket.recv_fds(sock, 16, 1)
+            except OSError:
+                fds = []
+            if not fds:
+                os._exit(0)  # the coordinator is gone; running children die of their parent-death signal
+            try:
+                pid = os.fork()
+            except OSError as exc:  # EAGAIN / ENOMEM: this run cannot start; the forker goes on
+                os.close(fds[0])
+                sock.send(b"e%s" % str(exc).encode())
+                continue
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the subreaper flag is not inherited
+                return fds[0]
+            os.close(fds[0])
+            try:
+                pidfd = os.pidfd_open(pid)  # not reaped yet (only this loop reaps): the right process
+            except OSError as exc:  # out of fds: end the child before anyone depends on it
+                os.kill(pid, signal.SIGKILL)
+                sock.send(b"e%s" % str(exc).encode())
+                continue
+            socket.send_fds(sock, [b"p%d" % pid], [pidfd])
+            os.close(pidfd)
+
+
+def _reap_into(sock: socket.socket, wake_r: int) -> None:
+    """Reap every exited child of the forker and report each to the coordinator."""
+    try:
+        while os.read(wake_r, 512):
+            pass
+    except BlockingIOError:
+        pass
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        sock.send(b"x%d %d" % (pid, status))
+
+
+def _receive_run(handoff_fd: int, forker_pid: int) -> dict:
+    """In a new run child: read the request the coordinator sends, become the run; the boot job."""
+    handoff = socket.socket(fileno=handoff_fd)
+    _ZYGOTE_OBJECTS.append(handoff)
+    try:
+        data, fds, _, _ = socket.recv_fds(handoff, _MAX_REQUEST, _MAX_FDS + 1)
+        header, _, boot = data.partition(b"\n")
+        request = json.loads(header)
+        netns_fd = fds.pop() if request.pop("netns_fd", False) else None
+        code = marshal.loads(boot)
+    except Exception:
+        os._exit(70)  # no (complete) request: the coordinator gave up on this run
+    _become_child(request, fds, forker_pid, netns_fd)
+    return {"code": code}
+
+
+# --- the coordinator ---------------------------------------------------------------------------
+
+
+class _ForkRequests:
+    """The coordinator's fork requests to the forker, in order, never blocking the coordinator.
+
+    The forker may itself block sending to the coordinator (a burst of reaped orphans): were the
+    coordinator then blocked sending a request, neither would ever read. Requests the socket does
+    not take now wait here and go out when it is writable.
     """
 
-    def __init__(self, sel: selectors.BaseSelector):
-        self.statuses: dict = {}  # main children reaped early: pid -> wait status
-        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
-        signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
-        sel.register(self._r, selectors.EVENT_READ, _OrphanReaper)
+    def __init__(self, sock: socket.socket, sel: selectors.BaseSelector):
+        self.sock, self.sel = sock, sel
+        self.queue: collections.deque = collections.deque()  # child ends of handoff sockets
+        self.writing = False
+        sock.setblocking(False)
 
-    def reap(self, main_children: set) -> None:
-        """Reap every child that has exited; keep the statuses of runs' main children."""
-        try:
-            while os.read(self._r, 512):
-                pass
-        except BlockingIOError:
-            pass
-        while True:
+    def ask(self, child_end: socket.socket) -> None:
+        """Ask for one more run child, handed ``child_end``."""
+        self.queue.append(child_end)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what the socket takes; watch for writability while anything is left."""
+        while self.queue:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if pid in main_children:
-                self.statuses[pid] = status
+                socket.send_fds(self.sock, [b"f"], [self.queue[0].fileno()])
+            except BlockingIOError:
+                break
+            except OSError:
+                os._exit(1)  # the forker is gone: the parent starts a new zygote
+            self.queue.popleft().close()
+        if self.writing != bool(self.queue):
+            self.writing = bool(self.queue)
+            self.sel.modify(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self.writing else 0), "forker")
 
-    def wait(self, pid: int) -> int:
-        """The wait status of run main child ``pid`` (reaped now, or earlier by :meth:`reap`)."""
-        status = self.statuses.pop(pid, None)
-        return status if status is not None else os.waitpid(pid, 0)[1]
 
-    def forget_in_child(self) -> None:
-        """In a forked run child: no wakeup fd, default SIGCHLD (the subreaper flag is not inherited)."""
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+def _start_forker(coordinator_pid: int, control_fd: int):
+    """Fork the forker; in the coordinator returns ``(socket, pid)``, in a run child ``{"code"}``."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        os.close(control_fd)  # the parent sees EOF as soon as the coordinator is gone
+        _ZYGOTE_OBJECTS.append(mine)  # its fd is closed with all others by each run child
+        handoff_fd = _forker(theirs, coordinator_pid)
+        return _receive_run(handoff_fd, os.getppid())
+    theirs.close()
+    return mine, pid
 
 
 def _serve(control_fd: int) -> dict:
-    """Serve spawn requests until the parent goes away; returns only inside a forked child.
+    """Start the forker, then serve spawn requests until the parent goes away.
 
-    A request's first fd is the run's status socket: the zygote answers there (pid + pidfd, then
-    the exit status) and closes it, so each run's parent-side event loop reads its own answers.
+    Returns only inside a forked run child (the boot job). A request's first fd is the run's
+    status socket: the coordinator answers there (pid + pidfd, then the exit status) and closes
+    it, so each run's parent-side event loop reads its own answers.
     """
-    sock = socket.socket(fileno=control_fd)
+    zygote_pid = os.getpid()
+    started = _start_forker(zygote_pid, control_fd)
+    if isinstance(started, dict):
+        return started  # a run child
+    forker, forker_pid = started
+    sock = socket.socket(fileno=control_fd)  # made after the fork: no run child holds this object
     sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, None)
-    children: dict = {}  # pidfd -> (pid, status socket)
-    orphans = _OrphanReaper(sel)
+    sel.register(sock, selectors.EVENT_READ, "parent")
+    sel.register(forker, selectors.EVENT_READ, "forker")
+    requests = _ForkRequests(forker, sel)
+    waiting: list = []  # status sockets of the runs asked of the forker, in order
+    running: dict = {}  # pid -> status socket
     namespaces = _NetNamespaces()
     boots: dict = {}
-    zygote_pid = os.getpid()
-    _send(sock, {"ready": zygote_pid, "jail": _JAIL_ROOT is not None})
+    _send(sock, {"ready": zygote_pid, "jail": _JAIL_ROOT is not None, "forker": forker_pid})
     while True:
-        for key, _ in sel.select():
-            if key.data is _OrphanReaper:  # SIGCHLD: reap the runs' orphans
-                orphans.reap({pid for pid, _ in children.values()})
-                continue
-            if key.data is not None:  # a child exited
-                pidfd = key.fd
-                pid, status = key.data
-                sel.unregister(pidfd)
-                os.close(pidfd)
-                del children[pidfd]
-                _reply(status, {"exit": os.waitstatus_to_exitcode(orphans.wait(pid))})
-                status.close()
+        for key, events in sel.select():
+            if key.data == "forker":
+                if events & selectors.EVENT_WRITE:
+                    requests.flush()
+                if events & selectors.EVENT_READ:
+                    _forker_said(forker, waiting, running)
                 continue
             try:
                 data, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST, _MAX_FDS)
@@ -274,7 +380,7 @@ def _serve(control_fd: int) -> dict:
             status, fds = socket.socket(fileno=fds[0]), fds[1:]
             status.setblocking(False)  # never wait on a parent that stopped listening
             try:
-                code = _compiled_boot(boots, request["boot"])
+                boot = _marshalled_boot(boots, request["boot"])
             except (SyntaxError, ValueError) as exc:
                 for fd in fds:
                     os.close(fd)
@@ -283,38 +389,54 @@ def _serve(control_fd: int) -> dict:
                 continue
             netns_key = request.get("netns")
             netns_fd = namespaces.get(netns_key) if isinstance(netns_key, int) and netns_key >= 0 else None
+            header = {k: request[k] for k in ("argv1", "env", "cwd", "rlimits", "netns", "jail") if k in request}
+            header["netns_fd"] = netns_fd is not None
+            handoff, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                pid = os.fork()
-            except OSError as exc:  # EAGAIN / ENOMEM: this run cannot start; the zygote goes on
+                # The request (and copies of its fds) wait in the child's socket; ours are closed now.
+                socket.send_fds(handoff, [json.dumps(header).encode() + b"\n" + boot],
+                                fds + ([netns_fd] if netns_fd is not None else []))
+            except OSError as exc:
+                _reply(status, {"error": f"handoff failed: {exc}"})
+                status.close()
+                handoff.close()
+                child_end.close()
+                continue
+            finally:
                 for fd in fds:
                     os.close(fd)
-                _reply(status, {"error": f"fork failed: {exc}"})
-                status.close()
-                continue
-            if pid == 0:
-                try:
-                    # The zygote's fds (control socket, selector, other runs' pidfds and status
-                    # sockets) are closed by _place_fds' closerange; their objects are kept alive
-                    # for the child's lifetime so no finalizer ever closes a reused fd number
-                    # (and no page of them is written: closing each object costs page copies).
-                    _ZYGOTE_OBJECTS.append((sock, sel, children, status, namespaces, orphans))
-                    orphans.forget_in_child()
-                    return _become_child(request, code, fds, zygote_pid, netns_fd)
-                except BaseException:
-                    os._exit(70)  # never fall back into the zygote loop
-            for fd in fds:
-                os.close(fd)
-            try:
-                pidfd = os.pidfd_open(pid)
-            except OSError as exc:  # out of fds: end the child before anyone depends on it
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                _reply(status, {"error": f"pidfd_open failed: {exc}"})
-                status.close()
-                continue
-            children[pidfd] = (pid, status)
-            sel.register(pidfd, selectors.EVENT_READ, (pid, status))
-            _reply(status, {"pid": pid}, [pidfd])
+            handoff.close()  # the child reads what is queued; EOF after it
+            waiting.append(status)
+            requests.ask(child_end)
+
+
+def _forker_said(forker: socket.socket, waiting: list, running: dict) -> None:
+    """Read and act on one message of the forker (see ``_forker``)."""
+    try:
+        message, fds, _, _ = socket.recv_fds(forker, 256, 1)
+    except BlockingIOError:
+        return
+    except OSError:
+        message, fds = b"", []
+    if not message:
+        os._exit(1)  # the forker died: the parent starts a new zygote
+    kind, body = message[:1], message[1:]
+    if kind == b"x":
+        pid, wait_status = (int(v) for v in body.split())
+        status = running.pop(pid, None)
+        if status is not None:  # a run's main child (else an orphan the forker reaped)
+            _reply(status, {"exit": os.waitstatus_to_exitcode(wait_status)})
+            status.close()
+        return
+    status = waiting.pop(0)
+    if kind == b"p" and fds:
+        running[int(body)] = status
+        _reply(status, {"pid": int(body)}, fds)
+    else:
+        _reply(status, {"error": f"fork failed: {body.decode(errors='replace')}"})
+        status.close()
+    for fd in fds:
+        os.close(fd)
 
 
 def _enter_jail_namespace(jail: Optional[dict]) -> Optional[str]:
@@ -391,7 +513,7 @@ if __name__ == "__main__":
     _main.__dict__["__builtins__"] = __builtins__
     sys.modules["__main__"] = _main
     _code = _job["code"]
-    del _job, _types, _start, _serve, _become_child, _place_fds, _send, _prctl, _compiled_boot
+    del _job, _types, _start, _serve, _become_child, _place_fds, _send, _prctl, _marshalled_boot
     try:
         exec(_code, _main.__dict__)
         _status = 0

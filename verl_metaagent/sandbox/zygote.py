@@ -161,7 +161,8 @@ class Zygote:
         self.jail_active = False  # the zygote built the jail: its children can be put in it
         self.ready = threading.Event()
         self.dead = False
-        self.pid: Optional[int] = None
+        self.pid: Optional[int] = None  # the coordinator (the process the parent talks to)
+        self.forker_pid: Optional[int] = None  # its child that forks the runs (each run's parent)
         self._sock: Optional[socket.socket] = None
         self._popen: Optional[subprocess.Popen] = None
         self._thread = threading.Thread(target=self._main, name="sandbox-zygote", daemon=True)
@@ -187,7 +188,10 @@ class Zygote:
             greeting = parent.recv(_MAX_MESSAGE)
             if _parse(greeting, "ready") is None:
                 raise RuntimeError("no greeting from the zygote")
-            self.jail_active = bool(self.jail) and json.loads(greeting).get("jail") is True
+            hello = json.loads(greeting)
+            self.jail_active = bool(self.jail) and hello.get("jail") is True
+            forker = hello.get("forker")
+            self.forker_pid = forker if isinstance(forker, int) and not isinstance(forker, bool) else None
             parent.settimeout(None)
             self.pid = self._popen.pid
             self._sock = parent
@@ -305,6 +309,12 @@ async def get_zygote(preload: str, jail: Optional[dict] = None) -> Optional[Zygo
 
 
 def zygote_pid(preload: str) -> Optional[int]:
-    """Pid of this process's live zygote for ``preload``, or None (for tests and diagnostics)."""
+    """Pid of this process's live zygote (its coordinator) for ``preload``, or None (for tests and diagnostics)."""
     zygote = _zygotes.get(preload)
     return zygote.pid if zygote is not None and zygote.alive else None
+
+
+def forker_pid(preload: str) -> Optional[int]:
+    """Pid of the live zygote's forker for ``preload`` (the parent of its runs), or None."""
+    zygote = _zygotes.get(preload)
+    return zygote.forker_pid if zygote is not None and zygote.alive else None
