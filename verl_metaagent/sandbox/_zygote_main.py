@@ -348,7 +348,7 @@ def _serve(control_fd: int) -> dict:
     sel.register(sock, selectors.EVENT_READ, "parent")
     sel.register(forker, selectors.EVENT_READ, "forker")
     requests = _ForkRequests(forker, sel)
-    waiting: list = []  # status sockets of the runs asked of the forker, in order
+    waiting: collections.deque = collections.deque()  # status sockets of the runs asked of the forker, in order
     running: dict = {}  # pid -> status socket
     namespaces = _NetNamespaces()
     boots: dict = {}
@@ -410,7 +410,7 @@ def _serve(control_fd: int) -> dict:
             requests.ask(child_end)
 
 
-def _forker_said(forker: socket.socket, waiting: list, running: dict) -> None:
+def _forker_said(forker: socket.socket, waiting: collections.deque, running: dict) -> None:
     """Read and act on one message of the forker (see ``_forker``)."""
     try:
         message, fds, _, _ = socket.recv_fds(forker, 256, 1)
@@ -428,7 +428,11 @@ def _forker_said(forker: socket.socket, waiting: list, running: dict) -> None:
             _reply(status, {"exit": os.waitstatus_to_exitcode(wait_status)})
             status.close()
         return
-    status = waiting.pop(0)
+    if not waiting:  # never asked for (cannot happen): drop it rather than the zygote
+        for fd in fds:
+            os.close(fd)
+        return
+    status = waiting.popleft()
     if kind == b"p" and fds:
         running[int(body)] = status
         _reply(status, {"pid": int(body)}, fds)
