@@ -104,8 +104,7 @@ class _NetNamespaces:
 
     def __init__(self) -> None:
         self._fds: dict = {}
-        self._own: Optional[int] = None
-        self._libc = None
+        self._own: Optional[int] = None  # the coordinator's own namespace, to return to
 
     def get(self, key: int) -> Optional[int]:
         """An fd of ``key``'s namespace (created on first use), or None if none can be made."""
@@ -120,20 +119,15 @@ class _NetNamespaces:
         return fd
 
     def _create(self) -> Optional[int]:
-        if self._libc is None:
-            self._libc = _LIBC
+        if self._own is None:
             self._own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        if self._libc.unshare(_CLONE_NEWNET) != 0:
+        if _LIBC.unshare(_CLONE_NEWNET) != 0:
             return None
         try:
             return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         finally:
-            if self._libc.setns(self._own, _CLONE_NEWNET) != 0:
+            if _LIBC.setns(self._own, _CLONE_NEWNET) != 0:
                 os._exit(1)  # never serve runs from inside a run's namespace
-
-    def fds(self) -> list:
-        """Every fd this object holds (a forked child closes them)."""
-        return list(self._fds.values()) + ([self._own] if self._own is not None else [])
 
 
 def _enter_netns(netns_fd: Optional[int]) -> None:
@@ -175,12 +169,11 @@ def _become_child(request: dict, fds: list, forker_pid: int, netns_fd: Optional[
         os.chroot(_JAIL_ROOT)  # safe: the boot drops to an unprivileged uid, and no fd of ours points outside
     os.chdir(request["cwd"])
     _set_environment({str(k): str(v) for k, v in request["env"].items()})
-    for name in ("random", "tempfile"):
-        module = sys.modules.get(name)
-        if module is not None and name == "random":
-            module.seed()  # a fresh seed per run, as a fresh interpreter would have
-        elif module is not None:
-            module.tempdir = None  # re-read TMPDIR
+    # ``random`` is reseeded from os.urandom by CPython's own at-fork handler: each run draws
+    # fresh numbers, as a fresh interpreter would (test_no_state_leaks_between_runs).
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = None  # re-read TMPDIR
     sys.argv = ["-c", request["argv1"]]
 
 
