@@ -27,6 +27,7 @@ REGISTRATIONS: dict[str, list[str]] = {
     "verl.plugin.platform.platform_manager": ["verl_metaagent.cpu.platform:register"],
     "verl.workers.rollout.replica": ["verl_metaagent.cpu.replica:register"],
     "verl.experimental.agent_loop.agent_loop": ["verl_metaagent.rollout.verl_glue:register"],
+    "verl.trainer.ppo.v1": ["verl_metaagent.trainer.v1_trainer:register"],  # trainer.v1.trainer_mode=metaagent
     # cpu platform workarounds (each a no-op unless VERL_PLATFORM=cpu)
     "verl.single_controller.ray.base": ["verl_metaagent.cpu.patches:patch_resource_pool_check"],
     "verl.utils.distributed": ["verl_metaagent.cpu.patches:patch_distributed_backend"],

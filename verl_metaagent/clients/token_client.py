@@ -26,6 +26,8 @@ class TokenPolicyClient:
         self.chat = ChatTokenizer(tokenizer, chat_template_kwargs)
         self.merge_multi_turn = merge_multi_turn
         self.usage = UsageTally()
+        self.min_weight_version: Optional[int] = None
+        self.max_weight_version: Optional[int] = None
 
     def prompt_ids(self, messages: Sequence[dict], previous: Optional[Completion] = None) -> list[int]:
         """Prompt ids of ``messages``: a continuation of ``previous`` when possible, else a fresh render."""
@@ -43,6 +45,7 @@ class TokenPolicyClient:
         prompt_ids = self.prompt_ids(messages, previous)
         out = await self.llm.generate(request_id, prompt_ids=prompt_ids, sampling_params=dict(sampling))
         response_ids = list(out.token_ids)
+        self._note_weight_version(getattr(out, "extra_fields", None) or {})
         completion = Completion(
             text=self.chat.decode(response_ids),
             messages=messages,
@@ -55,3 +58,21 @@ class TokenPolicyClient:
         )
         self.usage.add(completion)
         return completion
+
+    def _note_weight_version(self, extra_fields: dict) -> None:
+        """Track the range of policy versions (verl's ``global_steps`` of the serving weights) that
+        answered this client's calls; verl's v1 trainer needs it for staleness bookkeeping."""
+        low = extra_fields.get("min_global_steps", extra_fields.get("global_steps"))
+        high = extra_fields.get("max_global_steps", extra_fields.get("global_steps"))
+        if low is not None:
+            low = int(low)
+            self.min_weight_version = low if self.min_weight_version is None else min(self.min_weight_version, low)
+        if high is not None:
+            high = int(high)
+            self.max_weight_version = high if self.max_weight_version is None else max(self.max_weight_version, high)
+
+    def weight_version_span(self, default: int) -> tuple[int, int]:
+        """``(min, max)`` policy version seen so far, ``(default, default)`` when no server reported one."""
+        low = self.min_weight_version if self.min_weight_version is not None else default
+        high = self.max_weight_version if self.max_weight_version is not None else default
+        return low, high

@@ -14,9 +14,10 @@ from typing import Any
 
 from verl_metaagent.advantage.core import AdvantageConfig
 from verl_metaagent.phases import PhaseConfig
+from verl_metaagent.trainer.step_plan import UpdateConfig
 from verl_metaagent.utils.config_utils import ConfigError, build_dataclass, require, to_plain
 
-SECTIONS = ("rollout", "advantage", "phase", "sandbox")
+SECTIONS = ("rollout", "advantage", "phase", "update", "sandbox")
 ALLOWED_LOSS_AGG_MODES = ("token-mean", "token-sum")
 
 
@@ -28,12 +29,14 @@ class MetaAgentConfig:
         rollout: the M x N tree (``verl_metaagent.rollout.config.RolloutTreeConfig``).
         advantage: hierarchical advantage options.
         phase: stagewise co-evolution schedule.
+        update: optimizer steps per training step and per-role update passes (v1 trainer).
         sandbox: options for the design sandbox (interpreted by the rollout / sandbox modules).
     """
 
     rollout: Any = None
     advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
     phase: PhaseConfig = field(default_factory=PhaseConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
     sandbox: dict = field(default_factory=dict)
 
 
@@ -45,6 +48,11 @@ def load_advantage_config(node: Any, path: str = "metaagent.advantage") -> Advan
 def load_phase_config(node: Any, path: str = "metaagent.phase") -> PhaseConfig:
     """``PhaseConfig`` from a node / dict / None (defaults), validated."""
     return build_dataclass(PhaseConfig, node, path).validate(path)
+
+
+def load_update_config(node: Any, path: str = "metaagent.update") -> UpdateConfig:
+    """``UpdateConfig`` from a node / dict / None (defaults), validated."""
+    return build_dataclass(UpdateConfig, node, path).validate(path)
 
 
 def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig:
@@ -66,6 +74,7 @@ def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig
         rollout=load_rollout_config(data.get("rollout"), f"{path}.rollout"),
         advantage=load_advantage_config(data.get("advantage"), f"{path}.advantage"),
         phase=load_phase_config(data.get("phase"), f"{path}.phase"),
+        update=load_update_config(data.get("update"), f"{path}.update"),
         sandbox=dict(sandbox),
     )
 
@@ -132,13 +141,5 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         f"is {agg!r}; with a variable number of rows per step and zero-weight padding rows only "
         f"{' / '.join(ALLOWED_LOSS_AGG_MODES)} keep the loss independent of padding",
         "set actor_rollout_ref.actor.loss_agg_mode=token-mean (the paper's setting)",
-    )
-    manager = str(_get(config, "actor_rollout_ref.rollout.agent.agent_loop_manager_class", "") or "")
-    require(
-        bool(manager),
-        "actor_rollout_ref.rollout.agent.agent_loop_manager_class",
-        "is not set; the trainer needs rollout rows with role/uid/design_uid/exec_uid/problem_index "
-        "(verl's stock manager returns one row per prompt)",
-        "set actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_metaagent.rollout.worker.HierarchicalAgentLoopManager",
     )
     return meta

@@ -32,10 +32,25 @@ from verl_metaagent.rollout.problems import problem_from_fields
 AGENT_LOOP_NAME = "metaagent_designer"
 
 
+def check_designer_prompt_fits(client: TokenPolicyClient, problem, variant: str, prompt_length: int) -> None:
+    """Raise a clear error when the designer prompt is longer than ``data.max_prompt_length``
+    (verl would otherwise return an empty response and fail deep inside its agent loop)."""
+    from verl_metaagent.rollout.tree_runner import designer_messages
+
+    tokens = len(client.prompt_ids(designer_messages(problem, variant)))
+    if tokens > prompt_length:
+        raise ValueError(
+            f"the designer prompt (metaagent.rollout.prompt_variant={variant}) is {tokens} tokens, longer than "
+            f"data.max_prompt_length={prompt_length}. Set data.max_prompt_length>={tokens}"
+            + (" or metaagent.rollout.prompt_variant=short (after cold-start SFT)" if variant != "short" else "")
+        )
+
+
 class DesignerAgentLoop(AgentLoopBase):
     """One design per trajectory; reward = mean of its executions' rewards."""
 
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> AgentLoopOutput:
+        step = int(kwargs.get("global_steps", 0) or 0)
         metaagent = self.config.get("metaagent", None) or {}
         cfg = load_rollout_config(metaagent.get("rollout", None))
         cfg = dataclasses.replace(
@@ -51,9 +66,11 @@ class DesignerAgentLoop(AgentLoopBase):
             seed=uuid.uuid4().int & 0x7FFFFFFF,
         )
         problem = problem_from_fields(kwargs, uid=str(kwargs.get("uid", "p")), problem_index=0)
+        client = TokenPolicyClient(self.server_manager, self.tokenizer, self.apply_chat_template_kwargs)
+        check_designer_prompt_fits(client, problem, cfg.prompt_variant, self.rollout_config.prompt_length)
         runner = TreeRunner(
             cfg,
-            TokenPolicyClient(self.server_manager, self.tokenizer, self.apply_chat_template_kwargs),
+            client,
             make_grader(self.config),
             prompt_length=self.rollout_config.prompt_length,
             response_length=self.rollout_config.response_length,
@@ -61,6 +78,11 @@ class DesignerAgentLoop(AgentLoopBase):
         )
         tree = await runner.grow(problem)
         design = tree.designs[0]
+        if not design.response_ids:
+            raise RuntimeError(
+                f"the designer returned no tokens for prompt {problem.uid} (prompt of {len(design.prompt_ids)} tokens); "
+                "check data.max_prompt_length / data.max_response_length against the model's context"
+            )
         return AgentLoopOutput(
             prompt_ids=design.prompt_ids,
             response_ids=design.response_ids,
@@ -69,5 +91,11 @@ class DesignerAgentLoop(AgentLoopBase):
             reward_score=float(design.reward),
             num_turns=2,
             metrics=AgentLoopMetrics(),
-            extra_fields={"design_pattern": design.pattern, "design_valid": bool(design.valid)},
+            extra_fields={
+                "design_pattern": design.pattern,
+                "design_valid": bool(design.valid),
+                # the policy versions that answered this design's calls: verl's v1 trainer reads them
+                # for its staleness bookkeeping and fails on None
+                **dict(zip(("min_global_steps", "max_global_steps"), client.weight_version_span(default=step))),
+            },
         )

@@ -102,18 +102,22 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         val = self.rollout_config.val_kwargs
         return SamplingConfig(temperature=float(val.temperature), top_p=float(val.top_p), top_k=int(val.top_k))
 
-    async def generate_sequences(self, batch: DataProto) -> DataProto:
-        validate = bool(batch.meta_info.get("validate", False))
-        step = int(batch.meta_info.get("global_steps", -1))
+    def execution_semaphore(self) -> asyncio.Semaphore:
+        """The worker's bound on concurrent executions (one per event loop: an ``asyncio.Semaphore``
+        belongs to the loop it first waits on)."""
         loop = asyncio.get_running_loop()
         if self._semaphore is None or self._semaphore_loop is not loop:
-            # one bound per worker and event loop (an asyncio.Semaphore belongs to the loop it first waits on)
             self._semaphore = asyncio.Semaphore(self.tree_config.max_concurrent_executions)
             self._semaphore_loop = loop
-        client = TokenPolicyClient(
-            self.llm_client, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {})
-        )
-        runner = TreeRunner(
+        return self._semaphore
+
+    def policy_client(self) -> TokenPolicyClient:
+        """A client over the worker's LLM servers (the trained policy answers every call)."""
+        return TokenPolicyClient(self.llm_client, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {}))
+
+    def tree_runner(self, client: TokenPolicyClient, *, step: int, validate: bool) -> TreeRunner:
+        """A :class:`TreeRunner` for one step (training or validation) with this worker's settings."""
+        return TreeRunner(
             self.tree_config,
             client,
             self.grader,
@@ -124,8 +128,25 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
             val_sampling=self._val_sampling() if validate else None,
             test_runner_factory=self._test_runner_factory,
             logprobs=bool(self.rollout_config.calculate_log_probs),
-            execution_semaphore=self._semaphore,
+            execution_semaphore=self.execution_semaphore(),
         )
+
+    def tree_rows(self, tree: ProblemTree, validate: bool, stats: RowStats) -> list[RowSpec]:
+        """One tree's training rows (validation: one row per problem), with this worker's length limits."""
+        return tree_to_rows(
+            tree,
+            prompt_length=self.rollout_config.prompt_length,
+            response_length=self.rollout_config.response_length,
+            merge_multi_turn=self.tree_config.merge_multi_turn,
+            max_rows_per_execution=self.tree_config.max_executor_rows_per_execution,
+            validate=validate,
+            stats=stats,
+        )
+
+    async def generate_sequences(self, batch: DataProto) -> DataProto:
+        validate = bool(batch.meta_info.get("validate", False))
+        step = int(batch.meta_info.get("global_steps", -1))
+        runner = self.tree_runner(self.policy_client(), step=step, validate=validate)
         started = time.monotonic()
         problems = problems_from_batch(batch)
         trees: list[ProblemTree] = list(await asyncio.gather(*(runner.grow(p) for p in problems)))
@@ -145,15 +166,7 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         stats = RowStats()
         rows: list[RowSpec] = []
         for tree in trees:
-            rows += tree_to_rows(
-                tree,
-                prompt_length=self.rollout_config.prompt_length,
-                response_length=self.rollout_config.response_length,
-                merge_multi_turn=self.tree_config.merge_multi_turn,
-                max_rows_per_execution=self.tree_config.max_executor_rows_per_execution,
-                validate=validate,
-                stats=stats,
-            )
+            rows += self.tree_rows(tree, validate, stats)
         return rows, stats
 
 

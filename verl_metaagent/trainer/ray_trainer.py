@@ -46,8 +46,28 @@ from verl_metaagent.utils.config_utils import ConfigError, require
 ROLLOUT_METRICS_KEY = "metaagent_metrics"
 
 
+LEGACY_MANAGER_FQN = "verl_metaagent.rollout.worker.HierarchicalAgentLoopManager"
+
+
+def prepare_legacy_config(config: Any) -> None:
+    """Fill the legacy path's rollout manager (rows as one ``DataProto``) when unset; reject another."""
+    agent = config.actor_rollout_ref.rollout.agent
+    manager = str(agent.get("agent_loop_manager_class", None) or "")
+    if not manager:
+        with open_dict(agent):
+            agent.agent_loop_manager_class = LEGACY_MANAGER_FQN
+        return
+    require(
+        manager == LEGACY_MANAGER_FQN,
+        "actor_rollout_ref.rollout.agent.agent_loop_manager_class",
+        f"is {manager}; the legacy trainer (trainer.use_v1=false) needs rows as one DataProto",
+        f"leave it unset (the legacy path uses {LEGACY_MANAGER_FQN}) or use the v1 trainer (trainer.use_v1=true)",
+    )
+
+
 def check_trainer_features(config: Any) -> None:
     """Reject verl features the MetaAgent-X loop does not drive (error names the key and the fix)."""
+    prepare_legacy_config(config)
     require(
         not bool(config.algorithm.get("use_kl_in_reward", False)),
         "algorithm.use_kl_in_reward",

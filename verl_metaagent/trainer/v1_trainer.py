@@ -1,0 +1,367 @@
+"""``MetaAgentTrainer``: MetaAgent-X as a mode of verl 0.9.1's v1 trainer (``trainer.v1.trainer_mode=metaagent``).
+
+A stock launch selects it with one setting::
+
+    VERL_USE_EXTERNAL_MODULES=verl_metaagent python -m verl.trainer.main_ppo \\
+        trainer.v1.trainer_mode=metaagent algorithm.adv_estimator=metaagent \\
+        metaagent.rollout.num_designs=4 metaagent.rollout.num_executions=4 ...
+
+It is verl's synchronous v1 trainer (``PPOTrainerSync``: replay buffer, TransferQueue batches,
+weight sync after each step, checkpoints, validation, tracker) with only the step body changed:
+
+1. the replay buffer samples the step's prompts; every row of their trees comes with them (the
+   rollout, :class:`~verl_metaagent.rollout.worker_tq.TreeAgentLoopManagerTQ`, writes a variable
+   number of rows per problem; rewards are already on the rows, so no reward pass runs);
+2. :func:`~verl_metaagent.trainer.step_plan.plan_step` computes the hierarchical advantages over
+   all sampled rows, picks the rows of the roles trained in this phase and splits them into update
+   passes (one per role by default, as the release does);
+3. per pass, verl's own pieces run on the pass's keys: ``_balance_batch`` (which pads with verl's
+   zero-loss synthetic rows to our mini-batch plan), ``_compute_old_log_prob``, the reference pass,
+   our ``_compute_advantage`` (writes the planned advantages; pad rows get 0) and ``_update_actor``
+   with ``metaagent.update.rows_per_mini_batch`` rows per optimizer step;
+4. untrained rows are cleared from TransferQueue; ``metaagent/*`` metrics go to verl's tracker.
+
+Not supported (rejected at start by :func:`check_v1_features`, naming the key): a critic, KL in
+the reward, a colocated reward model (rewards come from the tree), ``parameter_sync_step > 1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Any, Optional
+
+from omegaconf import OmegaConf, open_dict
+
+from verl_metaagent.config.schema import MetaAgentConfig, validate_run_config
+from verl_metaagent.trainer.step_plan import SampledRow, StepPlan, mini_batches_for, plan_step
+from verl_metaagent.utils.config_utils import ConfigError, require
+
+logger = logging.getLogger(__name__)
+logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
+
+TRAINER_MODE = "metaagent"
+MANAGER_FQN = "verl_metaagent.rollout.worker_tq.TreeAgentLoopManagerTQ"
+LEGACY_MANAGER_FQN = "verl_metaagent.rollout.worker.HierarchicalAgentLoopManager"
+SUMMARY_FIELD = "metaagent_summary"
+
+
+def prepare_v1_config(config: Any) -> MetaAgentConfig:
+    """Fill the mode's own rollout manager when unset and run every start-up check.
+
+    ``actor_rollout_ref.rollout.agent.agent_loop_manager_class`` unset (verl's default) becomes
+    :data:`MANAGER_FQN`; the legacy DataProto manager is replaced by it (it cannot feed the v1
+    trainer); any other class must subclass it.
+
+    Raises:
+        ConfigError: naming the key and the fix.
+    """
+    agent = config.actor_rollout_ref.rollout.agent
+    manager = str(agent.get("agent_loop_manager_class", None) or "")
+    if manager in ("", LEGACY_MANAGER_FQN):
+        with open_dict(agent):
+            agent.agent_loop_manager_class = MANAGER_FQN
+    elif manager != MANAGER_FQN:
+        from verl.utils.import_utils import load_class_from_fqn
+
+        from verl_metaagent.rollout.worker_tq import TreeAgentLoopManagerTQ
+
+        cls = load_class_from_fqn(manager, "AgentLoopManager")
+        require(
+            isinstance(cls, type) and issubclass(cls, TreeAgentLoopManagerTQ),
+            "actor_rollout_ref.rollout.agent.agent_loop_manager_class",
+            f"is {manager}, which does not write design-execute trees to TransferQueue",
+            f"leave it unset (trainer.v1.trainer_mode={TRAINER_MODE} uses {MANAGER_FQN}) or subclass that class",
+        )
+    meta = validate_run_config(config)
+    check_v1_features(config)
+    return meta
+
+
+def check_v1_features(config: Any) -> None:
+    """Reject verl features this trainer does not drive (the error names the key and the fix)."""
+    require(
+        not bool(config.algorithm.get("use_kl_in_reward", False)),
+        "algorithm.use_kl_in_reward",
+        "is not supported by the metaagent trainer (advantages are computed from the tree's rewards)",
+        "set algorithm.use_kl_in_reward=false (use actor_rollout_ref.actor.use_kl_loss for a KL term)",
+    )
+    critic = config.get("critic", {}) or {}
+    require(
+        not bool(critic.get("enable", False)),
+        "critic.enable",
+        "must be false: the metaagent estimator is critic-free",
+        "set critic.enable=false",
+    )
+    reward_model = OmegaConf.select(config, "reward.reward_model.enable")
+    require(
+        not bool(reward_model),
+        "reward.reward_model.enable",
+        "must be false: executions are graded by reward_fns (or reward.custom_reward_function) inside the rollout",
+        "set reward.reward_model.enable=false",
+    )
+    mode = str(OmegaConf.select(config, "trainer.v1.trainer_mode") or TRAINER_MODE)
+    sync_steps = OmegaConf.select(config, f"trainer.v1.{mode}.parameter_sync_step")
+    require(
+        sync_steps in (None, 1),
+        f"trainer.v1.{mode}.parameter_sync_step",
+        f"must be 1 for the metaagent trainer (one phase-filtered update per step), got {sync_steps}",
+        f"remove trainer.v1.{mode}.parameter_sync_step",
+    )
+
+
+def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -> tuple[list[SampledRow], list[dict]]:
+    """:class:`SampledRow` per key (pad rows as ``role='pad'``) and the trees' rollout summaries."""
+    rows, summaries = [], []
+    for key, tag, extra in zip(keys, tags, extra_fields):
+        extra = getattr(extra, "data", extra) if not isinstance(extra, dict) else extra
+        extra = extra if isinstance(extra, dict) else {}
+        if SUMMARY_FIELD in extra and extra[SUMMARY_FIELD]:
+            summaries.append(extra[SUMMARY_FIELD])
+        if tag.get("is_padding", False) or "role" not in extra:
+            rows.append(SampledRow(key=key, role="pad", uid="", design_uid="", exec_uid="", reward=0.0))
+            continue
+        rows.append(
+            SampledRow(
+                key=key,
+                role=str(extra["role"]),
+                uid=str(extra.get("uid", key.split("_")[0])),
+                design_uid=str(extra.get("design_uid", "") or ""),
+                exec_uid=str(extra.get("exec_uid", "") or ""),
+                reward=float(extra.get("metaagent_reward", 0.0)),
+                data_source=str(extra.get("data_source", "") or ""),
+                generated_at=int(tag.get("global_steps") or 0),
+            )
+        )
+    return rows, summaries
+
+
+def register(v1_module) -> None:
+    """Register :class:`MetaAgentTrainer` as ``trainer.v1.trainer_mode=metaagent`` (idempotent; run by the
+    lazy hook when ``verl.trainer.ppo.v1`` is imported)."""
+    registry = v1_module.trainer_base.TRAINER_REGISTRY
+    cls = _trainer_class()
+    if registry.get(TRAINER_MODE) is not cls:
+        v1_module.register_trainer(TRAINER_MODE)(cls)
+
+
+_TRAINER_CLS: Optional[type] = None
+
+
+def _trainer_class() -> type:
+    """Build the trainer class on first use (it subclasses verl's, so verl must be importable)."""
+    global _TRAINER_CLS
+    if _TRAINER_CLS is None:
+        _TRAINER_CLS = _define_trainer()
+    return _TRAINER_CLS
+
+
+def _define_trainer() -> type:
+    import numpy as np
+    import torch
+    import transfer_queue as tq
+    from tensordict import TensorDict
+    from transfer_queue import KVBatchMeta
+
+    from verl.protocol import DataProto
+    from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
+    from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+    from verl.utils.debug import marked_timer
+    from verl.workers.utils.padding import response_to_nested
+
+    from verl_metaagent.rollout.rows import merge_summaries, rollout_metrics
+    from verl_metaagent.trainer.batch_assembly import MiniBatchPlan, plan_minibatches
+
+    class MetaAgentTrainer(PPOTrainerSync):
+        """verl's synchronous v1 trainer with the MetaAgent-X step (module docstring). Construct like
+        any v1 trainer: ``MetaAgentTrainer(config)``; ``init()`` then ``fit(agent_loop_manager)``."""
+
+        def __init__(self, config):
+            self.metaagent: MetaAgentConfig = prepare_v1_config(config)
+            super().__init__(config)
+            self._advantages: dict[str, float] = {}
+            self._pass_plan: Optional[MiniBatchPlan] = None
+            actor = config.actor_rollout_ref.actor
+            print(
+                f"[metaagent] trainer mode {TRAINER_MODE}: {self.metaagent.update.rows_per_mini_batch} rows per optimizer "
+                f"step (metaagent.update.rows_per_mini_batch), {self.metaagent.update.role_passes} role passes; "
+                f"actor_rollout_ref.actor.ppo_mini_batch_size={actor.ppo_mini_batch_size} is not used by this trainer",
+                flush=True,
+            )
+
+        # ---------------------------------------------------------------- config-derived sizes
+        def _passes_per_step(self) -> int:
+            """Actor updates per step at most (for the LR scheduler's horizon): 2 with separate role
+            passes in ``simultaneous`` mode, else 1."""
+            both = self.metaagent.phase.mode == "simultaneous"
+            return 2 if both and self.metaagent.update.role_passes == "separate" else 1
+
+        def _init_dataloader(self):
+            super()._init_dataloader()
+            passes = self._passes_per_step()
+            if passes > 1 and OmegaConf.select(self.config, "actor_rollout_ref.actor.optim"):
+                with open_dict(self.config):
+                    optim = self.config.actor_rollout_ref.actor.optim
+                    optim.total_training_steps = int(optim.total_training_steps) * passes
+
+        def _actor_dp_size(self) -> int:
+            wg = self.actor_rollout_wg
+            if "actor" not in wg._dispatch_info:
+                wg._dispatch_info["actor"] = wg._query_dispatch_info("actor")
+            return max(wg._dispatch_info["actor"]) + 1
+
+        def _micro_batch_size(self) -> int:
+            actor = self.config.actor_rollout_ref.actor
+            if actor.get("use_dynamic_bsz", False):
+                return 1
+            return int(actor.get("ppo_micro_batch_size_per_gpu", None) or 1)
+
+        # ---------------------------------------------------------------- the step
+        def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int):
+            with marked_timer("gen", timing_raw, color="red"):
+                self.on_sample_begin()
+                sampled, off_policy_metrics = self.replay_buffer.sample(
+                    global_steps=self.global_steps, partition_id="train", batch_size=sample_batch_size
+                )
+                metrics.update(off_policy_metrics)
+                self.on_sample_end()
+
+            with marked_timer("adv", timing_raw, color="brown"):
+                plan = self._plan(sampled, metrics)
+            if plan.untrained_keys:
+                tq.kv_clear(keys=plan.untrained_keys, partition_id=sampled.partition_id)
+
+            keys: list[str] = []
+            tags: list[dict] = []
+            by_key = dict(zip(sampled.keys, sampled.tags))
+            for update in plan.passes:
+                batch = KVBatchMeta(
+                    partition_id=sampled.partition_id,
+                    keys=list(update.keys),
+                    tags=[by_key[k] for k in update.keys],
+                    extra_info={"temperature": self.config.actor_rollout_ref.rollout.temperature},
+                )
+                pass_metrics: dict = {}
+                batch = self._train_pass(batch, pass_metrics, timing_raw)
+                metrics.update(pass_metrics)
+                if len(plan.passes) > 1:
+                    role = "+".join(update.roles)
+                    metrics.update({f"metaagent/update/{role}/{k}": v for k, v in pass_metrics.items()})
+                keys += batch.keys
+                tags += batch.tags
+            return KVBatchMeta(partition_id=sampled.partition_id, keys=keys, tags=tags)
+
+        def _plan(self, sampled, metrics: dict) -> StepPlan:
+            extra = []
+            if sampled.keys:
+                data = tq.kv_batch_get(keys=sampled.keys, partition_id=sampled.partition_id, select_fields=["extra_fields"])
+                extra = list(data["extra_fields"])
+            rows, summaries = _sampled_rows(sampled.keys, sampled.tags, extra)
+            plan = plan_step(
+                rows,
+                global_step=self.global_steps,
+                adv_config=self.metaagent.advantage,
+                phase_config=self.metaagent.phase,
+                update_config=self.metaagent.update,
+            )
+            self._advantages = plan.advantages
+            metrics.update(plan.metrics)
+            if summaries:
+                metrics.update(rollout_metrics(merge_summaries(summaries)))
+            return plan
+
+        def _train_pass(self, batch, metrics: dict, timing_raw: dict):
+            """verl's per-batch pipeline on one pass's rows: pad + balance, old log-probs, reference,
+            advantages, actor update with this pass's mini-batch plan."""
+            update = self.metaagent.update
+            self._pass_plan = plan_minibatches(
+                len(batch), self._actor_dp_size(), mini_batches_for(len(batch), update), self._micro_batch_size()
+            )
+            try:
+                batch = self._balance_batch(batch, metrics=metrics)
+                with marked_timer("old_log_prob", timing_raw, color="blue"):
+                    batch = self._compute_old_log_prob(batch, metrics=metrics)
+                if self.use_reference_policy:
+                    with marked_timer("ref", timing_raw, color="olive"):
+                        batch = self._compute_ref_log_prob(batch, metrics=metrics)
+                with marked_timer("adv", timing_raw, color="brown"):
+                    batch = self._compute_advantage(batch, metrics=metrics)
+                if self.config.trainer.critic_warmup <= self.global_steps:
+                    with marked_timer("update_actor", timing_raw, color="red"):
+                        batch = self._update_actor(batch, metrics=metrics)
+                metrics["metaagent/train/num_mini_batches"] = float(self._pass_plan.num_mini_batches)
+                metrics["metaagent/train/rows_per_mini_batch"] = float(self._pass_plan.rows_per_mini_batch)
+                metrics["metaagent/train/pad_rows"] = float(self._pass_plan.pad_rows)
+            finally:
+                self._pass_plan = None
+            return batch
+
+        def _get_required_batch_multiple(self, dp_size: int) -> int:
+            if self._pass_plan is None:
+                return super()._get_required_batch_multiple(dp_size)
+            # verl pads to a multiple of this; the plan's padded size is that multiple exactly
+            return self._pass_plan.padded_rows
+
+        def _compute_advantage(self, batch, metrics: dict):
+            """Write the planned per-row advantages (times the response mask) as ``advantages`` and
+            ``returns``; verl's synthetic pad rows get 0. Rollout correction runs as in verl's trainer."""
+            fields = ["response_mask", "rollout_log_probs", "old_log_probs"]
+            data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+            response_mask = data["response_mask"]
+            padded = DataProto(batch=data.to_padded_tensor())
+            scalars = torch.tensor([self._advantages.get(k, 0.0) for k in batch.keys], dtype=torch.float32)
+            advantages = scalars.unsqueeze(-1) * padded.batch["response_mask"].to(torch.float32)
+            out = {"advantages": response_to_nested(advantages, response_mask)}
+            out["returns"] = response_to_nested(advantages.clone(), response_mask)
+
+            corr = self.config.algorithm.get("rollout_correction", None)
+            bypass = bool(corr and corr.get("bypass_mode", False))
+            if corr is not None and "rollout_log_probs" in padded.batch.keys() and not bypass:
+                padded, is_metrics = compute_rollout_correction_and_add_to_batch(padded, corr)
+                metrics.update(is_metrics)
+                out["response_mask"] = response_to_nested(padded.batch["response_mask"], response_mask)
+                if "rollout_is_weights" in padded.batch.keys():
+                    out["rollout_is_weights"] = response_to_nested(padded.batch["rollout_is_weights"], response_mask)
+            return tq.kv_batch_put(
+                keys=batch.keys, partition_id=batch.partition_id, fields=TensorDict(out, batch_size=len(batch))
+            )
+
+        @contextmanager
+        def _actor_mini_batch_rows(self, rows: int):
+            """During the call the actor's ``ppo_mini_batch_size`` is ``rows`` (``rollout.n`` is 1), which
+            verl's ``_update_actor`` sends to the workers as the global mini-batch size."""
+            actor = self.config.actor_rollout_ref.actor
+            saved = actor.ppo_mini_batch_size
+            with open_dict(actor):
+                actor.ppo_mini_batch_size = rows
+            try:
+                yield
+            finally:
+                with open_dict(actor):
+                    actor.ppo_mini_batch_size = saved
+
+        def _update_actor(self, batch, metrics: dict):
+            if self._pass_plan is None:
+                return super()._update_actor(batch, metrics)
+            with self._actor_mini_batch_rows(self._pass_plan.rows_per_mini_batch):
+                return super()._update_actor(batch, metrics)
+
+        def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
+            if len(batch.keys) == 0:  # nothing trained this step (e.g. every design invalid in a designer phase)
+                metrics.update({"training/global_step": global_steps, "training/epoch": epoch})
+                return
+            super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
+
+    MetaAgentTrainer.__module__ = __name__
+    MetaAgentTrainer.__qualname__ = "MetaAgentTrainer"
+    return MetaAgentTrainer
+
+
+def __getattr__(name: str):
+    if name == "MetaAgentTrainer":
+        return _trainer_class()
+    raise AttributeError(name)
+
+
+__all__ = ["MetaAgentTrainer", "prepare_v1_config", "check_v1_features", "register", "TRAINER_MODE", "ConfigError"]
