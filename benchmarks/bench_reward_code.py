@@ -67,9 +67,9 @@ def make_samples(n_samples: int, n_tests: int, seed: int = 0):
 
 async def naive_grade(answer: str, gt: str, cfg) -> float:
     """One fresh sandbox per test; sequential; early exit. Same limits as ours per program."""
+    from reward_fns.answers import extract_code
     from reward_fns.code._executor import SandboxLimits, run_python
     from reward_fns.code.compare import outputs_match
-    from reward_fns.code.extract import extract_code
     from reward_fns.code.grader import _semaphore
 
     code = extract_code(answer)

@@ -10,8 +10,4 @@ def __getattr__(name: str) -> Any:
         from reward_fns.code import grader
 
         return getattr(grader, name)
-    if name == "extract_code":
-        from reward_fns.code.extract import extract_code
-
-        return extract_code
     raise AttributeError(name)

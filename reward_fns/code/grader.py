@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from reward_fns.code.extract import extract_code
+from reward_fns.answers import extract_code
 from reward_fns.registry import register
 from reward_fns.types import GradeResult
 
@@ -153,7 +153,7 @@ async def run_public_tests(code: str, tests: Any, config: Optional[CodeGradeConf
     if tests is None:
         return {"passed": [], "statuses": [], "pass_rate": 0.0, "all_passed": False, "sandbox_status": "no_tests"}
     cfg = config or replace(DEFAULT_CONFIG, early_exit=False)
-    return await run_tests(extract_code(code), tests, cfg)
+    return await run_tests(extract_code(code) or code, tests, cfg)
 
 
 def _config_from(kwargs: dict, extra_info: dict) -> CodeGradeConfig:
@@ -174,7 +174,7 @@ async def grade_code(answer: str, ground_truth: Any, extra_info: Optional[dict] 
     detail = {"pass_rate", "passed", "total", "statuses", "sandbox_status"}).
     """
     cfg = _config_from(kwargs, extra_info or {})
-    code = extract_code(answer) if cfg.extract else (answer or "")
+    code = (extract_code(answer) or answer or "") if cfg.extract else (answer or "")
     if not code.strip():
         return GradeResult(0.0, False, {"pass_rate": 0.0, "reason": "no code"})
     try:

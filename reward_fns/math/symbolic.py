@@ -14,34 +14,29 @@ def _configs():
     return _CFG
 
 
-def _has_float(expr) -> bool:
+def _has_float(obj) -> bool:
     import sympy
 
     try:
-        return bool(expr.atoms(sympy.Float))
+        return bool(obj.atoms(sympy.Float))
     except Exception:
         return False
 
 
-def _exact_equal(a, b) -> bool:
-    """Exact check for numeric expressions that contain decimals (no rounding tolerance)."""
+def _exact(obj):
+    """``obj`` with every decimal replaced by the exact rational it spells (``0.33`` -> 33/100)."""
     import sympy
 
-    def to_exact(e):
-        return e.xreplace({f: sympy.Rational(str(f)) for f in e.atoms(sympy.Float)})
-
-    try:
-        diff = sympy.simplify(to_exact(a) - to_exact(b))
-        return diff == 0
-    except Exception:
-        return False
+    floats = obj.atoms(sympy.Float)
+    return obj.xreplace({f: sympy.Rational(str(f)) for f in floats}) if floats else obj
 
 
 def equal(gold: str, pred: str) -> bool:
     """True iff math-verify finds ``pred`` equivalent to ``gold`` (both LaTeX-ish answer strings).
 
-    math-verify compares floats after rounding; when either side carries a decimal and both are
-    plain numbers we re-check exactly (so ``3.14`` is not ``\\pi`` and ``0.333`` is not ``1/3``).
+    math-verify compares decimals after rounding; when either side carries one (a number, a
+    matrix entry, a set element, ...) the check is repeated on exact rationals, so ``3.14`` is
+    not ``\\pi`` and a matrix entry ``0.33`` is not ``1/3``.
     """
     from math_verify import parse, verify
 
@@ -51,12 +46,12 @@ def equal(gold: str, pred: str) -> bool:
         return False
     if not verify(g, p, timeout_seconds=None):
         return False
-    import sympy
-
     ge, pe = g[0], p[0]
-    if isinstance(ge, sympy.Expr) and isinstance(pe, sympy.Expr) and (_has_float(ge) or _has_float(pe)):
-        if not ge.free_symbols and not pe.free_symbols:
-            return _exact_equal(ge, pe)
+    if _has_float(ge) or _has_float(pe):
+        try:
+            return bool(verify([_exact(ge)], [_exact(pe)], timeout_seconds=None))
+        except Exception:
+            return False
     return True
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 import reward_fns
-from reward_fns.code import CodeGradeConfig, extract_code, run_public_tests, run_tests
+from reward_fns.answers import extract_code
+from reward_fns.code import CodeGradeConfig, run_public_tests, run_tests
 from reward_fns.code.compare import call_output_match, outputs_match, tokens_match
 
 SUM = json.dumps({"inputs": ["1 2\n", "3 4\n", "10 20\n"], "outputs": ["3\n", "7", "30\n"]})
@@ -55,7 +56,7 @@ def test_extract_code():
     text = "try:\n```python\nprint(1)\n```\nthen\n```python\nprint(2)\n```\n```text\nout\n```"
     assert extract_code(text) == "print(2)\n"
     assert extract_code("```\nprint(3)\n```") == "print(3)\n"
-    assert extract_code("print(4)") == "print(4)"
+    assert extract_code("print(4)") is None  # no fence: the grader runs the reply itself
     assert extract_code("here:\n```python\nprint(5)\n") == "print(5)\n"
 
 

@@ -1,37 +1,49 @@
 """Math grader: labelled agreement set, extraction, exactness, timeouts, verl entry."""
 
-import json
 import threading
-from pathlib import Path
 
 import pytest
 
 import reward_fns
-from reward_fns.math.extract import extract_answer, last_boxed
+from labelled_sets import KNOWN_FAILURES, adjudications, load
+from reward_fns.answers import extract_answer, find_answer, last_boxed
 from reward_fns.math.grader import grade_math, is_equivalent
 
-DATA = Path(__file__).parent / "data" / "math_cases.jsonl"
-CASES = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-# Documented known failures: (response suffix, gold). Keep this list tiny.
-KNOWN_FAILURES = {
-    ("Reasoning... so the final answer is $\\boxed{i^2}$.", "-1"),  # math-verify reads i as a symbol
-}
+OURS = load("ours")
+INDEPENDENT = load("independent")
 
 
-def test_labelled_set_is_large_and_balanced():
-    assert len(CASES) >= 200
-    positives = sum(c["expected"] for c in CASES)
-    assert 80 <= positives <= len(CASES) - 60
+def test_labelled_sets_are_large_and_balanced():
+    for cases, size in ((OURS, 200), (INDEPENDENT, 200)):
+        assert len(cases) >= size
+        positives = sum(c.expected for c in cases)
+        assert 80 <= positives <= len(cases) - 60
 
 
-def test_labelled_set_agreement():
-    disagreements = []
-    for case in CASES:
-        timeout = 2.0 if case["tag"] == "pathological" else 5.0
-        got = grade_math(case["response"], case["gold"], timeout=timeout).correct
-        if got != case["expected"] and (case["response"], case["gold"]) not in KNOWN_FAILURES:
-            disagreements.append((case["tag"], case["response"][-80:], case["gold"], case["expected"]))
-    assert disagreements == []
+def _disagreements(cases):
+    out = []
+    for case in cases:
+        got = grade_math(case.response, case.gold, timeout=case.timeout).correct
+        if got != case.expected and case.id not in KNOWN_FAILURES:
+            out.append((case.id, case.response[-80:], case.gold, case.expected))
+    return out
+
+
+def test_our_labelled_set_agreement():
+    assert _disagreements(OURS) == []
+
+
+def test_independent_labelled_set_agreement():
+    """Labels written from rules by a session that never saw the grader (data/independent/README.md)."""
+    assert _disagreements(INDEPENDENT) == []
+
+
+def test_adjudications_name_real_cases_with_their_labels():
+    cases = {c.id: c for c in OURS + INDEPENDENT}
+    for case_id, row in adjudications().items():
+        assert case_id in cases and cases[case_id].label == row["label"] != row["adjudicated"]
+        assert len(row["reason"]) > 40
+    assert all(case_id in cases for case_id in KNOWN_FAILURES)
 
 
 @pytest.mark.parametrize(
@@ -48,9 +60,10 @@ def test_last_boxed(text, expected):
 
 
 def test_extract_order():
-    assert extract_answer("The answer is 12.\n And 13 apples") == ("12", "answer_is")
-    assert extract_answer("we have 3 and then 4") == ("4", "last_number")
-    assert extract_answer("") == (None, "none")
+    assert find_answer("The answer is 12.\n And 13 apples").answer == "12"
+    found = find_answer("we have 3 and then 4")
+    assert (found.answer, found.method) == ("4", "last_number")
+    assert extract_answer("") is None
 
 
 @pytest.mark.parametrize("pred,gold", [("995", "999"), ("0.333", "\\frac{1}{3}"), ("3.14", "\\pi"), ("1.41421356", "\\sqrt{2}")])

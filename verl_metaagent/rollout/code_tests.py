@@ -100,7 +100,7 @@ def api_test_runner_factory():
 
 async def _run_only(code: str, stdins: list[str]) -> dict:
     """Run ``code`` once per stdin in the sandbox; results carry ``stdout`` and ``error`` (``run_code``)."""
-    from reward_fns.code.extract import extract_code
+    from reward_fns.answers import extract_code
     from verl_metaagent.sandbox import SandboxLimits, run_python
 
     program = extract_code(code) or code
