@@ -5,12 +5,26 @@ Pins, and why:
 * ``verl==0.9.1`` -- every extension point we use (``AgentLoopManager``/``AgentLoopWorker``,
   ``register_adv_est``, the platform and rollout-replica registries, ``RayPPOTrainer``)
   is read from the 0.9.1 source; these are experimental APIs that move between minors.
-* ``transformers==5.9.0`` -- verl 0.9.1 accepts ``>=5.5.3,<5.11`` and its ``vllm`` extra pins
-  5.9.0, so CPU and GPU installs resolve the same tokenizer/chat-template code.
+* ``transformers>=5.5.3,<5.11,!=5.6.0`` -- verl 0.9.1's own range; each extra pins one release in it:
+  ``[cpu]`` and ``[gpu]`` 5.9.0 (verl's ``vllm`` extra pins it), ``[sglang]`` 5.8.1 (SGLang pins
+  transformers exactly, see below).
 * ``torch>=2.6,<=2.14.1`` -- no exact pin in ``install_requires`` so that GPU users get the
-  torch their vLLM/SGLang wheel needs (``[gpu]`` extra pulls ``verl[vllm]`` -> torch 2.11.0).
-  The CPU set-up (``scripts/setup.sh``) installs the CPU wheel ``torch==2.13.0`` first; the
-  upper bound is the highest release available on the CPU build machines.
+  torch their vLLM/SGLang wheel needs. The CPU set-up (``scripts/setup.sh``) installs the CPU
+  wheel ``torch==2.13.0`` first; the upper bound is the highest release available on the CPU
+  build machines.
+* ``[gpu]`` = ``verl[vllm]==0.9.1``. Resolved in a clean Python 3.11 venv on 2026-12-05
+  (``pip install --dry-run``, checked in CI by ``tests/test_install_extras.py``): vllm 0.24.0,
+  torch 2.11.0, transformers 5.9.0, flashinfer-python 0.6.12. flash-attn is *not* in the extra:
+  PyPI has only its sdist, whose build imports torch and so fails inside pip's isolated build
+  ("Failed to build 'flash-attn' when getting requirements to build wheel"). It is the
+  documented second step, ``pip install flash-attn --no-build-isolation`` (after torch is in).
+* ``[sglang]``: verl's own ``verl[sglang]==0.9.1`` cannot be installed: it pins sglang 0.5.12 and
+  transformers 5.9.0, sglang 0.5.12 pins transformers 5.6.0, and verl excludes 5.6.0
+  (ResolutionImpossible). The extra therefore lists verl's pieces itself with the nearest
+  SGLang whose transformers pin verl accepts: sglang 0.5.13.post1 (transformers 5.8.1). Resolved
+  on 2026-12-05: sglang 0.5.13.post1, torch 2.11.0, transformers 5.8.1. verl 0.9.1 was written
+  against 0.5.12; the request keys we send are checked against 0.5.13.post1's SamplingParams
+  (``tests/rollout/test_engine_contract.py``).
 * ``TransferQueue``, ``cachetools``, ``uvicorn``, ``fastapi``, ``pyzmq``, ``msgspec`` -- imported
   by verl 0.9.1's trainer / agent loop but only declared in verl's ``verl-core`` extra, which
   the plain wheel does not pull.
@@ -28,9 +42,20 @@ VERL_RUNTIME_GAPS = [
     "msgspec",
 ]
 
+#: verl[sglang]==0.9.1 with the nearest SGLang whose exact transformers pin verl 0.9.1 accepts.
+SGLANG_EXTRA = [
+    "verl[verl-core]==0.9.1",
+    "sglang==0.5.13.post1",
+    "transformers==5.8.1",
+    "torch==2.11.0",
+    "torchvision==0.26.0",
+    "torchaudio==2.11.0",
+    "mbridge",
+]
+
 install_requires = [
     "verl==0.9.1",
-    "transformers==5.9.0",
+    "transformers>=5.5.3,<5.11,!=5.6.0",
     "torch>=2.6,<=2.14.1",
     "tokenizers",
     "hydra-core",
@@ -52,10 +77,12 @@ install_requires = [
 extras_require = {
     "test": ["pytest>=8", "pytest-asyncio", "pytest-timeout"],
     # CPU: the torch wheel that the CPU build machines carry.
-    "cpu": ["torch==2.13.0"],
-    # A real cluster: vLLM (+ the torch it needs) and flash-attention through verl's own extras.
-    "gpu": ["verl[vllm]==0.9.1", "flash-attn"],
-    "sglang": ["verl[sglang]==0.9.1"],
+    "cpu": ["torch==2.13.0", "transformers==5.9.0"],
+    # A GPU cluster with vLLM (+ the torch it needs), through verl's own extra. flash-attn is a
+    # second step: `pip install flash-attn --no-build-isolation` (see the pin notes above).
+    "gpu": ["verl[vllm]==0.9.1"],
+    # A GPU cluster with SGLang: verl's `verl[sglang]` does not resolve (pin notes), so its pieces.
+    "sglang": SGLANG_EXTRA,
 }
 
 setup(

@@ -6,6 +6,7 @@ from typing import Any, Optional, Sequence
 
 from verl_metaagent.clients.base import Completion, UsageTally
 from verl_metaagent.rollout.chat_tokens import ChatTokenizer
+from verl_metaagent.rollout.engine_params import engine_of, engine_sampling_params, stop_reason_by_count
 
 
 class TokenPolicyClient:
@@ -19,10 +20,19 @@ class TokenPolicyClient:
         merge_multi_turn: when an agent is asked again with its previous exchange as history,
             continue the exact tokens it saw and produced (:meth:`ChatTokenizer.continuation_ids`)
             instead of re-rendering, so the calls form one multi-turn training row.
+        engine: the rollout engine behind ``llm`` (``"vllm"``, ``"sglang"``, ``"cpu"``); sampling
+            params are renamed for it (:mod:`verl_metaagent.rollout.engine_params`). Default: read
+            from verl's config on ``llm`` (``actor_rollout_ref.rollout.name``), else our names.
+
+    A completion that used its whole ``max_tokens`` budget gets ``stop_reason="length"`` whatever
+    the engine reported (verl's vLLM server reports a cut answer as ``"completed"``).
     """
 
-    def __init__(self, llm: Any, tokenizer: Any, chat_template_kwargs: Optional[dict] = None, *, merge_multi_turn: bool = True):
+    def __init__(self, llm: Any, tokenizer: Any, chat_template_kwargs: Optional[dict] = None, *, merge_multi_turn: bool = True,
+                 engine: Optional[str] = None):
         self.llm = llm
+        self.engine = engine if engine is not None else engine_of(llm)
+        self._eos_ids = frozenset(i for i in [getattr(tokenizer, "eos_token_id", None)] if isinstance(i, int))
         self.chat = ChatTokenizer(tokenizer, chat_template_kwargs)
         self.merge_multi_turn = merge_multi_turn
         self.usage = UsageTally()
@@ -43,7 +53,8 @@ class TokenPolicyClient:
         """One generation; see :class:`verl_metaagent.clients.PolicyClient`."""
         messages = [dict(m) for m in messages]
         prompt_ids = self.prompt_ids(messages, previous)
-        out = await self.llm.generate(request_id, prompt_ids=prompt_ids, sampling_params=dict(sampling))
+        request = engine_sampling_params(sampling, self.engine)
+        out = await self.llm.generate(request_id, prompt_ids=prompt_ids, sampling_params=request)
         response_ids = list(out.token_ids)
         self._note_weight_version(getattr(out, "extra_fields", None) or {})
         completion = Completion(
@@ -52,7 +63,10 @@ class TokenPolicyClient:
             prompt_ids=prompt_ids,
             response_ids=response_ids,
             logprobs=list(out.log_probs) if getattr(out, "log_probs", None) is not None else None,
-            stop_reason=getattr(out, "stop_reason", None),
+            stop_reason=stop_reason_by_count(
+                len(response_ids), sampling.get("max_tokens"), getattr(out, "stop_reason", None),
+                response_ids[-1] if response_ids else None, self._eos_ids,
+            ),
             prompt_tokens=len(prompt_ids),
             completion_tokens=len(response_ids),
         )

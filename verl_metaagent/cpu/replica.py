@@ -36,12 +36,26 @@ logger = logging.getLogger(__name__)
 #: Ray actor name prefix of the rollout servers (``cpu_server_<replica>_<node>``).
 SERVER_NAME_PREFIX = f"{CPU_NAME}_"
 
+#: rollout engine -> the command that installs it (run in the verl-metaagent checkout).
+ENGINE_INSTALL_COMMANDS = {
+    "vllm": 'pip install -e ".[gpu]" && pip install flash-attn --no-build-isolation',
+    "sglang": 'pip install -e ".[sglang]" && pip install flash-attn --no-build-isolation',
+}
+
 #: Message for GPU rollout names whose engine is not installed.
 _GPU_EXTRA_HINT = (
     "actor_rollout_ref.rollout.name={name} needs the {name} package, which is not installed ({err}). "
-    'Install the GPU extra with `pip install -e ".[gpu]"`, or on a machine without a GPU run with '
+    "{install}, or on a machine without a GPU run with "
     "VERL_PLATFORM=cpu and actor_rollout_ref.rollout.name=cpu (see docs/cpu.md)."
 )
+
+
+def install_hint(name: str) -> str:
+    """How to install rollout engine ``name`` (the README's GPU section has the same commands)."""
+    command = ENGINE_INSTALL_COMMANDS.get(name)
+    if command is None:
+        return f"Install {name} as verl's documentation describes (verl-metaagent has no extra for it)"
+    return f"Install it from the verl-metaagent checkout with `{command}`"
 
 
 def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
@@ -399,7 +413,7 @@ def missing_engine_error(name: str) -> Optional[ImportError]:
     package = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}.get(name)
     if package is None or importlib.util.find_spec(package) is not None:
         return None
-    return ImportError(_GPU_EXTRA_HINT.format(name=name, err=f"no module named {package!r}"))
+    return ImportError(_GPU_EXTRA_HINT.format(name=name, err=f"no module named {package!r}", install=install_hint(name)))
 
 
 def _wrap_gpu_loader(name: str, loader):

@@ -19,19 +19,24 @@ ValidationSelect = Literal["first", "majority"]
 
 @dataclass
 class SamplingConfig:
-    """Sampling params for one role's LLM calls (verl / vLLM names).
+    """Sampling params for one role's LLM calls (our names; :mod:`.engine_params` maps them per engine).
 
     Attributes:
         temperature: 0 means greedy. The executor samples on-policy during training.
         top_p: nucleus sampling mass.
         top_k: -1 disables top-k.
         max_tokens: cap on generated tokens per call; ``None`` = ``actor_rollout_ref.rollout.response_length``.
+        repetition_penalty: > 1 discourages repeats (the release's designer uses 1.1); ``None`` = not
+            sent (the engine's default / verl's ``rollout.repetition_penalty`` applies).
+        stop: strings that end a call's answer (not included in it); ``None`` = none.
     """
 
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = -1
     max_tokens: Optional[int] = None
+    repetition_penalty: Optional[float] = None
+    stop: Optional[list[str]] = None
 
     def validate(self, path: str) -> None:
         require(self.temperature >= 0, f"{path}.temperature", f"must be >= 0, got {self.temperature}", f"set {path}.temperature=1.0")
@@ -42,6 +47,18 @@ class SamplingConfig:
             f"{path}.max_tokens",
             f"must be > 0 or null, got {self.max_tokens}",
             f"set {path}.max_tokens=null to use rollout.response_length",
+        )
+        require(
+            self.repetition_penalty is None or self.repetition_penalty > 0,
+            f"{path}.repetition_penalty",
+            f"must be > 0 or null, got {self.repetition_penalty}",
+            f"set {path}.repetition_penalty=1.0 (no penalty) or null",
+        )
+        require(
+            self.stop is None or (not isinstance(self.stop, str) and all(isinstance(s, str) and s for s in self.stop)),
+            f"{path}.stop",
+            f"must be a list of non-empty strings or null, got {self.stop!r}",
+            f"set {path}.stop='[\"</answer>\"]' or null",
         )
 
 

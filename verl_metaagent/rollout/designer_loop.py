@@ -60,6 +60,7 @@ class DesignerAgentLoop(AgentLoopBase):
                 temperature=float(sampling_params.get("temperature", 1.0)),
                 top_p=float(sampling_params.get("top_p", 1.0)),
                 top_k=int(sampling_params.get("top_k", -1)),
+                repetition_penalty=sampling_params.get("repetition_penalty"),
             ),
             # each of the rollout.n samples of a problem shares its uid: a per-trajectory salt
             # keeps their designs distinct

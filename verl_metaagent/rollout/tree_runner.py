@@ -100,6 +100,8 @@ class ProblemTree:
 
 
 def _sampling_params(cfg: SamplingConfig, *, default_max_tokens: int, seed: int, greedy: bool, logprobs: bool) -> dict:
+    """One request's sampling params in our names (the policy client maps them per engine,
+    :mod:`verl_metaagent.rollout.engine_params`); ``repetition_penalty`` / ``stop`` only when set."""
     params = {
         "temperature": 0.0 if greedy else cfg.temperature,
         "top_p": 1.0 if greedy else cfg.top_p,
@@ -108,6 +110,10 @@ def _sampling_params(cfg: SamplingConfig, *, default_max_tokens: int, seed: int,
         "seed": seed,
         "logprobs": logprobs,
     }
+    if cfg.repetition_penalty is not None:
+        params["repetition_penalty"] = float(cfg.repetition_penalty)
+    if cfg.stop:
+        params["stop"] = list(cfg.stop)
     return params
 
 
