@@ -32,16 +32,16 @@ def check_config(config) -> str:
     from verl.utils.config import validate_config
 
     from verl_metaagent.config.schema import validate_run_config
-    from verl_metaagent.trainer.v1_trainer import TRAINER_MODE, prepare_v1_config
+    from verl_metaagent.trainer.v1_trainer import TRAINER_MODE, TRAINER_MODES, prepare_v1_config
     from verl_metaagent.utils.config_utils import require
 
     use_v1 = bool(OmegaConf.select(config, "trainer.use_v1", default=True))
     if use_v1:
         mode = str(OmegaConf.select(config, "trainer.v1.trainer_mode", default=TRAINER_MODE))
         require(
-            mode == TRAINER_MODE,
+            mode in TRAINER_MODES,
             "trainer.v1.trainer_mode",
-            f"is {mode!r}; python -m verl_metaagent.main runs the MetaAgent-X mode of verl's v1 trainer",
+            f"is {mode!r}; python -m verl_metaagent.main runs a MetaAgent-X mode of verl's v1 trainer ({', '.join(TRAINER_MODES)})",
             f"remove the override (or set trainer.v1.trainer_mode={TRAINER_MODE}); for plain verl use python -m verl.trainer.main_ppo",
         )
         prepare_v1_config(config)

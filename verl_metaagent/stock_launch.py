@@ -9,7 +9,7 @@ command line once:
 
 * ``metaagent.<key>=<value>`` becomes ``++metaagent.<key>=<value>`` (Hydra's add-or-override); every
   unset key keeps the default of its dataclass, as in ``verl_metaagent/config/metaagent.yaml``;
-* with ``trainer.v1.trainer_mode=metaagent`` and no ``algorithm.adv_estimator`` override, the mode's
+* with ``trainer.v1.trainer_mode=metaagent`` (or ``metaagent_colocate_async``) and no ``algorithm.adv_estimator`` override, the mode's
   estimator ``algorithm.adv_estimator=metaagent`` is added (the mode cannot run with another one).
 
 Nothing else is touched, and nothing at all unless ``__main__`` is ``verl.trainer.main_ppo``.
@@ -22,7 +22,7 @@ import sys
 from typing import Optional, Sequence
 
 STOCK_MAIN = "verl.trainer.main_ppo"
-MODE_OVERRIDE = "trainer.v1.trainer_mode=metaagent"
+MODE_OVERRIDES = ("trainer.v1.trainer_mode=metaagent", "trainer.v1.trainer_mode=metaagent_colocate_async")
 ESTIMATOR_KEY = "algorithm.adv_estimator"
 
 
@@ -48,16 +48,27 @@ def rewrite_overrides(args: Sequence[str]) -> tuple[list[str], list[str]]:
     if rewritten:
         notes.append(f"{rewritten} metaagent.* override(s) passed to Hydra as ++metaagent.* (verl's ppo_trainer has no metaagent group)")
     keys = {_key(a) for a in out if "=" in a and not a.startswith("-")}
-    if MODE_OVERRIDE in out and ESTIMATOR_KEY not in keys:
+    mode = next((a for a in out if a in MODE_OVERRIDES), None)
+    if mode and ESTIMATOR_KEY not in keys:
         out.append(f"{ESTIMATOR_KEY}=metaagent")
-        notes.append("trainer.v1.trainer_mode=metaagent: added algorithm.adv_estimator=metaagent")
+        notes.append(f"{mode}: added algorithm.adv_estimator=metaagent")
     return out, notes
 
 
+def is_stock_launch(orig_argv: Sequence[str], argv0: str) -> bool:
+    """True for ``python -m verl.trainer.main_ppo ...`` or ``python .../verl/trainer/main_ppo.py ...``.
+
+    The plugin is imported while ``python -m`` is still importing ``verl`` (the parent package), before
+    ``__main__`` exists, so the interpreter's own command line (``sys.orig_argv``) is what tells."""
+    args = list(orig_argv)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "-m":
+            return args[i + 1] == STOCK_MAIN
+    return argv0.replace("\\", "/").endswith("verl/trainer/main_ppo.py")
+
+
 def _running_stock_main() -> bool:
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    return getattr(spec, "name", None) == STOCK_MAIN
+    return is_stock_launch(getattr(sys, "orig_argv", []), sys.argv[0] if sys.argv else "")
 
 
 def apply_to_stock_launch(argv: Optional[list[str]] = None) -> bool:

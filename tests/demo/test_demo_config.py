@@ -9,7 +9,7 @@ from verl_metaagent.demo import cli
 
 def _overrides(resume: bool) -> list[str]:
     return cli.demo_overrides(
-        Path("/m"), Path("/d/train.parquet"), Path("/o"), steps=24, batch_size=8, mini_batch_size=4, num_designs=4,
+        Path("/m"), Path("/d/train.parquet"), Path("/o"), steps=24, batch_size=8, rows_per_mini_batch=128, num_designs=4,
         num_executions=2, phase_length=2, lr=1e-3, ppo_epochs=2, save_freq=8, seed=0, resume=resume,
     )
 
@@ -28,7 +28,7 @@ def test_demo_overrides_compose_and_validate(resume, mode):
     assert (m.rollout.num_designs, m.rollout.num_executions, m.phase.phase_length, m.phase.first_role) == (4, 2, 2, "executor")
     assert m.rollout.prompt_variant == "short" and m.rollout.budget.max_agent_calls == 6
     assert cfg.actor_rollout_ref.rollout.name == "cpu" and cfg.trainer.device == "cpu"
-    assert (cfg.data.train_batch_size, cfg.actor_rollout_ref.actor.ppo_mini_batch_size, cfg.actor_rollout_ref.actor.ppo_epochs) == (8, 4, 2)
+    assert (cfg.data.train_batch_size, cfg.metaagent.actor_update.rows_per_mini_batch, cfg.actor_rollout_ref.actor.ppo_epochs) == (8, 128, 2)
 
 
 def test_latest_checkpoint_step(tmp_path):

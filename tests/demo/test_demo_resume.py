@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.verl_trainer]
 K = 2
 SMALL = [
     "--warmstart-steps", "60", "--warmstart-batch", "32",
-    "--batch-size", "2", "--mini-batch-size", "2", "--designs", "2", "--executions", "1",
+    "--batch-size", "2", "--rows-per-mini-batch", "16", "--designs", "2", "--executions", "1",
     "--phase-length", str(K), "--save-freq", "2", "--problems", "8", "--seed", "0",
 ]
 

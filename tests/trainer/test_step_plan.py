@@ -101,7 +101,7 @@ def test_optimizer_steps_grow_with_rows(rows, expected):
 
 
 def test_update_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match="metaagent.update.rows_per_mini_batch"):
+    with pytest.raises(ConfigError, match="metaagent.actor_update.rows_per_mini_batch"):
         UpdateConfig(rows_per_mini_batch=0).validate()
-    with pytest.raises(ConfigError, match="metaagent.update.role_passes"):
+    with pytest.raises(ConfigError, match="metaagent.actor_update.role_passes"):
         UpdateConfig(role_passes="both").validate()

@@ -8,8 +8,8 @@ from verl_metaagent.stock_launch import apply_to_stock_launch, rewrite_overrides
 
 
 def test_metaagent_overrides_become_add_or_override():
-    args, notes = rewrite_overrides(["metaagent.phase.phase_length=2", "data.train_batch_size=4", "++metaagent.update.role_passes=mixed"])
-    assert args == ["++metaagent.phase.phase_length=2", "data.train_batch_size=4", "++metaagent.update.role_passes=mixed"]
+    args, notes = rewrite_overrides(["metaagent.phase.phase_length=2", "data.train_batch_size=4", "++metaagent.actor_update.role_passes=mixed"])
+    assert args == ["++metaagent.phase.phase_length=2", "data.train_batch_size=4", "++metaagent.actor_update.role_passes=mixed"]
     assert len(notes) == 1
 
 
@@ -34,3 +34,14 @@ def test_rewritten_overrides_compose_with_verls_own_config():
     assert cfg.metaagent.rollout.num_designs == 3
     assert cfg.algorithm.adv_estimator == "metaagent"
     assert cfg.trainer.v1.trainer_mode == "metaagent"
+
+
+def test_stock_launch_is_recognised_from_the_interpreters_command_line():
+    from verl_metaagent.stock_launch import is_stock_launch
+
+    assert is_stock_launch(["python", "-m", "verl.trainer.main_ppo", "a=1"], "-m")
+    assert is_stock_launch(["python", "-u", "-m", "verl.trainer.main_ppo"], "-m")
+    assert not is_stock_launch(["python", "-m", "verl_metaagent.main", "a=1"], "-m")
+    assert not is_stock_launch(["python", "-m", "pytest"], "-m")
+    assert is_stock_launch(["python", "/x/site-packages/verl/trainer/main_ppo.py"], "/x/site-packages/verl/trainer/main_ppo.py")
+    assert not is_stock_launch(["python", "train.py"], "train.py")

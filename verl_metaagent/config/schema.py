@@ -17,7 +17,7 @@ from verl_metaagent.phases import PhaseConfig
 from verl_metaagent.trainer.step_plan import UpdateConfig
 from verl_metaagent.utils.config_utils import ConfigError, build_dataclass, require, to_plain
 
-SECTIONS = ("rollout", "advantage", "phase", "update", "sandbox")
+SECTIONS = ("rollout", "advantage", "phase", "actor_update", "sandbox")
 ALLOWED_LOSS_AGG_MODES = ("token-mean", "token-sum")
 
 
@@ -29,14 +29,14 @@ class MetaAgentConfig:
         rollout: the M x N tree (``verl_metaagent.rollout.config.RolloutTreeConfig``).
         advantage: hierarchical advantage options.
         phase: stagewise co-evolution schedule.
-        update: optimizer steps per training step and per-role update passes (v1 trainer).
+        actor_update: optimizer steps per training step and per-role update passes (v1 trainer).
         sandbox: options for the design sandbox (interpreted by the rollout / sandbox modules).
     """
 
     rollout: Any = None
     advantage: AdvantageConfig = field(default_factory=AdvantageConfig)
     phase: PhaseConfig = field(default_factory=PhaseConfig)
-    update: UpdateConfig = field(default_factory=UpdateConfig)
+    actor_update: UpdateConfig = field(default_factory=UpdateConfig)
     sandbox: dict = field(default_factory=dict)
 
 
@@ -50,7 +50,7 @@ def load_phase_config(node: Any, path: str = "metaagent.phase") -> PhaseConfig:
     return build_dataclass(PhaseConfig, node, path).validate(path)
 
 
-def load_update_config(node: Any, path: str = "metaagent.update") -> UpdateConfig:
+def load_update_config(node: Any, path: str = "metaagent.actor_update") -> UpdateConfig:
     """``UpdateConfig`` from a node / dict / None (defaults), validated."""
     return build_dataclass(UpdateConfig, node, path).validate(path)
 
@@ -74,7 +74,7 @@ def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig
         rollout=load_rollout_config(data.get("rollout"), f"{path}.rollout"),
         advantage=load_advantage_config(data.get("advantage"), f"{path}.advantage"),
         phase=load_phase_config(data.get("phase"), f"{path}.phase"),
-        update=load_update_config(data.get("update"), f"{path}.update"),
+        actor_update=load_update_config(data.get("actor_update"), f"{path}.actor_update"),
         sandbox=dict(sandbox),
     )
 

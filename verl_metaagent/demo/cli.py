@@ -50,7 +50,7 @@ def demo_overrides(
     *,
     steps: int,
     batch_size: int,
-    mini_batch_size: int,
+    rows_per_mini_batch: int,
     num_designs: int,
     num_executions: int,
     phase_length: int,
@@ -72,7 +72,8 @@ def demo_overrides(
         "data.max_response_length=80",
         "data.dataloader_num_workers=0",
         f"data.seed={seed}",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={mini_batch_size}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={batch_size}",  # unused by the metaagent trainer mode
+        f"metaagent.actor_update.rows_per_mini_batch={rows_per_mini_batch}",
         f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={micro}",
         f"actor_rollout_ref.actor.optim.lr={lr}",
         f"actor_rollout_ref.actor.ppo_epochs={ppo_epochs}",
@@ -172,7 +173,13 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in <out>/checkpoints")
     p.add_argument("--phase-length", type=int, default=2, help="K: steps per phase (roles alternate, executor first)")
     p.add_argument("--batch-size", type=int, default=8, help="problems per step")
-    p.add_argument("--mini-batch-size", type=int, default=4, help="problems per actor update (batch/mini updates per step)")
+    p.add_argument(
+        "--rows-per-mini-batch",
+        type=int,
+        default=128,
+        help="rows per optimizer step (metaagent.actor_update.rows_per_mini_batch; the release uses 16 at paper scale, "
+        "the tiny demo model needs fewer, larger updates)",
+    )
     p.add_argument("--designs", type=int, default=4, help="M: designs per problem")
     p.add_argument("--executions", type=int, default=2, help="N: executions per design")
     p.add_argument("--lr", type=float, default=1e-3, help="actor learning rate")
@@ -182,6 +189,11 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of data order, rollout sampling and warm start")
     p.add_argument("--warmstart-steps", type=int, default=300, help="supervised warm-start steps (cached)")
     p.add_argument("--warmstart-batch", type=int, default=64, help="supervised warm-start batch size")
+    p.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="only build the warm-started model and the data (<out>/model, <out>/data/train.parquet), print them as JSON",
+    )
     p.add_argument("extra", nargs="*", help="extra Hydra overrides for verl_metaagent.main (after --)")
     return p.parse_args(argv)
 
@@ -212,6 +224,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     train = out / "data" / "train.parquet"
     problems = demo_task.train_problems(args.problems, seed=args.seed)
     demo_task.write_dataset(train, problems)
+    if args.prepare_only:
+        print(json.dumps({"model": str(model_dir), "train": str(train)}), flush=True)
+        return 0
 
     if args.resume:
         start_step = latest_checkpoint_step(ckpt_dir)
@@ -237,7 +252,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         out,
         steps=args.steps,
         batch_size=args.batch_size,
-        mini_batch_size=args.mini_batch_size,
+        rows_per_mini_batch=args.rows_per_mini_batch,
         num_designs=args.designs,
         num_executions=args.executions,
         phase_length=args.phase_length,

@@ -37,7 +37,7 @@ ROLE_PASSES = ("separate", "mixed")
 
 @dataclass
 class UpdateConfig:
-    """``metaagent.update``: how a step's trained rows become optimizer steps.
+    """``metaagent.actor_update``: how a step's trained rows become optimizer steps.
 
     Attributes:
         rows_per_mini_batch: rows per optimizer step (the release: 16 = ``ppo_mini_batch_size`` 16
@@ -53,7 +53,7 @@ class UpdateConfig:
     rows_per_mini_batch: int = 16
     role_passes: RolePasses = "separate"
 
-    def validate(self, path: str = "metaagent.update") -> "UpdateConfig":
+    def validate(self, path: str = "metaagent.actor_update") -> "UpdateConfig":
         require(
             isinstance(self.rows_per_mini_batch, int) and self.rows_per_mini_batch >= 1,
             f"{path}.rows_per_mini_batch",

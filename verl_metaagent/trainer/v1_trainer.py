@@ -18,7 +18,7 @@ weight sync after each step, checkpoints, validation, tracker) with only the ste
 3. per pass, verl's own pieces run on the pass's keys: ``_balance_batch`` (which pads with verl's
    zero-loss synthetic rows to our mini-batch plan), ``_compute_old_log_prob``, the reference pass,
    our ``_compute_advantage`` (writes the planned advantages; pad rows get 0) and ``_update_actor``
-   with ``metaagent.update.rows_per_mini_batch`` rows per optimizer step;
+   with ``metaagent.actor_update.rows_per_mini_batch`` rows per optimizer step;
 4. untrained rows are cleared from TransferQueue; ``metaagent/*`` metrics go to verl's tracker.
 
 Not supported (rejected at start by :func:`check_v1_features`, naming the key): a critic, KL in
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
 
 TRAINER_MODE = "metaagent"
+ASYNC_TRAINER_MODE = "metaagent_colocate_async"
+TRAINER_MODES = (TRAINER_MODE, ASYNC_TRAINER_MODE)
 MANAGER_FQN = "verl_metaagent.rollout.worker_tq.TreeAgentLoopManagerTQ"
 LEGACY_MANAGER_FQN = "verl_metaagent.rollout.worker.HierarchicalAgentLoopManager"
 SUMMARY_FIELD = "metaagent_summary"
@@ -138,26 +140,26 @@ def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -
 
 
 def register(v1_module) -> None:
-    """Register :class:`MetaAgentTrainer` as ``trainer.v1.trainer_mode=metaagent`` (idempotent; run by the
-    lazy hook when ``verl.trainer.ppo.v1`` is imported)."""
+    """Register the trainer modes ``metaagent`` (sync) and ``metaagent_colocate_async`` (idempotent; run by
+    the lazy hook when ``verl.trainer.ppo.v1`` is imported)."""
     registry = v1_module.trainer_base.TRAINER_REGISTRY
-    cls = _trainer_class()
-    if registry.get(TRAINER_MODE) is not cls:
-        v1_module.register_trainer(TRAINER_MODE)(cls)
+    for mode, cls in _trainer_classes().items():
+        if registry.get(mode) is not cls:
+            v1_module.register_trainer(mode)(cls)
 
 
-_TRAINER_CLS: Optional[type] = None
+_TRAINER_CLASSES: Optional[dict[str, type]] = None
 
 
-def _trainer_class() -> type:
-    """Build the trainer class on first use (it subclasses verl's, so verl must be importable)."""
-    global _TRAINER_CLS
-    if _TRAINER_CLS is None:
-        _TRAINER_CLS = _define_trainer()
-    return _TRAINER_CLS
+def _trainer_classes() -> dict[str, type]:
+    """Build the trainer classes on first use (they subclass verl's, so verl must be importable)."""
+    global _TRAINER_CLASSES
+    if _TRAINER_CLASSES is None:
+        _TRAINER_CLASSES = _define_trainers()
+    return _TRAINER_CLASSES
 
 
-def _define_trainer() -> type:
+def _define_trainers() -> dict[str, type]:
     import numpy as np
     import torch
     import transfer_queue as tq
@@ -166,6 +168,7 @@ def _define_trainer() -> type:
 
     from verl.protocol import DataProto
     from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
+    from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
     from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
     from verl.utils.debug import marked_timer
     from verl.workers.utils.padding import response_to_nested
@@ -173,9 +176,18 @@ def _define_trainer() -> type:
     from verl_metaagent.rollout.rows import merge_summaries, rollout_metrics
     from verl_metaagent.trainer.batch_assembly import MiniBatchPlan, plan_minibatches
 
-    class MetaAgentTrainer(PPOTrainerSync):
-        """verl's synchronous v1 trainer with the MetaAgent-X step (module docstring). Construct like
-        any v1 trainer: ``MetaAgentTrainer(config)``; ``init()`` then ``fit(agent_loop_manager)``."""
+    class MetaAgentSteps:
+        """The MetaAgent-X step, mixed into one of verl's v1 trainers (module docstring).
+
+        ``base_trainer_mode`` is the verl mode whose semantics the trainer keeps (replay buffer,
+        dataloader refill, checkpointed TransferQueue state, ``trainer.v1.<mode>`` knobs)."""
+
+        base_trainer_mode = "sync"
+
+        def _build_replay_buffer(self):
+            # verl keys its sync/async behaviour on the mode *name*; ours keeps the base mode's
+            self.trainer_mode = self.base_trainer_mode
+            return super()._build_replay_buffer()
 
         def __init__(self, config):
             self.metaagent: MetaAgentConfig = prepare_v1_config(config)
@@ -184,8 +196,8 @@ def _define_trainer() -> type:
             self._pass_plan: Optional[MiniBatchPlan] = None
             actor = config.actor_rollout_ref.actor
             print(
-                f"[metaagent] trainer mode {TRAINER_MODE}: {self.metaagent.update.rows_per_mini_batch} rows per optimizer "
-                f"step (metaagent.update.rows_per_mini_batch), {self.metaagent.update.role_passes} role passes; "
+                f"[metaagent] trainer mode {config.trainer.v1.trainer_mode}: {self.metaagent.actor_update.rows_per_mini_batch} rows per optimizer "
+                f"step (metaagent.actor_update.rows_per_mini_batch), {self.metaagent.actor_update.role_passes} role passes; "
                 f"actor_rollout_ref.actor.ppo_mini_batch_size={actor.ppo_mini_batch_size} is not used by this trainer",
                 flush=True,
             )
@@ -195,7 +207,7 @@ def _define_trainer() -> type:
             """Actor updates per step at most (for the LR scheduler's horizon): 2 with separate role
             passes in ``simultaneous`` mode, else 1."""
             both = self.metaagent.phase.mode == "simultaneous"
-            return 2 if both and self.metaagent.update.role_passes == "separate" else 1
+            return 2 if both and self.metaagent.actor_update.role_passes == "separate" else 1
 
         def _init_dataloader(self):
             super()._init_dataloader()
@@ -263,7 +275,7 @@ def _define_trainer() -> type:
                 global_step=self.global_steps,
                 adv_config=self.metaagent.advantage,
                 phase_config=self.metaagent.phase,
-                update_config=self.metaagent.update,
+                update_config=self.metaagent.actor_update,
             )
             self._advantages = plan.advantages
             metrics.update(plan.metrics)
@@ -274,7 +286,7 @@ def _define_trainer() -> type:
         def _train_pass(self, batch, metrics: dict, timing_raw: dict):
             """verl's per-batch pipeline on one pass's rows: pad + balance, old log-probs, reference,
             advantages, actor update with this pass's mini-batch plan."""
-            update = self.metaagent.update
+            update = self.metaagent.actor_update
             self._pass_plan = plan_minibatches(
                 len(batch), self._actor_dp_size(), mini_batches_for(len(batch), update), self._micro_batch_size()
             )
@@ -353,15 +365,32 @@ def _define_trainer() -> type:
                 return
             super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
 
-    MetaAgentTrainer.__module__ = __name__
-    MetaAgentTrainer.__qualname__ = "MetaAgentTrainer"
-    return MetaAgentTrainer
+    class MetaAgentTrainer(MetaAgentSteps, PPOTrainerSync):
+        """``trainer.v1.trainer_mode=metaagent``: verl's synchronous v1 trainer with the MetaAgent-X step.
+        Construct like any v1 trainer: ``MetaAgentTrainer(config)``; ``init()`` then ``fit(agent_loop_manager)``."""
+
+    class MetaAgentTrainerColocateAsync(MetaAgentSteps, PPOTrainerColocateAsync):
+        """``trainer.v1.trainer_mode=metaagent_colocate_async``: verl's colocated async trainer (the next
+        batch's trees keep growing -- sandboxed executions included -- while the step trains; in-flight
+        LLM requests are paused and resumed with the new weights) with the MetaAgent-X step. Rows are
+        trained only in a phase that also trains their role at the step they were dispatched for
+        (``step_plan``); knobs under ``trainer.v1.colocate_async`` (``num_warmup_batches``)."""
+
+        base_trainer_mode = "colocate_async"
+
+    classes = {TRAINER_MODE: MetaAgentTrainer, ASYNC_TRAINER_MODE: MetaAgentTrainerColocateAsync}
+    for cls in (MetaAgentSteps, *classes.values()):
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__
+    return classes
 
 
 def __getattr__(name: str):
     if name == "MetaAgentTrainer":
-        return _trainer_class()
+        return _trainer_classes()[TRAINER_MODE]
+    if name == "MetaAgentTrainerColocateAsync":
+        return _trainer_classes()[ASYNC_TRAINER_MODE]
     raise AttributeError(name)
 
 
-__all__ = ["MetaAgentTrainer", "prepare_v1_config", "check_v1_features", "register", "TRAINER_MODE", "ConfigError"]
+__all__ = ["MetaAgentTrainer", "MetaAgentTrainerColocateAsync", "TRAINER_MODES", "prepare_v1_config", "check_v1_features", "register", "TRAINER_MODE", "ConfigError"]
