@@ -115,3 +115,65 @@ def test_bad_arguments_fail_early():
         OpenAIChatClient("localhost:8000", "m")
     with pytest.raises(ValueError, match="model"):
         OpenAIChatClient("http://127.0.0.1:1/v1", "")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_refused_connection_fails_within_seconds_with_a_clear_message():
+    port = _free_port()  # bound and released: nothing listens there
+    client = OpenAIChatClient(f"http://127.0.0.1:{port}/v1", "m", api_key_env=None)  # default retries and backoff
+    started = time.monotonic()
+    with pytest.raises(EndpointError) as info:
+        await client.complete("r", MSGS, {})
+    elapsed = time.monotonic() - started
+    await client.aclose()
+    assert elapsed < 10.0, f"a refused connection took {elapsed:.1f} s to fail"
+    message = str(info.value)
+    assert "connection refused" in message and f"127.0.0.1:{port}" in message
+    assert f"vllm serve MODEL --port {port}" in message and "--base-url" in message
+    assert client.usage.failures == 1 and client.usage.calls == 0
+
+
+async def test_server_that_starts_within_the_grace_period_is_reached():
+    port = _free_port()
+    ready = threading.Event()
+    holder = {}
+
+    def start_late():
+        time.sleep(0.3)
+        holder["server"] = FakeOpenAIServer(lambda body: "up", port=port).start()
+        ready.set()
+
+    threading.Thread(target=start_late, daemon=True).start()
+    client = OpenAIChatClient(f"http://127.0.0.1:{port}/v1", "m", api_key_env=None, connect_grace=30.0)
+    try:
+        out = await client.complete("r", MSGS, {})
+    finally:
+        await client.aclose()
+        ready.wait(5)
+        holder["server"].stop()
+    assert out.text == "up" and client.usage.retries >= 1
+
+
+def test_refusal_is_recognised_through_the_exception_chain():
+    from verl_metaagent.clients.openai_client import connection_refused
+
+    try:
+        try:
+            raise ConnectionRefusedError(111, "refused")
+        except OSError as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as outer:
+        assert connection_refused(outer)
+    assert not connection_refused(TimeoutError("read timed out"))
+
+
+def test_request_body_carries_stop_and_repetition_penalty():
+    body = chat_request_body("m", MSGS, {"stop": ["</answer>"], "repetition_penalty": 1.1, "top_k": 20})
+    assert (body["stop"], body["repetition_penalty"], body["top_k"]) == (["</answer>"], 1.1, 20)

@@ -7,6 +7,9 @@ Works with vLLM / SGLang servers of a checkpoint (``vllm serve ckpt``), with hos
 * a concurrency limit (``max_concurrency`` requests in flight);
 * retries with exponential backoff and jitter on 408/409/425/429/5xx, timeouts and connection
   errors, honouring ``Retry-After``; other 4xx fail at once with the endpoint's message;
+* a *refused* connection (nothing listens at the address: the server is not started or the URL
+  is wrong) is retried only for ``connect_grace`` seconds (default 2: a server that is just
+  coming up), then fails with a message that says so, instead of backing off for a minute;
 * a :class:`~verl_metaagent.clients.base.UsageTally` of calls, tokens, retries, failures and cost
   (``price_per_mtok=(input, output)`` in USD per million tokens).
 
@@ -17,9 +20,12 @@ files, so it does not end up in logs or checkpoints).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import random
+import time
+from urllib.parse import urlsplit
 from typing import Any, Optional, Sequence
 
 from verl_metaagent.clients.base import Completion, UsageTally
@@ -42,6 +48,23 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _Refused(Exception):
+    """The endpoint's address refused the TCP connection."""
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """True if ``exc`` (or an exception it was raised from) is a refused TCP connection."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+            return True
+        if "connection refused" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: Optional[float] = None, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry ``attempt`` (1-based): ``Retry-After`` if given, else full-jitter backoff."""
     if retry_after is not None and retry_after >= 0:
@@ -53,11 +76,12 @@ def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: Optiona
 def chat_request_body(model: str, messages: Sequence[dict], sampling: dict, extra_body: Optional[dict] = None) -> dict:
     """The JSON body of a chat-completions request from verl-style sampling params.
 
-    ``temperature``, ``top_p``, ``max_tokens`` and ``seed`` map one to one; ``top_k`` (not part of
-    OpenAI's API) is sent only when > 0, which vLLM and SGLang accept; ``logprobs`` is not requested.
+    ``temperature``, ``top_p``, ``max_tokens``, ``seed`` and ``stop`` map one to one; ``top_k`` (not
+    part of OpenAI's API) is sent only when > 0 and ``repetition_penalty`` only when set, both of
+    which vLLM's and SGLang's OpenAI servers accept; ``logprobs`` is not requested.
     """
     body: dict[str, Any] = {"model": model, "messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
-    for key in ("temperature", "top_p", "max_tokens", "seed"):
+    for key in ("temperature", "top_p", "max_tokens", "seed", "stop", "repetition_penalty"):
         if sampling.get(key) is not None:
             body[key] = sampling[key]
     if int(sampling.get("top_k", -1) or -1) > 0:
@@ -98,6 +122,7 @@ class OpenAIChatClient:
         max_retries: retries per request after the first attempt.
         timeout: seconds per attempt.
         backoff_base / backoff_cap: exponential backoff parameters (seconds).
+        connect_grace: seconds a refused connection is retried before the request fails.
         price_per_mtok: ``(input, output)`` USD per million tokens for the cost tally.
         extra_body: extra JSON fields for every request (e.g. ``{"chat_template_kwargs": {...}}``).
     """
@@ -116,6 +141,7 @@ class OpenAIChatClient:
         price_per_mtok: tuple[float, float] = (0.0, 0.0),
         extra_body: Optional[dict] = None,
         seed: Optional[int] = None,
+        connect_grace: float = 2.0,
     ):
         if not base_url or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r} (e.g. http://127.0.0.1:8000/v1)")
@@ -133,6 +159,7 @@ class OpenAIChatClient:
         self.backoff_cap = backoff_cap
         self.price_per_mtok = price_per_mtok
         self.extra_body = dict(extra_body or {})
+        self.connect_grace = max(0.0, float(connect_grace))
         self.usage = UsageTally()
         self._rng = random.Random(seed)
         self._http = None
@@ -166,6 +193,15 @@ class OpenAIChatClient:
     async def __aexit__(self, *exc) -> None:
         await self.aclose()
 
+    def refused_message(self) -> str:
+        """The error for an endpoint whose address refuses connections: what is wrong and the fix."""
+        address, port = _refused_hint(self.url)
+        return (
+            f"cannot connect to {self.url}: connection refused for {self.connect_grace:g} s (nothing is listening at "
+            f"{address}). Start the server first (e.g. `vllm serve MODEL --port {port}`) and wait until "
+            f"GET {self.url.rsplit('/chat/completions', 1)[0]}/models answers, or fix --base-url."
+        )
+
     def cost(self, completion: Completion) -> float:
         """USD cost of one completion under ``price_per_mtok``."""
         price_in, price_out = self.price_per_mtok
@@ -176,6 +212,10 @@ class OpenAIChatClient:
 
         try:
             response = await http.post(self.url, content=json.dumps(body))
+        except httpx.ConnectError as exc:
+            if connection_refused(exc):
+                raise _Refused(str(exc)) from exc
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code in RETRYABLE_STATUS:
@@ -200,12 +240,23 @@ class OpenAIChatClient:
         body = chat_request_body(self.model, messages, sampling, self.extra_body)
         http = self._session()
         last = ""
+        refused_since: Optional[float] = None
         async with self._semaphore:
-            for attempt in range(self.max_retries + 1):
+            attempt = 0
+            while attempt <= self.max_retries:
                 try:
                     completion = await self._attempt(http, body, messages)
                     self.usage.add(completion, self.cost(completion))
                     return completion
+                except _Refused:
+                    now = time.monotonic()
+                    refused_since = now if refused_since is None else refused_since
+                    if now - refused_since >= self.connect_grace:
+                        self.usage.add_failure()
+                        raise EndpointError(self.refused_message()) from None
+                    self.usage.add_retry()
+                    await asyncio.sleep(min(0.25, self.connect_grace))
+                    continue  # refusals have their own budget (connect_grace), not max_retries
                 except _Retryable as exc:
                     last = str(exc)
                     if attempt == self.max_retries:
@@ -214,11 +265,19 @@ class OpenAIChatClient:
                     await asyncio.sleep(
                         backoff_delay(attempt + 1, base=self.backoff_base, cap=self.backoff_cap, retry_after=exc.retry_after, rng=self._rng)
                     )
+                    attempt += 1
                 except EndpointError:
                     self.usage.add_failure()
                     raise
         self.usage.add_failure()
         raise EndpointError(f"{self.url}: request {request_id} failed after {self.max_retries + 1} attempts; last error: {last}")
+
+
+def _refused_hint(url: str) -> tuple[str, str]:
+    """``("host:port", "port")`` of ``url``."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}", str(port)
 
 
 def _retry_after(headers) -> Optional[float]:
