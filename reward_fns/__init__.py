@@ -12,7 +12,11 @@ Direct API (the rollout)::
     grade(data_source, answer, ground_truth, extra_info=None) -> GradeResult
     await grade_async(data_source, answer, ground_truth, extra_info=None) -> GradeResult
 
-Add a grader with ``@register("my_source")`` (see ``reward_fns/CONTRIBUTING.md``).
+Add a grader with ``@register("my_source")`` in a module of your own, loaded from an installed
+package's entry point (group ``reward_fns.graders``), ``REWARD_FNS_MODULES`` or
+:func:`load_module`; check a data set with :func:`missing_graders` before spending LLM calls on
+it (see ``reward_fns/CONTRIBUTING.md``). verl's own data sources (``openai/gsm8k``, ...) fall
+back to verl's ``default_compute_score``. Answer extraction for everyone: :mod:`reward_fns.answers`.
 """
 
 from __future__ import annotations
@@ -23,16 +27,35 @@ import os
 import threading
 from typing import Any, Optional
 
-from reward_fns.registry import UnknownDataSource, register, registered, resolve, unregister, _as_result
+from reward_fns.loading import ENTRY_POINT_GROUP, MODULES_ENV, load_errors, load_module, load_modules
+from reward_fns.registry import (
+    UnknownDataSource,
+    _as_result,
+    check_graders,
+    missing_graders,
+    missing_graders_message,
+    register,
+    registered,
+    resolve,
+    unregister,
+)
 from reward_fns.types import GradeResult
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "MODULES_ENV",
     "GradeResult",
     "UnknownDataSource",
+    "check_graders",
     "compute_score",
     "compute_score_async",
     "grade",
     "grade_async",
+    "load_errors",
+    "load_module",
+    "load_modules",
+    "missing_graders",
+    "missing_graders_message",
     "register",
     "registered",
     "resolve",

@@ -1,25 +1,31 @@
 """Registry of graders keyed by ``data_source``.
 
 Lookup order: exact name, then the longest registered prefix (a name ending in ``/``, e.g.
-``math/``), then aliases (``aime24`` -> ``math/aime24``). An unknown ``data_source`` raises
-:class:`UnknownDataSource` naming everything that is registered.
+``math/``), then aliases (``aime24`` -> ``math/aime24``), then verl's own data sources
+(``openai/gsm8k``, ...: :mod:`reward_fns.verl_fallback`). Graders come from the built-in
+modules, installed packages (entry-point group ``reward_fns.graders``) and user files
+(:mod:`reward_fns.loading`), all loaded on first use. An unknown ``data_source`` raises
+:class:`UnknownDataSource` naming everything that is registered and how to add a grader;
+:func:`missing_graders` finds them before any work is spent on a data set.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import threading
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any, Awaitable, Callable, Iterable, Optional, Union
 
+from reward_fns import loading
 from reward_fns.types import GradeResult
+from reward_fns.verl_fallback import verl_grader
 
 GradeFn = Callable[..., Union[GradeResult, Awaitable[GradeResult]]]
 
 
-class UnknownDataSource(KeyError):
-    """No grader is registered for a ``data_source``."""
+class UnknownDataSource(KeyError, ValueError):
+    """No grader is registered for a ``data_source`` (a ``KeyError``, and a ``ValueError`` so that
+    command lines report it as a bad input)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else "unknown data_source"
@@ -38,9 +44,6 @@ _EXACT: dict[str, Entry] = {}
 _PREFIX: dict[str, Entry] = {}
 _ALIASES: dict[str, str] = {}
 _LOCK = threading.Lock()
-_BUILTINS_LOADED = False
-# Modules whose import registers the built-in graders.
-_BUILTIN_MODULES = ("reward_fns.math.grader", "reward_fns.code.grader")
 
 
 def register(name: str, *, aliases: tuple[str, ...] = (), replace: bool = False) -> Callable[[GradeFn], GradeFn]:
@@ -80,15 +83,6 @@ def unregister(name: str) -> None:
             del _ALIASES[alias]
 
 
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
-    _BUILTINS_LOADED = True
-
-
 def _lookup(name: str) -> Optional[Entry]:
     if name in _EXACT:
         return _EXACT[name]
@@ -100,24 +94,67 @@ def _lookup(name: str) -> Optional[Entry]:
 
 
 def resolve(data_source: str) -> Entry:
-    """The grader entry for ``data_source`` (exact, then prefix, then alias)."""
-    _load_builtins()
+    """The grader entry for ``data_source`` (exact, prefix, alias, then verl's own data sources)."""
+    loading.load_all()
     entry = _lookup(data_source)
     if entry is None and data_source in _ALIASES:
         entry = _lookup(_ALIASES[data_source])
     if entry is None:
-        raise UnknownDataSource(
-            f"no reward function registered for data_source {data_source!r}. Registered names: "
-            f"{sorted(_EXACT)}; prefixes: {sorted(_PREFIX)}; aliases: {sorted(_ALIASES)}. "
-            "Add one with @reward_fns.register('<name>') (see reward_fns/CONTRIBUTING.md)."
-        )
+        fallback = verl_grader(data_source)
+        if fallback is not None:
+            return Entry(name=f"verl:{data_source}", fn=fallback, is_async=False)
+        raise UnknownDataSource(missing_graders_message([data_source]))
     return entry
 
 
 def registered() -> dict[str, list[str]]:
     """Everything registered: ``{"exact": [...], "prefixes": [...], "aliases": [...]}``."""
-    _load_builtins()
+    loading.load_all()
     return {"exact": sorted(_EXACT), "prefixes": sorted(_PREFIX), "aliases": sorted(_ALIASES)}
+
+
+def missing_graders(data_sources: Iterable[str]) -> list[str]:
+    """The data sources (sorted, once each) that no grader handles: nothing registered for them
+    (built in, from an installed package or a loaded module) and verl does not grade them either.
+
+    Call it before the first LLM call of a run (``metaagent eval``, distillation, the trainer).
+    """
+    missing = set()
+    for name in {str(d) for d in data_sources}:
+        try:
+            resolve(name)
+        except UnknownDataSource:
+            missing.add(name)
+    return sorted(missing)
+
+
+def missing_graders_message(missing: Iterable[str], where: str = "") -> str:
+    """What to tell a user whose data has data sources without a grader: which ones, what is
+    registered, and the ways to add a grader."""
+    names = sorted(set(missing))
+    shown = ", ".join(repr(n) for n in names)
+    reg = {"exact": sorted(_EXACT), "prefixes": sorted(_PREFIX), "aliases": sorted(_ALIASES)}
+    lines = [
+        f"no reward function (grader) for data_source {shown}" + (f" in {where}" if where else "") + ".",
+        f"Registered names: {reg['exact']}; prefixes: {reg['prefixes']}; aliases: {reg['aliases']}.",
+        "Add one: write a module with @reward_fns.register(" + repr(names[0] if names else "<name>") + ") "
+        "(see reward_fns/CONTRIBUTING.md) and load it with --reward-module FILE (metaagent solve/eval, "
+        f"distillation), {loading.MODULES_ENV}=FILE (any process, training too), or an installed package's "
+        f"entry point in group {loading.ENTRY_POINT_GROUP!r}; or name the rows' data_source with a built-in "
+        "prefix (math/<name>, code/<name>).",
+    ]
+    errors = loading.load_errors()
+    if errors:
+        lines.append("Grader modules that failed to load: " + "; ".join(f"{k}: {v}" for k, v in errors.items()) + ".")
+    return " ".join(lines)
+
+
+def check_graders(data_sources: Iterable[str], where: str = "") -> None:
+    """Raise :class:`UnknownDataSource` (with :func:`missing_graders_message`) if any of
+    ``data_sources`` has no grader. ``where`` names the data in the message (``"aime24.parquet"``)."""
+    missing = missing_graders(data_sources)
+    if missing:
+        raise UnknownDataSource(missing_graders_message(missing, where))
 
 
 def _as_result(value: Any) -> GradeResult:

@@ -62,6 +62,21 @@ def _sampling_options(p: argparse.ArgumentParser, *, eval_mode: bool) -> None:
     g.add_argument("--wall-seconds", type=float, default=600.0, help="wall-clock limit of one execution (default %(default)s)")
 
 
+def _reward_module_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reward-module", action="append", default=[], metavar="FILE_OR_MODULE",
+                   help="load graders from this .py file or module (its @reward_fns.register calls; repeatable); "
+                        "installed packages' 'reward_fns.graders' entry points load by themselves")
+
+
+def _load_reward_modules(args) -> None:
+    import reward_fns
+
+    try:
+        reward_fns.load_modules(args.reward_module)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metaagent", description="MetaAgent-X: design a multi-agent system for a problem, execute it, evaluate it.")
     sub = parser.add_subparsers(dest="command", metavar="{solve,eval,report,view}")
@@ -74,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ground-truth", help="grade the answer against this (math answer, or code tests JSON)")
     p.add_argument("--data-source", default=None, help="grader for --ground-truth (default math/user or code/user)")
     p.add_argument("--public-tests", help="code tasks: JSON {\"inputs\": [...], \"outputs\": [...]} the design may run")
+    _reward_module_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (answer, reward, cost, tree) instead of text")
     p.add_argument("--show-prompts", action="store_true", help="print every call's full prompt (system prompt, history)")
     p.add_argument("--max-chars", type=int, default=2000, help="clip printed messages to this many characters (0 = all)")
@@ -98,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-traces", action="store_true", help="do not store traces (no trace viewer pages)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    _reward_module_option(p)
     _client_options(p)
     _sampling_options(p, eval_mode=True)
 
@@ -177,6 +194,15 @@ async def _solve(args) -> int:
         raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
     _check_positive(args, "designs", "executions")
     design = _read_design(args.design) if args.design else None
+    _load_reward_modules(args)
+    data_source = args.data_source or f"{args.task_type}/user"
+    if args.ground_truth is not None:  # a grader for it, before any LLM call
+        import reward_fns
+
+        try:
+            reward_fns.check_graders([data_source], "--data-source")
+        except reward_fns.UnknownDataSource as exc:
+            raise UsageError(str(exc)) from None
     extra_info = {}
     if args.public_tests:
         try:
@@ -197,7 +223,7 @@ async def _solve(args) -> int:
     try:
         result = await solve_async(problem, client, task_type=args.task_type,
                                    test_runner_factory=api_test_runner_factory() if args.task_type == "code" else None,
-                                   data_source=args.data_source or f"{args.task_type}/user",
+                                   data_source=data_source,
                                    ground_truth=args.ground_truth, extra_info=extra_info, design=design,
                                    max_tokens=args.max_tokens, config=config)
     finally:
@@ -219,6 +245,7 @@ async def _eval(args) -> int:
     from verl_metaagent.eval.table import render_markdown
     from verl_metaagent.eval.records import RunStore
 
+    _load_reward_modules(args)
     try:
         systems = parse_systems(args.systems)
         problems = {name: load_problems(name, path, limit=args.limit) for name, path in resolve_benchmarks(args.benchmark, args.data_dir)}

@@ -122,13 +122,18 @@ async def solve_async(
         question: the task text.
         client: any :class:`~verl_metaagent.clients.PolicyClient`.
         task_type: ``math`` or ``code`` (code designs may call ``run_tests`` on ``extra_info['public_tests']``).
-        ground_truth / data_source: grade the answer with :mod:`reward_fns` when given.
+        ground_truth / data_source: grade the answer with :mod:`reward_fns` when given (raises
+            :class:`reward_fns.UnknownDataSource` before any LLM call if no grader handles ``data_source``).
         design: a fixed design script to execute instead of asking the designer.
         max_tokens: per-call generation cap.
         config: the tree config (default :func:`solve_config`); sampling given there is used as-is.
     """
     cfg = config or solve_config()
     if grader is None:
+        if ground_truth is not None:  # before any LLM call: is there a grader for data_source?
+            import reward_fns
+
+            reward_fns.check_graders([data_source], "the problem")
         grader = reward_fns_grader() if ground_truth is not None else no_grade()
     problem = ProblemSpec(
         uid=uid,

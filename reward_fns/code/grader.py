@@ -2,7 +2,8 @@
 
 Registered for the prefix ``code/`` (``code/apps``, ``code/codecontests``,
 ``code/livecodebench_v6``) and the aliases ``apps``, ``codecontests``, ``livecodebench``,
-``livecodebench_v6``, ``code_contests``, ``taco``.
+``livecodebench_v6``, ``code_contests``, ``codeforces``, ``taco`` (verl's own code data sources
+included: they run in our sandbox, not in verl's unsandboxed ``prime_code``).
 
 Ground truth: JSON string (or dict) ``{"inputs": [...], "outputs": [...], "fn_name": optional}``.
 Without ``fn_name`` every test feeds ``inputs[i]`` on stdin and compares stdout with
@@ -166,7 +167,7 @@ def _config_from(kwargs: dict, extra_info: dict) -> CodeGradeConfig:
     return cfg
 
 
-@register("code/", aliases=("apps", "codecontests", "code_contests", "livecodebench", "livecodebench_v6", "taco"))
+@register("code/", aliases=("apps", "codecontests", "code_contests", "codeforces", "livecodebench", "livecodebench_v6", "taco"))
 async def grade_code(answer: str, ground_truth: Any, extra_info: Optional[dict] = None, **kwargs: Any) -> GradeResult:
     """Grade a code answer; keyword args / ``extra_info["code_grading"]`` override :class:`CodeGradeConfig`.
 

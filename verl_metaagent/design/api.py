@@ -20,11 +20,11 @@ single source of truth; ``prompts.py`` embeds it verbatim, docs/design_api.md ex
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from verl_metaagent.design import _transport
+from verl_metaagent.design._answers import answers as _answers
 
 __all__ = [
     "API_SPEC",
@@ -253,78 +253,31 @@ def ask(agent: Agent, instruction: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- answers
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-
-
-def _last_boxed(text: str) -> Optional[str]:
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-            i += 1
-        if depth == 0:
-            return text[start : i - 1].strip()
-    return None
-
-
+# One extractor for the whole project: the graders, the workflow dialect and the rollout tree
+# use the same functions (reward_fns.answers, stdlib only).
 def extract_answer(text: Any) -> Optional[str]:
-    """Return the final answer written in ``text``.
+    """Return the final answer written in ``text``, or None.
 
-    Order: the content of the last ``\\boxed{...}`` (nested braces allowed); else what follows
-    the last ``FINAL ANSWER:`` / ``Answer:`` on its line; else ``None``.
+    The content of the last complete ``\\boxed{...}``/``\\fbox{...}``; else the answer of the
+    last answer sentence ("The final answer is X. ...", "Answer: X", "#### X"; a box left open
+    by a truncated reply is never read); else the whole text when it is a bare answer.
     """
-    if text is None:
-        return None
-    text = str(text)
-    boxed = _last_boxed(text)
-    if boxed is not None:
-        return boxed
-    found = re.findall(r"(?:FINAL ANSWER|Final Answer|Answer)\s*[:：]\s*(.+)", text)
-    if found:
-        ans = found[-1].strip().rstrip(".").strip().strip("$").strip()
-        return ans or None
-    return None
+    return _answers.extract_answer(text)
 
 
 def extract_code(text: Any) -> Optional[str]:
     """Return the last fenced python code block (```python / ```py / ```) in ``text``, or None."""
-    if text is None:
-        return None
-    blocks = re.findall(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", str(text), re.DOTALL)
-    blocks = [b.strip("\n") for b in blocks if b.strip()]
-    return blocks[-1] + "\n" if blocks else None
+    return _answers.extract_code(text)
 
 
 def normalize_answer(ans: Any) -> str:
-    """Canonical form of an answer for comparison.
+    """Canonical form of an answer for comparison (the math grader's normal form).
 
-    Strips ``$``, ``\\boxed{}``, ``\\text{}``, ``\\left``/``\\right``, spaces, a trailing period,
-    thousands separators in plain numbers, turns ``\\dfrac``/``\\tfrac`` into ``\\frac`` and
-    ``5.0`` into ``5``. Examples: ``"$\\boxed{1,000}$." -> "1000"``, ``"\\dfrac{1}{2}" -> "\\frac{1}{2}"``.
+    Reads the last ``\\boxed{}``; strips ``$``, ``\\text{}``, ``\\left``/``\\right``, spaces, units,
+    a trailing period, thousands separators; spells every plain number one way. Examples:
+    ``"$\\boxed{1,000}$." -> "1000"``, ``"\\dfrac{1}{2}"`` and ``"0.5"`` -> ``"\\frac{1}{2}"``.
     """
-    if ans is None:
-        return ""
-    s = str(ans).strip()
-    inner = _last_boxed(s)
-    if inner is not None:
-        s = inner
-    s = s.replace("$", "")
-    s = re.sub(r"\\text\s*\{([^{}]*)\}", r"\1", s)
-    s = re.sub(r"\\(?:left|right)\b", "", s)
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)  # \frac12 -> \frac{1}{2}
-    s = s.replace("\\!", "").replace("\\,", "").replace("\\;", "")
-    s = re.sub(r"\s+", "", s)
-    s = s.rstrip(".")
-    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s):
-        s = s.replace(",", "")
-    if re.fullmatch(r"-?\d+\.0+", s):
-        s = s.split(".")[0]
-    return s
+    return _answers.answer_key(ans)
 
 
 def majority_vote(answers: Iterable[Any]) -> Optional[str]:
@@ -332,16 +285,7 @@ def majority_vote(answers: Iterable[Any]) -> Optional[str]:
 
     Empty / ``None`` answers do not vote. Returns the first original answer of the winning group.
     """
-    items = [a for a in answers if a is not None and normalize_answer(a) != ""]
-    if not items:
-        return None
-    keys = [normalize_answer(a) for a in items]
-    counts = Counter(keys)
-    best = max(counts.values())
-    for a, k in zip(items, keys):
-        if counts[k] == best:
-            return str(a)
-    return None  # unreachable
+    return _answers.majority_vote(answers)
 
 
 def pick(judge: Agent, candidates: list, instruction: str = "") -> str:

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-executor-thinking", action="store_true", help="keep <think> blocks in executor replies")
     _add_export_flags(run)
     run.add_argument("--no-export", action="store_true", help="only journal; export later with the export command")
+    run.add_argument("--reward-module", action="append", default=[], metavar="FILE_OR_MODULE",
+                     help="load graders from this .py file or module (its @reward_fns.register calls; repeatable)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     exp = sub.add_parser("export", help="draw the final set from the journal (+ --add files) and write parquet")
@@ -158,6 +160,9 @@ def _cmd_run(args) -> int:
     from verl_metaagent.distill.runner import DistillConfig, TeacherConfig, run_distill
     from verl_metaagent.distill.select import SelectionConfig
 
+    import reward_fns
+
+    reward_fns.load_modules(args.reward_module)  # graders for the problems' data sources (checked by run_distill)
     extra_body = parse_extra_body(args.extra_body)
     config = DistillConfig(
         problems=list(args.problems),

@@ -363,6 +363,15 @@ def _format_tokens(n: float) -> str:
     return str(int(n))
 
 
+def _check_graders(problems: list) -> None:
+    """Every graded problem's data source has a grader (before the teacher is paid); else
+    ``ValueError`` (:class:`reward_fns.UnknownDataSource`) naming them and how to add one."""
+    import reward_fns
+
+    sources = {p.spec.data_source for p in problems if p.spec.ground_truth is not None}
+    reward_fns.check_graders(sources, "the --problems files")
+
+
 async def run_distill(config: DistillConfig, *, client: Any = None, progress: bool = True, problems: Optional[list] = None) -> RunSummary:
     """Distil until the targets are reached or the problems run out (see the module docstring).
 
@@ -379,6 +388,7 @@ async def run_distill(config: DistillConfig, *, client: Any = None, progress: bo
     started = time.monotonic()
     if problems is None:
         problems, _ = load_problems(config.problems, limit=config.limit, shuffle=config.shuffle, seed=config.seed)
+    _check_graders(problems)
     summary = RunSummary(problems_total=len(problems))
     own_client = client is None
     client = client or config.teacher.client()

@@ -32,7 +32,7 @@ from verl_metaagent.eval.records import RunStore, make_record, record_key, tree_
 from verl_metaagent.eval.settings import RESUME_KEYS, EvalSettings
 from verl_metaagent.eval.systems import System, matched_sc_k, solve_kwargs
 
-__all__ = ["EvalAborted", "EvalReport", "evaluate", "evaluate_async", "check_settings"]
+__all__ = ["EvalAborted", "EvalReport", "evaluate", "evaluate_async", "check_graders", "check_settings"]
 
 
 class EvalAborted(RuntimeError):
@@ -87,6 +87,22 @@ def check_settings(store: RunStore, settings: EvalSettings) -> None:
     os.replace(tmp, store.settings_path)
 
 
+def check_graders(problems: Mapping[str, Sequence[EvalProblem]]) -> None:
+    """Raise ``ValueError`` (:class:`reward_fns.UnknownDataSource`) naming every data source of the
+    benchmarks' graded rows that has no grader, and how to add one."""
+    import reward_fns
+
+    by_source: dict[str, list[str]] = {}
+    for bench, plist in problems.items():
+        for problem in plist:
+            if problem.spec.ground_truth is not None:
+                by_source.setdefault(problem.spec.data_source, []).append(bench)
+    missing = reward_fns.missing_graders(by_source)
+    if missing:
+        benches = sorted({b for name in missing for b in by_source[name]})
+        raise reward_fns.UnknownDataSource(reward_fns.missing_graders_message(missing, "the rows of " + ", ".join(benches)))
+
+
 def _sc_k_for(benchmark: str, records: Sequence[dict], settings: EvalSettings) -> Optional[int]:
     if settings.sc_k is not None:
         return settings.sc_k
@@ -116,6 +132,8 @@ async def evaluate_async(
     from verl_metaagent.solve import solve_async
 
     settings = (settings or EvalSettings()).validate()
+    if solve_fn is None:  # answers are graded by reward_fns: every data source needs a grader, checked before any LLM call
+        check_graders(problems)
     solve_fn = solve_fn or solve_async
     store = RunStore(out_dir)
     check_settings(store, settings)

@@ -162,18 +162,13 @@ def cap_rows(rows: list[Trajectory], max_rows: int) -> tuple[list[Trajectory], i
     return [rows[i] for i in picked], len(rows) - len(picked)
 
 
-def majority_answer(answers: Sequence[Optional[str]]) -> Optional[str]:
-    """Most common non-empty answer (whitespace-normalised); ties broken by first occurrence."""
-    counts: dict[str, int] = {}
-    first: dict[str, int] = {}
-    for i, answer in enumerate(answers):
-        if answer is None:
-            continue
-        key = " ".join(str(answer).split())
-        if not key:
-            continue
-        counts[key] = counts.get(key, 0) + 1
-        first.setdefault(key, i)
-    if not counts:
-        return None
-    return max(counts, key=lambda key: (counts[key], -first[key]))
+def majority_answer(answers: Sequence[Optional[str]], task_type: str = "math") -> Optional[str]:
+    """Most common non-empty answer; ties broken by first occurrence; None if nobody answered.
+
+    Answers are grouped by the project's one normal form (:func:`reward_fns.answers.answer_key`:
+    ``"0.5"`` and ``"\\frac{1}{2}"`` vote together); programs (``task_type="code"``) by their text
+    without whitespace. Returns the first original answer of the winning group.
+    """
+    from reward_fns.answers import answer_key, code_key, majority_vote
+
+    return majority_vote(answers, key=code_key if task_type == "code" else answer_key)

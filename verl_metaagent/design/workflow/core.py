@@ -23,6 +23,7 @@ from enum import Enum
 from typing import Any, Callable, Optional
 
 from verl_metaagent.design import _transport, api
+from verl_metaagent.design._answers import answers as _answers
 
 __all__ = [
     "Context",
@@ -207,11 +208,10 @@ class WorkflowNode:
 
 
 def _answer_key(text: str) -> str:
-    """Voting key of a response: normalised boxed answer (math) or whitespace-free code (code)."""
+    """Voting key of a response: normalised final answer (math) or whitespace-free code (code)."""
     if api.get_task_type() == "code":
-        code = api.extract_code(text)
-        return re.sub(r"\s+", "", code) if code else ""
-    return api.normalize_answer(api.extract_answer(text) or "")
+        return _answers.code_key(api.extract_code(text))
+    return _answers.answer_key(api.extract_answer(text))
 
 
 def _listing(label: str, texts: list[tuple[str, str]]) -> str:
@@ -375,7 +375,7 @@ class DebateNode(WorkflowNode):
             extra = "Final answers of the debate:\n\n" + _listing("Debater", last) + "\n\nDecide which is correct and give the final answer."
             return Message(self.judge.respond(context, extra), sender=self.name)
         keys = [_answer_key(t) for _, t in last]
-        winner = api.majority_vote([k for k in keys if k])
+        winner = _answers.majority_vote(keys, key=str)
         for (_, t), k in zip(last, keys):
             if winner is not None and k == winner:
                 return Message(t, sender=self.name)
