@@ -113,6 +113,12 @@ _MATH_OPEN = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
 _CLAUSE = re.compile(r"(?:,|;|\s--?\s|\s—\s)\s*(?=[A-Za-z]{2,}\b)|\s+\((?=[A-Za-z]{3,})")
 _HEADING_TAIL = re.compile(r"[ \t*]*(?:\n|\$|\\\[|\\\()")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+_JOINT = re.compile(r"[ \t]*(?:,[ \t]*(?:and|or)?|and|or)[ \t]*(?=\$|\\\(|\\\[)")
+_ENDS = re.compile(r"[ \t]*(?:[.!?;](?:\s|$)|\n|$)")
+# a word that starts prose after an answer: "7 because ...", "3/4 of the pie" (not "and", "or", functions)
+_PROSE_WORD = re.compile(
+    r"\s+(?!(?:and|or|sqrt|pi|sin|cos|tan|log|ln|exp|mod|cm|mm|km|kg)\b)(?:[A-Za-z]{3,}|is|so|as|if|at|by|of|to|we|it)\b"
+)
 
 
 def _find_unescaped(text: str, token: str, start: int) -> int:
@@ -122,15 +128,41 @@ def _find_unescaped(text: str, token: str, start: int) -> int:
     return i
 
 
-def _math_span(tail: str) -> Optional[str]:
-    """Content of the math span ``$...$`` / ``$$...$$`` / ``\\[...\\]`` / ``\\(...\\)`` opening ``tail``."""
+def _math_span(tail: str) -> Optional[tuple[str, int]]:
+    """Content of the math span ``$...$`` / ``$$...$$`` / ``\\[...\\]`` / ``\\(...\\)`` opening
+    ``tail``, and the index after it."""
     for opener, closer in _MATH_OPEN:
         if tail.startswith(opener):
             end = _find_unescaped(tail, closer, len(opener))
             if end > len(opener):
-                return tail[len(opener) : end]
+                return tail[len(opener) : end], end + len(closer)
             return None
     return None
+
+
+def _math_answer(tail: str) -> Optional[str]:
+    """The math span(s) opening ``tail``: ``$2$ and $3$.`` gives ``2, 3`` when the sentence ends
+    there (several spans joined by commas, "and", "or"); otherwise the first span only."""
+    first = _math_span(tail)
+    if first is None:
+        return None
+    spans, rest = [first[0]], tail[first[1] :]
+    while True:
+        joint = _JOINT.match(rest)
+        nxt = _math_span(rest[joint.end() :]) if joint else None
+        if nxt is None:
+            break
+        spans.append(nxt[0])
+        rest = rest[joint.end() + nxt[1] :]
+    if len(spans) > 1 and not _ENDS.match(rest):
+        return spans[0]
+    return ", ".join(s.strip() for s in spans)
+
+
+def _cut_prose(ans: str) -> str:
+    """``7 because 3 + 4 = 7`` -> ``7``: a math-looking answer ends where words start."""
+    cut = _top_level_cut(ans, _PROSE_WORD)
+    return cut if cut != ans and re.search(r"[\d\\^_=+\-*/]", cut) else ans
 
 
 def _top_level_cut(text: str, pattern: re.Pattern) -> str:
@@ -162,13 +194,11 @@ def answer_of_sentence(tail: str) -> Optional[str]:
     t = tail.lstrip(" \t*:")
     if t.startswith("\n"):  # "**Final Answer**\n\n$5$": the answer is on the next non-empty line
         t = t.lstrip()
-    span = _math_span(t)
-    if span is not None:
-        ans = span
-    else:
+    ans = _math_answer(t)
+    if ans is None:
         line = t.split("\n", 1)[0]
         ans = _top_level_cut(line, _SENTENCE_END)
-        ans = _top_level_cut(ans, _CLAUSE)
+        ans = _cut_prose(_top_level_cut(ans, _CLAUSE))
     ans = ans.strip().strip("*").strip()
     ans = re.sub(r"^\$+|\$+$", "", ans).strip()
     ans = ans.rstrip(" .;,:").strip()

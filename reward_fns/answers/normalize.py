@@ -56,14 +56,14 @@ _GT = r"(>|\\geq?|\\geqslant)"
 
 def _inequality_to_interval(s: str) -> str:
     """``a < x \\le b`` -> ``(a,b]``; ``x > a`` -> ``(a,\\infty)``; ``x \\le b`` -> ``(-\\infty,b]``."""
-    m = re.fullmatch(r"\s*(\S+?)\s*" + _LT + r"\s*[a-zA-Z]\s*" + _LT + r"\s*(\S+)\s*", s)
+    m = re.fullmatch(r"\s*([^\s,]+?)\s*" + _LT + r"\s*[a-zA-Z]\s*" + _LT + r"\s*([^\s,]+)\s*", s)
     if m:
         lo, op1, op2, hi = m.group(1), m.group(2), m.group(3), m.group(4)
         return ("(" if op1 == "<" else "[") + lo + "," + hi + (")" if op2 == "<" else "]")
-    m = re.fullmatch(r"\s*[a-zA-Z]\s*" + _GT + r"\s*(\S+)\s*", s)
+    m = re.fullmatch(r"\s*[a-zA-Z]\s*" + _GT + r"\s*([^\s,]+)\s*", s)
     if m:
         return ("(" if m.group(1) == ">" else "[") + m.group(2) + ",\\infty)"
-    m = re.fullmatch(r"\s*[a-zA-Z]\s*" + _LT + r"\s*(\S+)\s*", s)
+    m = re.fullmatch(r"\s*[a-zA-Z]\s*" + _LT + r"\s*([^\s,]+)\s*", s)
     if m:
         return "(-\\infty," + m.group(2) + (")" if m.group(1) == "<" else "]")
     return s

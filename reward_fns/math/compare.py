@@ -4,9 +4,10 @@ Rules (the written rules of ``tests/reward_fns/data/independent/README.md``):
 
 * numbers compare exactly (``995`` is not ``999``, ``0.333`` is not ``1/3``); a percent sign is a
   unit (``25\\%`` = ``25``, and ``25\\%`` is not ``0.25``);
-* sets, bare solution lists and ``a \\pm b`` are unordered; tuples are ordered; intervals need the
-  same brackets; a union of intervals is a set of pieces (any order); a one-element set is its
-  element (``\\{3\\}`` = ``3``), but the empty set is no number;
+* sets, bare solution lists and ``a \\pm b`` are sets of solutions (order free, an element
+  written twice counts once, a one-element set is its element: ``\\{3\\}`` = ``3``, but the empty
+  set is no number); tuples are ordered; intervals need the same brackets; a union of intervals
+  (or inequalities joined by "or") is a set of pieces in any order;
 * matrices are equal entrywise whatever the environment (``pmatrix`` = ``bmatrix`` = ``matrix``),
   but a determinant (``vmatrix``) is no matrix;
 * anything else goes to math-verify/sympy (:mod:`reward_fns.math.symbolic`) in a worker process
@@ -106,27 +107,53 @@ def _matched(golds, preds, same) -> bool:
     return True
 
 
-def _items(golds, preds, ordered: bool, budget: Budget) -> bool:
+def _same_items(budget: Budget):
     def same(a: str, b: str) -> bool:
         return equivalent(normalize(a), normalize(b), budget)
 
-    if ordered:
-        return len(golds) == len(preds) and all(same(a, b) for a, b in zip(golds, preds))
-    return _matched(golds, preds, same)
+    return same
+
+
+def _ordered(golds, preds, budget: Budget) -> bool:
+    same = _same_items(budget)
+    return len(golds) == len(preds) and all(same(a, b) for a, b in zip(golds, preds))
+
+
+def _same_set(golds, preds, budget: Budget) -> bool:
+    """Set equality: every gold element is some answer element and the reverse (so an element
+    written twice, ``\\frac12`` and ``0.5``, counts once)."""
+    same = _same_items(budget)
+    return all(any(same(g, p) for p in preds) for g in golds) and all(any(same(g, p) for g in golds) for p in preds)
 
 
 def _matrices(g: st.Shape, p: st.Shape, budget: Budget) -> bool:
     if len(g.rows) != len(p.rows) or any(len(a) != len(b) for a, b in zip(g.rows, p.rows)):
         return False
-    return all(_items(a, b, True, budget) for a, b in zip(g.rows, p.rows))
-
-
-def _singleton(shape: st.Shape) -> bool:
-    return shape.kind == st.SET and len(shape.items) == 1 and "\\emptyset" not in shape.text
+    return all(_ordered(a, b, budget) for a, b in zip(g.rows, p.rows))
 
 
 def _builds_set(shape: st.Shape) -> bool:
     return shape.kind == st.SCALAR and bool(_SET_BUILDERS.search(shape.text))
+
+
+def _as_union(shape: st.Shape) -> st.Shape:
+    """A list of inequalities (``x < -2 or x > 3``) is the union of their intervals."""
+    if shape.kind != st.LIST:
+        return shape
+    pieces = tuple(st.parse(normalize(item)) for item in shape.items)
+    if all(p.kind == st.INTERVAL for p in pieces):
+        return st.Shape(st.UNION, shape.text, items=pieces)
+    return shape
+
+
+_UNORDERED = (st.SET, st.LIST)
+
+
+def _elements(shape: st.Shape):
+    """Elements of a solution set (a scalar is a one-element one); None for other shapes."""
+    if shape.kind in _UNORDERED:
+        return shape.items
+    return (shape.text,) if shape.kind == st.SCALAR else None
 
 
 def shapes_equal(g: st.Shape, p: st.Shape, budget: Budget) -> bool:
@@ -135,29 +162,27 @@ def shapes_equal(g: st.Shape, p: st.Shape, budget: Budget) -> bool:
         return True
     if g.kind == st.SCALAR and p.kind == st.SCALAR:
         return scalar_equal(g.text, p.text, budget)
-    if _singleton(g) and p.kind == st.SCALAR and not _builds_set(p):  # a one-element set is its element
-        return equivalent(normalize(g.items[0]), p.text, budget)
-    if _singleton(p) and g.kind == st.SCALAR and not _builds_set(g):
-        return equivalent(g.text, normalize(p.items[0]), budget)
-    if _builds_set(g) or _builds_set(p):  # \mathbb{R}\setminus\{0\}, \frac12\begin{pmatrix}..
+    if _builds_set(g) or _builds_set(p):  # \mathbb{R}\setminus\{0\}, \emptyset, \frac12\begin{pmatrix}..
         return symbolic(g.text, p.text, budget)
     if g.kind == st.UNION or p.kind == st.UNION:
+        g, p = _as_union(g), _as_union(p)
         return g.kind == p.kind and _matched(g.items, p.items, lambda a, b: shapes_equal(a, b, budget))
     if g.kind in (st.MATRIX, st.DETERMINANT) or p.kind in (st.MATRIX, st.DETERMINANT):
         return g.kind == p.kind and _matrices(g, p, budget)
     if g.kind == st.INTERVAL or (g.kind == st.TUPLE and p.kind == st.INTERVAL):
-        return p.brackets == g.brackets and _items(g.items, p.items, True, budget)
+        return p.brackets == g.brackets and _ordered(g.items, p.items, budget)
     if g.kind == st.TUPLE:
         if p.kind == st.TUPLE:
-            return p.brackets == g.brackets and _items(g.items, p.items, True, budget)
-        return p.kind == st.LIST and _items(g.items, p.items, True, budget)
-    if g.kind == st.SET:
-        return p.kind in (st.SET, st.LIST) and _items(g.items, p.items, False, budget)
-    if g.kind == st.LIST:
-        if p.kind in (st.SET, st.LIST) or (p.kind == st.TUPLE and p.brackets == ("(", ")")):
-            return _items(g.items, p.items, False, budget)
+            return p.brackets == g.brackets and _ordered(g.items, p.items, budget)
+        return p.kind == st.LIST and _ordered(g.items, p.items, budget)
+    if g.kind == st.SET and p.kind not in _UNORDERED + (st.SCALAR,):
+        return False  # a set is no tuple or interval
+    if g.kind == st.LIST and p.kind == st.TUPLE and p.brackets == ("(", ")"):
+        return _same_set(g.items, p.items, budget)  # solutions written as (a, b)
+    golds, preds = _elements(g), _elements(p)
+    if golds is None or preds is None:
         return False
-    return False
+    return _same_set(golds, preds, budget)
 
 
 def equivalent(gold: str, pred: str, budget: Budget) -> bool:

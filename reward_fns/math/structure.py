@@ -23,7 +23,7 @@ MATRIX = "matrix"  # \begin{pmatrix|bmatrix|Bmatrix|matrix|smallmatrix} (all the
 DETERMINANT = "determinant"  # \begin{vmatrix} / Vmatrix: a number written as a determinant
 
 _MATRIX = re.compile(r"\\begin\{([a-zA-Z]*)matrix\}(.*)\\end\{\1matrix\}")
-_ARRAY = re.compile(r"[(\[]\\begin\{array\}\{[lcr|]*\}(.*)\\end\{array\}[)\]]")
+_ARRAY = re.compile(r"\\begin\{array\}\{[lcr|]*\}(.*)\\end\{array\}")
 _INFINITY = re.compile(r"^[-+]?\\infty$")
 
 
@@ -40,14 +40,20 @@ class Shape:
 
 
 def _matrix(s: str) -> Optional[Shape]:
-    m = _MATRIX.fullmatch(s)
-    body, kind = (m.group(2), m.group(1)) if m else (None, "")
-    if m is None:
-        a = _ARRAY.fullmatch(s)
+    """A matrix environment, also inside brackets (``\\left[\\begin{matrix}..\\end{matrix}\\right]``,
+    ``(\\begin{array}{cc}..\\end{array})``)."""
+    inner = s
+    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and encloses(s, 1, 1):
+        inner = s[1:-1]
+    m = _MATRIX.fullmatch(inner)
+    if m is not None:
+        body, kind = m.group(2), m.group(1)
+    else:
+        a = _ARRAY.fullmatch(inner)
         if a is None:
             return None
-        body = a.group(1)
-    rows = [r for r in split_top(body, ROW)]
+        body, kind = a.group(1), ""
+    rows = split_top(body, ROW)
     while rows and not rows[-1].strip():
         rows.pop()
     cells = tuple(tuple(split_top(r, "&")) for r in rows)

@@ -50,6 +50,14 @@ def test_minerva_sentence_gives_the_answer_only(answer, expected):
     ("The answers are 3 and 4.", "3 and 4"),
     ("Answer: 256", "256"),
     ("A first guess: the answer is 8. But 6 pairs with itself.\nSo the answer is 9.", "9"),
+    ("The answer is 7 because 3 + 4 = 7.", "7"),
+    ("The answer is 3/4 of the pie.", "3/4"),
+    ("The answer is 12 inches long.", "12"),
+    ("The answer is no solution.", "no solution"),
+    ("The answers are $x=2$ and $x=3$.", "x=2, x=3"),
+    ("The answer is $5$, and $10$ is wrong.", "5"),
+    ("So the answer is \\(\\frac{1}{2}\\). Done.", "\\frac{1}{2}"),
+    ("The answer is **42**.", "42"),
 ])
 def test_answer_sentences(text, expected):
     assert extract_answer(text) == expected

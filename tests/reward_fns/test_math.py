@@ -46,6 +46,24 @@ def test_adjudications_name_real_cases_with_their_labels():
     assert all(case_id in cases for case_id in KNOWN_FAILURES)
 
 
+@pytest.mark.parametrize("response,gold,expected", [
+    ("$\\boxed{\\left[\\begin{matrix}1&2\\\\3&4\\end{matrix}\\right]}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
+    ("$\\boxed{\\left(\\begin{array}{cc}1&2\\\\3&4\\end{array}\\right)}$", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", True),
+    ("$\\boxed{\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", False),
+    ("$\\boxed{x<-2 \\text{ or } x>3}$", "(3,\\infty)\\cup(-\\infty,-2)", True),
+    ("$\\boxed{x<-2 \\text{ or } x\\geq 3}$", "(-\\infty,-2)\\cup(3,\\infty)", False),
+    ("So the answer is $\\frac{1}{2}$ or $0.5$.", "\\frac12", True),
+    ("The answers are $x=2$ and $x=3$.", "3, 2", True),
+    ("The answers are $x=2$ and $x=3$.", "2", False),
+    ("The final answer is 5. I hope it is correct.", "5", True),
+    ("The final answer is 5. I hope it is correct.", "\\text{I hope it is correct}", False),
+    ("$\\boxed{\\{3\\}}$", "3", True),
+    ("$\\boxed{\\{\\emptyset\\}}$", "\\emptyset", False),
+])
+def test_format_classes(response, gold, expected):
+    assert grade_math(response, gold).correct is expected
+
+
 @pytest.mark.parametrize(
     "text,expected",
     [
