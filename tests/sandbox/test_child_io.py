@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from verl_metaagent.sandbox import PRELUDE, SandboxAbort, SandboxLimits, run_in_sandbox
+from verl_metaagent.sandbox import CHANNEL_FDS, SandboxAbort, SandboxLimits, run_in_sandbox
 from verl_metaagent.sandbox.child_io import Channel, LineReader
-from verl_metaagent.sandbox.process import DROP_PRIVILEGES
 
+CHANNEL_ARGV = [str(fd) for fd in CHANNEL_FDS]
 LIM = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
 
 
@@ -94,8 +94,9 @@ def test_a_reply_bigger_than_the_pipe_never_blocks_the_loop():
 # A child that sends one request, then waits for a go-file the parent creates only after its
 # (1 MB) reply was handed to the channel, and only then reads the reply: a blocking write would
 # deadlock the parent's event loop.
-_SLOW_READER = PRELUDE + DROP_PRIVILEGES + r"""
-read_fd, write_fd = _a["channel"]
+_SLOW_READER = r"""
+import json, os, sys, time
+read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
 os.write(write_fd, (json.dumps({"cwd": os.getcwd()}) + "\n").encode())
 while not os.path.exists("go"):
     time.sleep(0.01)
@@ -105,8 +106,9 @@ while not data.endswith(b"\n"):
 print(len(json.loads(data)["text"]))
 """
 
-_FLOODER = PRELUDE + DROP_PRIVILEGES + r"""
-read_fd, write_fd = _a["channel"]
+_FLOODER = r"""
+import os, sys, time
+read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
 chunk = b"z" * (1 << 16)
 try:
     while True:
@@ -127,7 +129,7 @@ def test_a_child_that_reads_its_reply_late_does_not_stall_the_parent(mode):
 
     box = {}
     worker = threading.Thread(
-        target=lambda: box.update(r=asyncio.run(run_in_sandbox(_SLOW_READER, {}, limits=LIM, serve=serve, mode=mode))),
+        target=lambda: box.update(r=asyncio.run(run_in_sandbox(_SLOW_READER, argv=CHANNEL_ARGV, limits=LIM, serve=serve, mode=mode))),
         daemon=True,
     )
     worker.start()
@@ -145,5 +147,5 @@ def test_a_channel_flood_without_newlines_ends_the_run(mode):
         except ValueError as exc:
             raise SandboxAbort("crash", f"channel: {exc}") from None
 
-    r = asyncio.run(run_in_sandbox(_FLOODER, {}, limits=LIM, serve=serve, mode=mode))
+    r = asyncio.run(run_in_sandbox(_FLOODER, argv=CHANNEL_ARGV, limits=LIM, serve=serve, mode=mode))
     assert r.status == "crash" and "longer than" in r.detail["reason"]

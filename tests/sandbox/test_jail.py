@@ -6,9 +6,10 @@ import stat
 
 import pytest
 
-from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python_sync
-from verl_metaagent.sandbox import process as process_mod
-from verl_metaagent.sandbox.jail import interpreter_links, jail_paths, own_proc_possible
+from verl_metaagent.sandbox import PRELOAD_MODULES, SandboxLimits, active_protections, run_python_sync
+from verl_metaagent.sandbox import probe
+from verl_metaagent.sandbox.jail import forget_jail_specs, interpreter_links, jail_paths
+from verl_metaagent.sandbox.probe import own_proc_possible
 
 PROT = active_protections()
 LIM = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
@@ -45,7 +46,7 @@ def test_a_world_readable_job_file_is_absent_in_the_jail(secret):
 @needs_jail
 def test_without_the_jail_the_same_file_is_readable(secret, monkeypatch):
     # the control: proves the test above is about the jail and not about permissions
-    monkeypatch.setitem(process_mod._NAMESPACES, "jail", False)
+    monkeypatch.setitem(probe._FOUND, "jail", False)
     r = run(f"print(open({secret!r}).read())")
     assert (r.status, r.detail["jail"], r.stdout) == ("ok", False, '{"answer": 42}\n\n')
 
@@ -86,7 +87,7 @@ def test_the_jail_shows_the_system_and_the_interpreter_only():
 def test_the_project_and_its_venv_are_not_visible():
     import sys
 
-    project = os.path.dirname(os.path.dirname(os.path.abspath(process_mod.__file__)))
+    project = os.path.dirname(os.path.dirname(os.path.abspath(probe.__file__)))
     src = (
         "import os, subprocess, sys\n"
         "seen = sorted(os.path.join(d, f) for d, _, fs in os.walk(%r) for f in fs)\n"
@@ -106,14 +107,14 @@ def test_a_runs_dir_deleted_and_made_again_is_bound_anew(sandbox_mode):
     from verl_metaagent.sandbox.hostdirs import runs_dir
 
     assert run("print(1)").stdout == "1\n"
-    before = zygote_mod.zygote_pid(process_mod.PRELOAD)
+    before = zygote_mod.zygote_pid(PRELOAD_MODULES)
     old = runs_dir(None)
     os.rename(old, old + ".gone")  # a temp cleaner between two batches (the new one is made anew)
     shutil.rmtree(old + ".gone")
     r = run("import os\nprint(os.getcwd() == os.environ['HOME'])")
     assert (r.status, r.stdout, r.detail["jail"]) == ("ok", "True\n", True), r.stderr
     if sandbox_mode == "zygote":  # the zygote that bound the old dir was replaced
-        assert zygote_mod.zygote_pid(process_mod.PRELOAD) not in (None, before)
+        assert zygote_mod.zygote_pid(PRELOAD_MODULES) not in (None, before)
 
 
 @needs_jail
@@ -161,14 +162,15 @@ def test_the_run_cannot_leave_the_jail():
 @pytest.fixture
 def fresh_jail_specs():
     """Forget cached jail specs before and after (the next run then builds the jail anew)."""
-    process_mod._JAIL_SPECS.clear()
+    forget_jail_specs()
     yield
-    process_mod._JAIL_SPECS.clear()
+    forget_jail_specs()
 
 
 @needs_jail
 def test_extra_paths_are_shown_and_bad_ones_are_refused(secret, monkeypatch, fresh_jail_specs):
-    from verl_metaagent.sandbox.jail import JAIL_PATHS_ENV, extra_jail_paths
+    from verl_metaagent.sandbox.jail import extra_jail_paths
+    from verl_metaagent.sandbox.settings import JAIL_PATHS_ENV
 
     monkeypatch.setenv(JAIL_PATHS_ENV, os.path.dirname(secret))
     r = run(f"print(open({secret!r}).read())")
@@ -178,5 +180,5 @@ def test_extra_paths_are_shown_and_bad_ones_are_refused(secret, monkeypatch, fre
         with pytest.raises(ValueError, match=JAIL_PATHS_ENV + ".*" + why):
             extra_jail_paths()
     monkeypatch.delenv(JAIL_PATHS_ENV)
-    process_mod._JAIL_SPECS.clear()
+    forget_jail_specs()
     assert "FileNotFoundError" in run(f"open({secret!r})").stderr  # gone again without the variable

@@ -11,9 +11,11 @@ import pytest
 
 from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
 from verl_metaagent.design.runtime import _DESIGN_PRELOAD
-from verl_metaagent.sandbox import PRELUDE, SandboxLimits, active_protections, run_in_sandbox, run_python_sync
+from verl_metaagent.sandbox import PRELOAD_MODULES as PRELOAD
+from verl_metaagent.sandbox import SandboxLimits, active_protections, run_in_sandbox, run_python_sync
 from verl_metaagent.sandbox import zygote as zygote_mod
-from verl_metaagent.sandbox.process import MODE_ENV, PRELOAD, default_mode
+from verl_metaagent.sandbox.process import default_mode
+from verl_metaagent.sandbox.settings import MODE_ENV
 from verl_metaagent.testing.processes import sandbox_uid_processes
 
 PROT = active_protections()
@@ -84,7 +86,7 @@ def test_a_dead_forker_takes_its_coordinator_along_and_both_are_replaced():
 def test_killing_the_zygote_mid_run_ends_that_run_and_leaves_nothing():
     async def main():
         task = asyncio.ensure_future(
-            run_in_sandbox(PRELUDE + "import time\nprint('started', flush=True)\ntime.sleep(60)\n", {},
+            run_in_sandbox("import time\nprint('started', flush=True)\ntime.sleep(60)\n",
                            limits=SandboxLimits(wall_seconds=30), mode="zygote")
         )
         await asyncio.sleep(0.5)  # the zygote exists once the run was forked
@@ -159,16 +161,16 @@ def test_mode_selection_and_fallback(monkeypatch):
     assert default_mode() == "zygote"
     # a zygote that cannot start: the run still happens, in a fresh interpreter
     monkeypatch.setattr(zygote_mod, "_MAIN", "/nonexistent/zygote.py")
-    r = asyncio.run(run_in_sandbox(PRELUDE + "print('fallback')", {}, limits=LIM, preload=PRELOAD + "# unstartable\n"))
+    r = asyncio.run(run_in_sandbox("print('fallback')", limits=LIM, preload=PRELOAD + ("wave",)))  # a zygote of its own
     assert (r.status, r.stdout, r.detail["mode"]) == ("ok", "fallback\n", "spawn")
 
 
-def test_a_boot_that_does_not_compile_is_refused_and_the_zygote_survives():
+def test_a_program_that_does_not_compile_fails_in_its_child_and_the_zygote_survives():
     assert run("print(1)").stdout == "1\n"
     zpid = zygote_mod.zygote_pid(PRELOAD)
-    bad = asyncio.run(run_in_sandbox(PRELUDE + "print(", {}, limits=LIM, mode="zygote"))
-    # the zygote answers "error"; the run falls back to a fresh interpreter, which reports the SyntaxError
-    assert (bad.status, bad.detail["mode"]) == ("error", "spawn") and "SyntaxError" in bad.stderr
+    bad = run("print(")
+    # the program is compiled in the run's child, after the drop: the zygote never parses it
+    assert (bad.status, bad.detail["mode"]) == ("error", "zygote") and "SyntaxError" in bad.stderr
     again = run("print(2)")
     assert (again.stdout, again.detail["mode"]) == ("2\n", "zygote")
     assert zygote_mod.zygote_pid(PRELOAD) == zpid
@@ -177,24 +179,31 @@ def test_a_boot_that_does_not_compile_is_refused_and_the_zygote_survives():
 def test_design_children_load_only_what_designs_may_use():
     """The design zygote's warm heap is what every fork copies page by page: no logging, no
     threading, no import hook of the package, and the project root is not on the script's path."""
-    from verl_metaagent.design.runtime import _PROJECT_ROOT
     from verl_metaagent.design.validate import ALLOWED_MODULES
+    from verl_metaagent.sandbox import _child
+    from verl_metaagent.sandbox.preload import PROJECT_PACKAGES
 
-    probe = _DESIGN_PRELOAD + "print(sorted(sys.modules))\nprint(sys.path)\n"
+    project_root = os.path.dirname(PROJECT_PACKAGES["verl_metaagent"])
+    probe = (
+        "import sys, types\n"
+        f"child = types.ModuleType('_sandbox_child')\nexec(open({_child.__file__!r}).read(), child.__dict__)\n"
+        f"child.import_modules({list(_DESIGN_PRELOAD)!r}, {PROJECT_PACKAGES!r})\n"
+        "print(sorted(sys.modules))\nprint(sys.path)\n"
+    )
     out = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     modules, path = (eval(line) for line in out.stdout.splitlines())
     assert {"logging", "threading", "verl_metaagent._lazy_registration", "verl_metaagent.sandbox"}.isdisjoint(modules)
     assert set(ALLOWED_MODULES - {"workflow"}) <= set(modules)
     assert {"verl_metaagent.design.api", "verl_metaagent.design.workflow.nodes"} <= set(modules)
-    assert _PROJECT_ROOT not in path
+    assert project_root not in path
 
 
 def test_zygote_dies_with_its_parent():
     code = (
         "import os, sys\n"
         "from verl_metaagent.sandbox import run_python_sync, zygote\n"
-        "from verl_metaagent.sandbox.process import PRELOAD\n"
+        "from verl_metaagent.sandbox import PRELOAD_MODULES as PRELOAD\n"
         "assert run_python_sync('print(1)', mode='zygote').stdout == '1\\n'\n"
         "print(zygote.zygote_pid(PRELOAD), zygote.forker_pid(PRELOAD), flush=True)\n"
         "os._exit(0)\n"  # no clean-up of any kind

@@ -1,14 +1,17 @@
 """The sandbox fork-server ("zygote"): run as ``python -I -S _zygote_main.py ARGS``, never imported.
 
 Started by :mod:`verl_metaagent.sandbox.zygote` with a scrubbed environment and one inherited
-``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It runs trusted warm-up code once (imports), then
-splits in two processes that share the warm heap copy-on-write:
+``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It loads the child side of the sandbox
+(``_child.py``, next to this file), imports the preload modules once (trusted, installed code,
+named by the parent: no code comes with the request) and builds the file-system jail, then splits
+in two processes that share the warm heap copy-on-write:
 
 * the **coordinator** (this process; the parent talks to it) serves the parent, single-threaded:
-  parent -> coordinator ``{"op": "spawn", "boot", "argv1", "env", "cwd", "rlimits", "netns", "jail"}``
+  parent -> coordinator ``{"op": "spawn", "argv1", "env", "cwd", "rlimits", "netns", "jail"}``
   with the run's status socket and the child's stdio (and channel) fds attached (``SCM_RIGHTS``).
-  It asks the forker for a child, hands the child its request (the boot compiled once and
-  marshalled, the fds, the network namespace), and answers on the run's status socket:
+  ``argv1`` is the run's spec (JSON data, see ``_child.py``). It asks the forker for a child,
+  hands the child its request (the spec, the fds, the network namespace), and answers on the
+  run's status socket:
   ``{"pid"}`` with a pidfd of the child attached, then ``{"exit"}`` (the return code: negative
   signal number when killed) once the child has exited; or ``{"error"}`` when the child could not
   be created. The control socket carries only ``{"ready", "jail", "forker"}`` (after the warm-up);
@@ -19,10 +22,10 @@ splits in two processes that share the warm heap copy-on-write:
   per run (~2 ms of CPU, most of the zygote's cost per run); the forker's loop writes ~40. It is a
   child subreaper: what a run leaves behind is re-parented to it and reaped at once.
 * a **run child** (a child of the forker) receives its request from the coordinator over a
-  socket of its own, severs every tie to the zygote, applies the run's protections (new
-  session, rlimits, parent-death signal, fds 0..k-1, the file-system jail, chdir, environment) and
-  returns to the module's top level, which runs ``boot`` as ``__main__`` exactly like
-  ``python -I -S -c boot argv1`` would.
+  socket of its own, severs every tie to the zygote, applies the run's process-level protections
+  (new session, rlimits, parent-death signal, fds 0..k-1, the file-system jail, chdir,
+  environment) and returns to the module's top level, which calls ``_child.run(spec)`` -- the
+  isolation and privilege drop, then the caller's program -- and ends like an interpreter would.
 
 The zygote never runs untrusted code itself; children get a copy-on-write snapshot of a process
 that never ran a design, so nothing a run does reaches the next one. It exits when the control
@@ -31,51 +34,41 @@ dies with the coordinator and each run with the forker.
 """
 
 import collections
-import ctypes
-import fcntl
 import gc
 import json
-import marshal
 import os
-import resource
 import select
 import selectors
 import signal
 import socket
 import sys
+import types
 from typing import Optional
 
-_PR_SET_PDEATHSIG = 1
-_PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
-_CLONE_NEWNET = 0x40000000
 #: Network namespaces kept per key (the run's uid); the oldest is dropped beyond this many.
 _NETNS_CACHE = 256
 _MAX_REQUEST = 1 << 20
 _MAX_FDS = 8
-#: Compiled boot programs kept by the coordinator (marshalled: no per-run compile).
-_BOOT_CACHE = 8
+#: Exit status of a run child that received no (complete) request.
+_EXIT_NO_REQUEST = 70
+#: Exit status of a run child whose parent is not the forker any more (it died before the death signal was armed).
+_EXIT_ORPHANED = 71
 
 
-def _marshalled_boot(cache: dict, boot: str) -> bytes:
-    """``boot`` compiled once by the coordinator and marshalled for the run children (a child
-    unmarshals it in ~0.04 ms; compiling the design boot takes ~1 ms)."""
-    code = cache.get(boot)
-    if code is None:
-        code = marshal.dumps(compile(boot, "<string>", "exec"))
-        while len(cache) >= _BOOT_CACHE:
-            cache.pop(next(iter(cache)))
-        cache[boot] = code
-    return code
+def _load_child() -> types.ModuleType:
+    """The child side of the sandbox (``_child.py`` next to this file), loaded as a module."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child.py")
+    module = types.ModuleType("_sandbox_child")
+    module.__file__ = path
+    with open(path, encoding="utf-8") as f:
+        exec(compile(f.read(), path, "exec"), module.__dict__)
+    return module
 
 
+_CHILD = _load_child()
 _ZYGOTE_OBJECTS: list = []
 _JAIL_ROOT: Optional[str] = None  # where the file-system jail is mounted (in this process's namespace)
-_LIBC = ctypes.CDLL(None, use_errno=True)  # one handle, inherited by every child
-
-
-def _prctl(option: int, value: int) -> None:
-    _LIBC.prctl(option, value, 0, 0, 0)
 
 
 def _send(sock: socket.socket, message: dict, fds=()) -> None:
@@ -84,14 +77,6 @@ def _send(sock: socket.socket, message: dict, fds=()) -> None:
         socket.send_fds(sock, [data], list(fds))
     else:
         sock.send(data)
-
-
-def _place_fds(fds: list) -> None:
-    """Make ``fds`` the child's fds ``0 .. len(fds) - 1`` and close every other fd."""
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in fds]  # out of the way of the targets
-    for target, fd in enumerate(high):
-        os.dup2(fd, target)  # inheritable, like pass_fds
-    os.closerange(len(fds), 1 << 20)
 
 
 class _NetNamespaces:
@@ -121,21 +106,21 @@ class _NetNamespaces:
     def _create(self) -> Optional[int]:
         if self._own is None:
             self._own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        if _LIBC.unshare(_CLONE_NEWNET) != 0:
+        if _CHILD.LIBC.unshare(_CHILD.CLONE_NEWNET) != 0:
             return None
         try:
             return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         finally:
-            if _LIBC.setns(self._own, _CLONE_NEWNET) != 0:
+            if _CHILD.LIBC.setns(self._own, _CHILD.CLONE_NEWNET) != 0:
                 os._exit(1)  # never serve runs from inside a run's namespace
 
 
 def _enter_netns(netns_fd: Optional[int]) -> None:
     """In the child: join the prepared namespace, or make a fresh one; exit 97 if neither works."""
-    libc = _LIBC
-    ok = libc.setns(netns_fd, _CLONE_NEWNET) == 0 if netns_fd is not None else libc.unshare(_CLONE_NEWNET) == 0
+    libc = _CHILD.LIBC
+    ok = libc.setns(netns_fd, _CHILD.CLONE_NEWNET) == 0 if netns_fd is not None else libc.unshare(_CHILD.CLONE_NEWNET) == 0
     if not ok:
-        os._exit(97)  # as the drop sequence does: never run without the requested isolation
+        os._exit(_CHILD.EXIT_NO_ISOLATION)  # never run without the requested isolation
 
 
 def _set_environment(env: dict) -> None:
@@ -149,24 +134,19 @@ def _set_environment(env: dict) -> None:
 
 
 def _become_child(request: dict, fds: list, forker_pid: int, netns_fd: Optional[int]) -> None:
-    """In the run child: apply the run's process-level protections."""
+    """In the run child: apply the run's process-level protections (``_child.run`` does the rest)."""
     os.setsid()
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the forker dies -> the run dies (re-set after the uid drop)
+    _CHILD.prctl(_CHILD.PR_SET_PDEATHSIG, signal.SIGKILL)  # the forker dies -> the run dies (re-set after the uid drop)
     if os.getppid() != forker_pid:
-        os._exit(71)
+        os._exit(_EXIT_ORPHANED)
     if request.get("netns") is not None:
         _enter_netns(netns_fd)
-    limits = request["rlimits"]
-    resource.setrlimit(resource.RLIMIT_AS, (limits["mem"], limits["mem"]))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"] + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _place_fds(fds)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    _CHILD.set_rlimits(request["rlimits"])
+    _CHILD.place_fds(fds)
     if request.get("jail"):
         if _JAIL_ROOT is None:
-            os._exit(97)  # never run without the requested isolation
-        os.chroot(_JAIL_ROOT)  # safe: the boot drops to an unprivileged uid, and no fd of ours points outside
+            os._exit(_CHILD.EXIT_NO_ISOLATION)  # never run without the requested isolation
+        os.chroot(_JAIL_ROOT)  # safe: the run drops to an unprivileged uid, and no fd of ours points outside
     os.chdir(request["cwd"])
     _set_environment({str(k): str(v) for k, v in request["env"].items()})
     # ``random`` is reseeded from os.urandom by CPython's own at-fork handler: each run draws
@@ -174,7 +154,6 @@ def _become_child(request: dict, fds: list, forker_pid: int, netns_fd: Optional[
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None  # re-read TMPDIR
-    sys.argv = ["-c", request["argv1"]]
 
 
 def _reply(status: socket.socket, message: dict, fds=()) -> None:
@@ -198,10 +177,10 @@ def _forker(sock: socket.socket, coordinator_pid: int) -> int:
 
     Kept to a few system calls per event: whatever it writes is copied again after every fork.
     """
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _CHILD.prctl(_CHILD.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != coordinator_pid:
         os._exit(0)
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _CHILD.prctl(_PR_SET_CHILD_SUBREAPER, 1)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
@@ -259,19 +238,18 @@ def _reap_into(sock: socket.socket, wake_r: int) -> None:
 
 
 def _receive_run(handoff_fd: int, forker_pid: int) -> dict:
-    """In a new run child: read the request the coordinator sends, become the run; the boot job."""
+    """In a new run child: read the request the coordinator sends, become the run; return its spec."""
     handoff = socket.socket(fileno=handoff_fd)
     _ZYGOTE_OBJECTS.append(handoff)
     try:
         data, fds, _, _ = socket.recv_fds(handoff, _MAX_REQUEST, _MAX_FDS + 1)
-        header, _, boot = data.partition(b"\n")
-        request = json.loads(header)
+        request = json.loads(data)
         netns_fd = fds.pop() if request.pop("netns_fd", False) else None
-        code = marshal.loads(boot)
+        spec = json.loads(request["argv1"])
     except Exception:
-        os._exit(70)  # no (complete) request: the coordinator gave up on this run
+        os._exit(_EXIT_NO_REQUEST)  # no (complete) request: the coordinator gave up on this run
     _become_child(request, fds, forker_pid, netns_fd)
-    return {"code": code}
+    return spec
 
 
 # --- the coordinator ---------------------------------------------------------------------------
@@ -312,7 +290,7 @@ class _ForkRequests:
 
 
 def _start_forker(coordinator_pid: int, control_fd: int):
-    """Fork the forker; in the coordinator returns ``(socket, pid)``, in a run child ``{"code"}``."""
+    """Fork the forker; in the coordinator returns ``(socket, pid)``, in a run child its spec (a dict)."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:
@@ -327,7 +305,7 @@ def _start_forker(coordinator_pid: int, control_fd: int):
 def _serve(control_fd: int) -> dict:
     """Start the forker, then serve spawn requests until the parent goes away.
 
-    Returns only inside a forked run child (the boot job). A request's first fd is the run's
+    Returns only inside a forked run child (its spec). A request's first fd is the run's
     status socket: the coordinator answers there (pid + pidfd, then the exit status) and closes
     it, so each run's parent-side event loop reads its own answers.
     """
@@ -344,7 +322,6 @@ def _serve(control_fd: int) -> dict:
     waiting: collections.deque = collections.deque()  # status sockets of the runs asked of the forker, in order
     running: dict = {}  # pid -> status socket
     namespaces = _NetNamespaces()
-    boots: dict = {}
     _send(sock, {"ready": zygote_pid, "jail": _JAIL_ROOT is not None, "forker": forker_pid})
     while True:
         for key, events in sel.select():
@@ -364,7 +341,7 @@ def _serve(control_fd: int) -> dict:
                 os._exit(0)  # the parent is gone; running children die of their parent-death signal
             try:
                 request = json.loads(data)
-                if request.get("op") != "spawn" or not isinstance(request.get("boot"), str) or len(fds) < 4:
+                if request.get("op") != "spawn" or not isinstance(request.get("argv1"), str) or len(fds) < 4:
                     raise ValueError("not a spawn request")
             except (ValueError, TypeError, AttributeError):
                 for fd in fds:
@@ -372,14 +349,6 @@ def _serve(control_fd: int) -> dict:
                 continue
             status, fds = socket.socket(fileno=fds[0]), fds[1:]
             status.setblocking(False)  # never wait on a parent that stopped listening
-            try:
-                boot = _marshalled_boot(boots, request["boot"])
-            except (SyntaxError, ValueError) as exc:
-                for fd in fds:
-                    os.close(fd)
-                _reply(status, {"error": f"boot does not compile: {exc}"})
-                status.close()
-                continue
             netns_key = request.get("netns")
             netns_fd = namespaces.get(netns_key) if isinstance(netns_key, int) and netns_key >= 0 else None
             header = {k: request[k] for k in ("argv1", "env", "cwd", "rlimits", "netns", "jail") if k in request}
@@ -387,8 +356,7 @@ def _serve(control_fd: int) -> dict:
             handoff, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
                 # The request (and copies of its fds) wait in the child's socket; ours are closed now.
-                socket.send_fds(handoff, [json.dumps(header).encode() + b"\n" + boot],
-                                fds + ([netns_fd] if netns_fd is not None else []))
+                socket.send_fds(handoff, [json.dumps(header).encode()], fds + ([netns_fd] if netns_fd is not None else []))
             except OSError as exc:
                 _reply(status, {"error": f"handoff failed: {exc}"})
                 status.close()
@@ -444,10 +412,8 @@ def _enter_jail_namespace(jail: Optional[dict]) -> Optional[str]:
     """
     if not jail:
         return None
-    scope: dict = {}
     try:
-        exec(compile(jail["source"], "<sandbox-jail>", "exec"), scope)
-        return jail["root"] if scope["_build_jail"](jail) else None
+        return jail["root"] if _CHILD.build_jail(jail) else None
     except Exception:
         return None
 
@@ -455,12 +421,12 @@ def _enter_jail_namespace(jail: Optional[dict]) -> Optional[str]:
 def _start() -> dict:
     global _JAIL_ROOT
     config = json.loads(sys.argv[1])
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _CHILD.prctl(_CHILD.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != config["parent_pid"]:
         os._exit(0)  # the parent died before the death signal was armed
-    _prctl(_PR_SET_DUMPABLE, 0)  # same-uid runs (when not root) cannot ptrace the zygote
+    _CHILD.prctl(_CHILD.PR_SET_DUMPABLE, 0)  # same-uid runs (when not root) cannot ptrace the zygote
     os.chdir("/")
-    exec(compile(config["preload"], "<sandbox-preload>", "exec"), {"__name__": "__sandbox_preload__"})
+    _CHILD.import_modules(config["preload"], config["packages"])
     _JAIL_ROOT = _enter_jail_namespace(config.get("jail"))
     gc.collect()
     gc.freeze()  # keep the warm heap shared copy-on-write with the children
@@ -502,17 +468,10 @@ def _finish(status: int) -> None:
 
 
 if __name__ == "__main__":
-    _job = _start()
-    # From here on: a forked child. Run the boot as a fresh __main__, as `python -c boot` would.
-    import types as _types
-
-    _main = _types.ModuleType("__main__")
-    _main.__dict__["__builtins__"] = __builtins__
-    sys.modules["__main__"] = _main
-    _code = _job["code"]
-    del _job, _types, _start, _serve, _become_child, _place_fds, _send, _prctl, _marshalled_boot
+    _spec = _start()
+    # From here on: a forked run child. Isolate, drop, run the program as ``python -c`` would.
     try:
-        exec(_code, _main.__dict__)
+        _CHILD.run(_spec)
         _status = 0
     except SystemExit as _exc:
         _status = _exit_status(_exc)

@@ -3,6 +3,12 @@
 All of it runs in one daemon thread (:class:`Sweeper`) that batches the requests of runs ending
 together, so one scan serves many runs and the event loops never block on a scan.
 
+No process outlives its run: a sweep kills every process of the uid, then waits until each is
+gone -- dead and reaped -- before it reports the uid empty (:func:`kill_uids`). A process that is
+not gone in time (a zombie of an orphan that init reaps late or never, a killed process that an
+overloaded machine has not yet scheduled to die) leaves its uid *quarantined*: the sweeper holds
+the uid's lock (no run anywhere can claim it) and releases it once a later sweep finds it empty.
+
 Costs that scale with the host, not with the run, are avoided where it is safe:
 
 * a shared temp dir (``/tmp``, ``/var/tmp``, ``/dev/shm``) whose change time (``ctime``, which no
@@ -22,7 +28,7 @@ import threading
 import time
 from typing import Optional
 
-from verl_metaagent.sandbox.uids import is_sandbox_uid
+from verl_metaagent.sandbox.uids import is_sandbox_uid, release_uid
 
 #: World-writable places a sandbox uid can write to besides its work dir; emptied of its files after a run.
 SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -55,29 +61,43 @@ def _kill_uids_once(uids: "set[int]") -> "tuple[set[int], set[int]]":
 #: How long a sweep waits for zombies to be reaped (by the zygote, a subreaper, at once; by init
 #: when a ``spawn`` run's processes were orphaned) before it reports their uid as not yet empty.
 ZOMBIE_WAIT_SECONDS = 0.05
+#: How long a sweep waits for killed processes to die (SIGKILL is final, but a loaded machine may
+#: take a while to schedule the exit of a large process) before it reports their uid not yet empty.
+DEATH_WAIT_SECONDS = 10.0
+#: Pause between sweeps while killed processes are still dying (doubling from the first value).
+_PAUSES = (0.0005, 0.01)
 
 
-def kill_uids(uids: "set[int]") -> "set[int]":
-    """Kill every process left running under sandbox ``uids`` (escaped sessions, fork storms).
+def kill_uids(uids: "set[int]", death_wait: float = DEATH_WAIT_SECONDS, zombie_wait: float = ZOMBIE_WAIT_SECONDS) -> "set[int]":
+    """Kill every process of sandbox ``uids`` (escaped sessions, fork storms) and wait until each is gone.
 
-    Sweeps until a sweep finds no process (a process forked during a sweep is caught by the next),
-    waiting up to :data:`ZOMBIE_WAIT_SECONDS` for killed ones to be reaped: a zombie still counts
-    towards ``RLIMIT_NPROC``, and the next run of the uid must be able to fork. Returns the uids
-    that may still have one (empty: all known to be empty).
+    Sweeps until a sweep finds no process at all: a process forked during a sweep is caught by the
+    next; a killed one is looked for again until it has died (up to ``death_wait`` seconds) and been
+    reaped (up to ``zombie_wait`` seconds once only zombies are left: a zombie still counts towards
+    ``RLIMIT_NPROC``, and the next run of the uid must be able to fork). Returns the uids that still
+    have a process when a wait ran out (empty: every one is gone).
     """
     uids = set(uids)
-    deadline = None
-    for _ in range(1000):
+    started = time.monotonic()
+    zombies_since = None
+    pause = _PAUSES[0]
+    while uids:
+        live, zombie = _kill_uids_once(uids)
+        uids = live | zombie
         if not uids:
             break
-        live, zombie = _kill_uids_once(uids)
-        if zombie and not live:
-            deadline = deadline or time.monotonic() + ZOMBIE_WAIT_SECONDS
-            if time.monotonic() > deadline:
-                return zombie
-            time.sleep(0.001)
-        uids = live | zombie
-    return uids
+        now = time.monotonic()
+        if live:
+            zombies_since = None
+            if now - started > death_wait:
+                return uids
+        else:
+            zombies_since = zombies_since or now
+            if now - zombies_since > zombie_wait:
+                return uids
+        time.sleep(pause)
+        pause = min(pause * 2, _PAUSES[1])
+    return set()
 
 
 class SharedTmpCleaner:
@@ -126,14 +146,40 @@ class SharedTmpCleaner:
         return clean
 
 
+#: How often the sweeper looks at quarantined uids again.
+QUARANTINE_RECHECK_SECONDS = 0.25
+
+
 class Sweeper:
-    """Kills processes and removes files of sandbox uids in one daemon thread, batching requests."""
+    """Kills processes and removes files of sandbox uids in one daemon thread, batching requests;
+    holds quarantined uids until they are empty."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._queue: list = []
+        self._quarantined: dict = {}  # uid -> its lock fd, held until the uid is empty
+        self._rechecked_at = 0.0
         self._thread: Optional[threading.Thread] = None
         self.files = SharedTmpCleaner()
+
+    def _wake(self) -> None:
+        """Start the thread if needed and wake it (call with ``_cond`` held)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="sandbox-sweeper", daemon=True)
+            self._thread.start()
+        self._cond.notify()
+
+    def quarantine(self, uid: int, lock_fd: int) -> None:
+        """Keep ``uid``'s lock (``lock_fd``, from ``uids.claim_uid``) until no process of it is left,
+        then release it clean. Until then no run of any process can claim the uid."""
+        with self._cond:
+            self._quarantined[uid] = lock_fd
+            self._wake()
+
+    def quarantined(self) -> "set[int]":
+        """The uids held in quarantine now."""
+        with self._cond:
+            return set(self._quarantined)
 
     async def clean(self, uid: int, *, processes: bool = True, files: bool = True) -> bool:
         """Kill ``uid``'s processes and/or remove its files; True when no process of it is left."""
@@ -141,18 +187,39 @@ class Sweeper:
         future = loop.create_future()
         with self._cond:
             self._queue.append((uid, processes, files, loop, future))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="sandbox-sweeper", daemon=True)
-                self._thread.start()
-            self._cond.notify()
+            self._wake()
         return await future
+
+    def _recheck_quarantine(self) -> None:
+        """Release the quarantined uids that are empty now (at most every :data:`QUARANTINE_RECHECK_SECONDS`)."""
+        with self._cond:
+            held = dict(self._quarantined)
+        if not held or time.monotonic() - self._rechecked_at < QUARANTINE_RECHECK_SECONDS:
+            return
+        self._rechecked_at = time.monotonic()
+        try:
+            left = kill_uids(set(held), death_wait=0.0, zombie_wait=0.0)
+        except Exception:
+            return
+        for uid, fd in held.items():
+            if uid not in left:
+                with self._cond:
+                    del self._quarantined[uid]
+                release_uid(fd, True, uid)
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while not self._queue:
-                    self._cond.wait()
+                    if not self._quarantined:
+                        self._cond.wait()
+                        continue
+                    if not self._cond.wait(QUARANTINE_RECHECK_SECONDS):
+                        break
                 batch, self._queue = self._queue, []
+            self._recheck_quarantine()
+            if not batch:
+                continue
             left = set()
             try:
                 left = kill_uids({uid for uid, processes, _, _, _ in batch if processes})

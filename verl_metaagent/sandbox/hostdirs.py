@@ -16,6 +16,8 @@ import stat
 import tempfile
 from typing import Optional
 
+from verl_metaagent.sandbox.settings import AUTO, settings_from_environ
+
 #: Name of the runs directory made inside the chosen base (``/dev/shm``, the system temp dir, ...).
 RUNS_DIR_NAME = "verl_metaagent_sandbox_runs"
 
@@ -68,14 +70,14 @@ def memory_work_root() -> Optional[str]:
     """A RAM-backed directory for work dirs of runs that cannot write files (design scripts), or None.
 
     ``/dev/shm`` when it is a world-writable sticky tmpfs; ``VERL_METAAGENT_SANDBOX_WORKDIR`` overrides
-    it (an empty value = the system temp dir). On a disk-backed ``/tmp`` each run's mkdir/write/chown
+    it (an empty value = the system temp dir; see :mod:`.settings`). On a disk-backed ``/tmp`` each run's mkdir/write/chown
     costs ~0.6 ms of the event loop on this machine vs ~0.05 ms on tmpfs, which is most of the
     start-up burst of 64 concurrent executions. Not for the code grader: programs can write files,
     and tmpfs pages are RAM.
     """
-    override = os.environ.get("VERL_METAAGENT_SANDBOX_WORKDIR")
-    if override is not None:
-        return override or None
+    root = settings_from_environ(os.environ).design_work_root
+    if root != AUTO:
+        return root or None
     return "/dev/shm" if dev_shm_is_tmpfs() else None
 
 

@@ -1,9 +1,10 @@
 """Parent side of the sandbox fork-server ("zygote"): warm children in a few milliseconds.
 
 A fresh ``python -I -S`` child spends ~100 ms importing what untrusted code and the design API
-need. The zygote (``_zygote_main.py``) is one long-lived helper per parent process and warm-up
-code: started lazily with the scrubbed environment, it runs the warm-up imports once and forks a
-child per run; the child applies the run's protections and runs the boot code (see
+need. The zygote (``_zygote_main.py``) is one long-lived helper per parent process and preload
+(module names, see :mod:`.preload`): started lazily with the scrubbed environment, it imports the
+preload once and forks a child per run; the child applies the run's protections, drops its
+privileges and runs the caller's program (``_child.run``; see
 :func:`verl_metaagent.sandbox.run_in_sandbox`).
 
 Lifetime: each zygote belongs to a daemon thread of this process that started it and waits for
@@ -12,8 +13,8 @@ closes, and a dead zygote is replaced on the next run. Each run gets its own sta
 by the run's event loop (no cross-thread hand-off per run). A zygote that fails to start makes the
 sandbox fall back to fresh interpreters for :data:`RETRY_AFTER_SECONDS`.
 
-Trust: the zygote never runs untrusted code; what it sends back is parsed as JSON integers
-only. Runs are killed through a pidfd (no pid reuse race), their group and their uid.
+Trust: the zygote never runs untrusted code, and no request carries code (only the run's spec,
+JSON data); what it sends back is parsed as JSON integers only. Runs are killed through a pidfd (no pid reuse race), their group and their uid.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import sys
 import threading
 import time
 from typing import Optional
+
+from verl_metaagent.sandbox.preload import PROJECT_PACKAGES
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +158,9 @@ class ZygoteChild:
 class Zygote:
     """One fork-server process and the daemon thread that started it and waits for its end."""
 
-    def __init__(self, preload: str, jail: Optional[dict] = None):
-        self.preload = preload
-        self.jail = jail  # BUILD_JAIL source, paths and root, or None
+    def __init__(self, preload: "tuple[str, ...]", jail: Optional[dict] = None):
+        self.preload = preload  # module names, checked (preload.check_preload)
+        self.jail = jail  # a jail spec (jail.jail_spec), or None
         self.jail_active = False  # the zygote built the jail: its children can be put in it
         self.ready = threading.Event()
         self.dead = False
@@ -176,7 +179,8 @@ class Zygote:
     def _main(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            config = {"parent_pid": os.getpid(), "control_fd": child.fileno(), "preload": self.preload, "jail": self.jail}
+            config = {"parent_pid": os.getpid(), "control_fd": child.fileno(), "preload": list(self.preload),
+                      "packages": PROJECT_PACKAGES, "jail": self.jail}
             # Started from this (long-lived) thread: PR_SET_PDEATHSIG follows the creating thread.
             self._popen = subprocess.Popen(
                 [sys.executable, "-I", "-S", _MAIN, json.dumps(config)],
@@ -218,10 +222,11 @@ class Zygote:
                 pass
 
     async def spawn(
-        self, boot: str, argv1: str, env: dict, cwd: str, rlimits: dict, child_fds: list, netns: Optional[int] = None,
+        self, argv1: str, env: dict, cwd: str, rlimits: dict, child_fds: list, netns: Optional[int] = None,
         jail: bool = False,
     ) -> ZygoteChild:
-        """Fork a child running ``boot`` with ``child_fds`` as its fds 0, 1, 2, ... (stdio first).
+        """Fork a child for the run whose spec is ``argv1`` (JSON, see ``_child.run``) with
+        ``child_fds`` as its fds 0, 1, 2, ... (stdio first).
 
         ``netns``: None (stay in the zygote's network namespace), a uid (that uid's reused, empty
         namespace) or -1 (a fresh one); the child exits 97 before running anything if it cannot.
@@ -239,8 +244,7 @@ class Zygote:
         status.setblocking(False)
         child = ZygoteChild(loop, status)
         data = json.dumps(
-            {"op": "spawn", "boot": boot, "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns,
-             "jail": bool(jail)}
+            {"op": "spawn", "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns, "jail": bool(jail)}
         ).encode()
         try:
             deadline = time.monotonic() + SPAWN_TIMEOUT_SECONDS
@@ -268,8 +272,8 @@ class Zygote:
             raise
 
 
-_zygotes: dict[str, Zygote] = {}
-_failed_at: dict[str, float] = {}
+_zygotes: "dict[tuple, Zygote]" = {}
+_failed_at: "dict[tuple, float]" = {}
 _registry_lock = threading.Lock()
 
 
@@ -284,7 +288,7 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-async def get_zygote(preload: str, jail: Optional[dict] = None) -> Optional[Zygote]:
+async def get_zygote(preload: "tuple[str, ...]", jail: Optional[dict] = None) -> Optional[Zygote]:
     """The running zygote for ``preload`` (started or restarted as needed), or None if unavailable.
 
     ``jail``: the file-system jail its children may be put in (see ``jail.py``), built at its start.
@@ -308,13 +312,13 @@ async def get_zygote(preload: str, jail: Optional[dict] = None) -> Optional[Zygo
     return zygote
 
 
-def zygote_pid(preload: str) -> Optional[int]:
+def zygote_pid(preload: "tuple[str, ...]") -> Optional[int]:
     """Pid of this process's live zygote (its coordinator) for ``preload``, or None (for tests and diagnostics)."""
     zygote = _zygotes.get(preload)
     return zygote.pid if zygote is not None and zygote.alive else None
 
 
-def forker_pid(preload: str) -> Optional[int]:
+def forker_pid(preload: "tuple[str, ...]") -> Optional[int]:
     """Pid of the live zygote's forker for ``preload`` (the parent of its runs), or None."""
     zygote = _zygotes.get(preload)
     return zygote.forker_pid if zygote is not None and zygote.alive else None

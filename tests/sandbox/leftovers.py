@@ -1,0 +1,60 @@
+"""What a sandbox run may have left behind, as seen right after it returned (test helper).
+
+Other jobs on the machine may run sandboxes too, and a uid released clean is handed out again, so
+a check looks at the run's own uid (``result.detail["uid"]``) and only at processes that started
+before the run returned.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from typing import List
+
+from verl_metaagent.sandbox.uids import LOCK_DIR
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def now_ticks() -> int:
+    """Now, in the clock ticks since boot that ``/proc/<pid>/stat`` gives start times in (rounded down)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _TICKS)
+
+
+def _stat_fields(pid: str) -> List[bytes]:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
+def processes_started_before(uid: int, ticks: int, *, zombies: bool = False) -> List[int]:
+    """Pids of ``uid`` (its real uid, from ``/proc/<pid>/status``) that started before ``ticks``:
+    running ones, or with ``zombies`` the dead ones nobody has reaped yet."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                real_uid = int(next(line for line in f if line.startswith("Uid:")).split()[1])
+            if real_uid != uid:
+                continue
+            fields = _stat_fields(pid)  # fields[0] is the state, fields[19] the start time
+            if int(fields[19]) < ticks and (fields[0] == b"Z") == zombies:
+                found.append(int(pid))
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return sorted(found)
+
+
+def uid_is_held(uid: int) -> bool:
+    """Whether some run (or the quarantine) holds ``uid``'s lock right now."""
+    try:
+        fd = os.open(os.path.join(LOCK_DIR, str(uid)), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
