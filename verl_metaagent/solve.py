@@ -166,8 +166,7 @@ def solve(question: str, client: PolicyClient, **kwargs) -> SolveResult:
 
 
 def _default_test_runner_factory(task_type: str):
-    if task_type != "code":
-        return None
+    # every task type: math designs run code too (run_code, the release's python_execute), as in training
     from verl_metaagent.rollout.grading import code_test_runner_factory
 
     return code_test_runner_factory()

@@ -12,6 +12,7 @@ import verl_metaagent.design.workflow as workflow_pkg
 import verl_metaagent.design.workflow.core as workflow_core
 import verl_metaagent.design.workflow.nodes as workflow_nodes
 from verl_metaagent.design import _transport, api
+from verl_metaagent.design.workflow.release_imports import _design_import
 
 
 @dataclass
@@ -60,7 +61,8 @@ def stub(monkeypatch):
 @pytest.fixture
 def run_design(stub, monkeypatch):
     """Run ``code`` as the runtime would: configure the API, alias ``workflow``, inject globals."""
-    for name in ("workflow", "workflow.nodes", "workflow.core"):
+    for name in ("workflow", "workflow.nodes", "workflow.core", "utils", "utils.environments",
+                 "utils.environments.math_env", "utils.environments.search_env"):
         monkeypatch.setitem(sys.modules, name, None)  # recorded, so the alias is undone after the test
     workflow_pkg.install_alias()
     assert sys.modules["workflow.nodes"] is workflow_nodes and sys.modules["workflow.core"] is workflow_core
@@ -72,7 +74,10 @@ def run_design(stub, monkeypatch):
         stub.test_replies[:] = list(test_replies)
         api.configure(question=question, task_type=task_type, public_tests=public_tests)
         glb = api.script_globals()
+        design_builtins = glb.pop("__builtins__")
         assert glb == {"__name__": "__design__", "question": question, "task_type": task_type}
+        assert design_builtins["__import__"] is _design_import  # `import os` / `import sys` bind stand-ins
+        glb["__builtins__"] = design_builtins
         try:
             exec(compile(code, "<design>", "exec"), glb)
         except SystemExit as exc:

@@ -74,7 +74,8 @@ def test_release_records_read_validate_and_write_back(tmp_path):
     release_answer = format_designer_answer("Problem Type: MATH", DESIGN.replace("verl_metaagent.design.api", "verl_metaagent.design.api"))
     workflow_design = ("<think>\nensemble</think>\n<code>\n```python\nfrom workflow import AgentNode, Workflow\n"
                        "w = Workflow(name='x')\nw.add_node(AgentNode(name='A', system_prompt='solve'))\nprint(w.run(question).content)\n```\n</code>")
-    os_design = "<think>x</think><code>\n```python\nimport os\nfrom workflow import Workflow\nw = Workflow(name='x')\nprint(w.run(question))\n```\n</code>"
+    # the release's own `import os` is fine in the workflow dialect (a stand-in); a real escape is not
+    os_design = "<think>x</think><code>\n```python\nimport subprocess\nfrom workflow import Workflow\nw = Workflow(name='x')\nprint(w.run(question))\n```\n</code>"
     lines = [
         {"id": "designer_1", "conversations": [{"from": "system", "value": RELEASE_SYSTEM}, {"from": "user", "value": "Design Multi Agent System for the Question: 2+3?"}, {"from": "assistant", "value": release_answer}]},
         {"id": "designer_2", "conversations": [{"from": "system", "value": RELEASE_SYSTEM}, {"from": "human", "value": "Design Multi Agent System for the Question: 1+1?"}, {"from": "gpt", "value": workflow_design}]},
@@ -89,7 +90,7 @@ def test_release_records_read_validate_and_write_back(tmp_path):
     samples, report = read_sharegpt(str(path))
     assert report.read == 7 and dict(report.kept) == {"designer": 2, "executor": 2}
     assert dict(report.skipped) == {"invalid design": 1, "malformed chat": 1, "no conversations": 1}
-    assert report.examples["invalid design"].startswith("release.jsonl:3: invalid design:") and "os" in report.examples["invalid design"]
+    assert report.examples["invalid design"].startswith("release.jsonl:3: invalid design:") and "subprocess" in report.examples["invalid design"]
     by_id = {s.id: s for s in samples}
     assert sorted(by_id)[:3] == ["designer_1", "designer_2", "executor_9"] and len(by_id) == 4
     assert sorted(by_id)[3].startswith("executor_sharegpt_")  # no id in the record: a content hash

@@ -104,8 +104,13 @@ def configure(question: str = "", task_type: str = "math", public_tests: Any = N
 
 
 def script_globals() -> dict:
-    """Globals the runtime puts in a design's namespace: ``question``, ``task_type``, ``__name__``."""
-    return {"__name__": "__design__", "question": _STATE.question, "task_type": _STATE.task_type}
+    """Globals the runtime puts in a design's namespace: ``question``, ``task_type``, ``__name__``,
+    and ``__builtins__`` whose ``__import__`` gives ``os`` / ``sys`` as sandbox stand-ins
+    (:mod:`verl_metaagent.design.workflow.release_imports`)."""
+    from verl_metaagent.design.workflow.release_imports import _design_builtins
+
+    return {"__name__": "__design__", "question": _STATE.question, "task_type": _STATE.task_type,
+            "__builtins__": _design_builtins()}
 
 
 def transcript() -> list[tuple[str, str]]:

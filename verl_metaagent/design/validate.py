@@ -9,7 +9,10 @@
   import one of the two;
 * imports: only ``ALLOWED_MODULES`` (top-level names; for ``verl_metaagent`` only
   ``verl_metaagent.design.api`` and ``verl_metaagent.design.workflow``), no relative imports,
-  no private names (``from m import _x``);
+  no private names (``from m import _x``); a design in the release's dialect may also import
+  ``DIALECT_MODULES`` (the boilerplate the released model writes: ``os``, ``sys`` and the
+  release's ``utils.environments`` modules), which bind sandbox-backed stand-ins
+  (``workflow/release_imports.py``, ``workflow/environments.py``), never the real modules;
 * forbidden names: ``FORBIDDEN_NAMES`` (``eval``, ``exec``, ``open``, ``__import__``, ...)
   and every dunder name except ``__name__``;
 * forbidden attributes: any attribute starting with ``_`` (``x.__class__``, ``random._os``)
@@ -26,7 +29,7 @@ import ast
 import functools
 import re
 
-__all__ = ["ALLOWED_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "MAX_DESIGN_CHARS", "validate_design"]
+__all__ = ["ALLOWED_MODULES", "DIALECT_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "MAX_DESIGN_CHARS", "validate_design"]
 
 #: Longest accepted design script.
 MAX_DESIGN_CHARS = 20_000
@@ -38,6 +41,11 @@ ALLOWED_MODULES = frozenset(
         "fractions", "functools", "heapq", "itertools", "json", "math", "numbers", "operator",
         "random", "re", "statistics", "string", "textwrap", "typing", "workflow",
     }
+)
+#: Modules a design in the release's workflow dialect may also import (exact names; each binds a
+#: stand-in inside the sandbox). Designs of our own API keep the strict list above.
+DIALECT_MODULES = frozenset(
+    {"os", "os.path", "sys", "utils", "utils.environments", "utils.environments.math_env", "utils.environments.search_env"}
 )
 #: Allowed ``verl_metaagent`` modules (and their sub-modules).
 ALLOWED_PLUGIN_MODULES = ("verl_metaagent.design.api", "verl_metaagent.design.workflow")
@@ -75,6 +83,20 @@ def _module_allowed(name: str) -> bool:
     return any(name == m or name.startswith(m + ".") for m in ALLOWED_PLUGIN_MODULES)
 
 
+def _imports_dialect(tree: ast.AST) -> bool:
+    """True when the design imports the release's workflow dialect (``workflow`` or ours)."""
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            mod = node.module or ""
+            names = [mod] + ([f"{mod}.{a.name}" for a in node.names] if mod == "verl_metaagent.design" else [])
+        if any(n.split(".")[0] == "workflow" or n.startswith("verl_metaagent.design.workflow") for n in names):
+            return True
+    return False
+
+
 def validate_design(code: str) -> list[str]:
     """Return the reasons why ``code`` is not an acceptable design (empty list = valid).
 
@@ -100,14 +122,18 @@ def _validate_text(code: str) -> list[str]:  # cached: callers get a copy
     reasons: list[str] = []
     uses_api = uses_dialect = False
     calls_finish = calls_run = False
+    dialect = _imports_dialect(tree)
 
     def bad(node: ast.AST, msg: str) -> None:
         reasons.append(f"line {getattr(node, 'lineno', '?')}: {msg}")
 
+    def allowed(name: str) -> bool:
+        return _module_allowed(name) or (dialect and name in DIALECT_MODULES)
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if not _module_allowed(alias.name):
+                if not allowed(alias.name):
                     bad(node, f"import of '{alias.name}' is not allowed")
                 uses_api |= alias.name.startswith("verl_metaagent.design.api")
                 uses_dialect |= alias.name.split(".")[0] == "workflow" or alias.name.startswith("verl_metaagent.design.workflow")
@@ -124,7 +150,7 @@ def _validate_text(code: str) -> list[str]:  # cached: callers get a copy
                 else:
                     bad(node, f"import of '{', '.join(n for n in names if n not in ('api', 'workflow'))}' from verl_metaagent.design is not allowed")
                 continue
-            if not _module_allowed(mod):
+            if not allowed(mod):
                 bad(node, f"import from '{mod}' is not allowed")
                 continue
             uses_api |= mod.startswith("verl_metaagent.design.api")

@@ -425,7 +425,7 @@ async def run_distill(config: DistillConfig, *, client: Any = None, progress: bo
             response_length=config.max_tokens,
             validate=False,
             logprobs=False,
-            test_runner_factory=(lambda p: factory(p) if p.task_type == "code" else None) if factory else None,
+            test_runner_factory=factory,  # every task type: math designs run code too, as in training
         )
 
         bar = None

@@ -1,6 +1,6 @@
 """Read and write the public MetaAgent-X release's ShareGPT-style cold-start records.
 
-One record per line (``.jsonl``) or a JSON list (``.json``)::
+One record per line (``.jsonl``), or a JSON list of records or a single record (``.json``)::
 
     {"id": "designer_20251226_173908_013322",
      "conversations": [{"from": "system", "value": "You are an expert ..."},
@@ -11,8 +11,9 @@ Reading accepts ``from``/``value`` or ``role``/``content`` turns and the ShareGP
 ``human``/``gpt`` too. A record is a *designer* sample when its id starts with ``designer`` or its
 first user turn starts with the release's designer wording; otherwise an *executor* sample.
 Designer answers are checked: the script must parse and (by default) pass our static validator,
-since a model trained on designs our sandbox refuses (``import os``, ``open(...)``) would only
-learn to write invalid designs. Bad records are skipped and counted with their reason; the file
+since a model trained on designs our sandbox refuses (``open(...)``, ``import subprocess``) would
+only learn to write invalid designs. The release's own boilerplate (``import os``, ``import sys``,
+``from utils.environments.math_env import MathEnvironment``) is valid in the workflow dialect. Bad records are skipped and counted with their reason; the file
 itself must be readable JSON(L) or :class:`ShareGPTError` names the line.
 """
 
@@ -139,9 +140,13 @@ def _iter_records(path: str) -> Iterable[tuple[str, Any]]:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise ShareGPTError(f"{path}: not valid JSON ({exc}); a .json file must hold a list of records, or use .jsonl with one record per line") from None
+            raise ShareGPTError(f"{path}: not valid JSON ({exc}); a .json file must hold a list of records or one record, or use .jsonl with one record per line") from None
+        if isinstance(data, dict) and "conversations" in data:
+            data = [data]  # one record
         if not isinstance(data, list):
-            raise ShareGPTError(f"{path}: a .json file must hold a list of records, got {type(data).__name__}")
+            raise ShareGPTError(
+                f"{path}: a .json file must hold a list of records or one record with 'conversations', got {type(data).__name__}"
+            )
         for i, record in enumerate(data):
             yield f"{os.path.basename(path)}[{i}]", record
         return

@@ -145,7 +145,8 @@ def solve_kwargs(system: System, problem: EvalProblem, sample: int, settings: Ev
     from verl_metaagent.rollout.code_tests import api_test_runner_factory
 
     return dict(
-        test_runner_factory=api_test_runner_factory() if spec.task_type == "code" else None,
+        # every task type: math designs run code too (the release's python_execute tool), as in training
+        test_runner_factory=api_test_runner_factory(),
         question=spec.question,
         task_type=spec.task_type,
         data_source=spec.data_source,

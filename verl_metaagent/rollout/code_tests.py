@@ -62,8 +62,8 @@ def api_test_runner_factory():
 
     ``tests`` is ``"public"`` (the problem's public tests), a ``{"inputs", "outputs"}`` spec, or a
     list of ``{"input", "output"}``; tests with ``"output": None`` (``run_code``) run the program
-    once in the sandbox and report its ``stdout`` and ``error``. Returns ``None`` when reward_fns'
-    code runner is unavailable.
+    once in the sandbox and report its ``stdout``, ``error`` (last stderr line), ``stderr``,
+    ``exit_code`` and sandbox ``status``. Returns ``None`` when reward_fns' code runner is unavailable.
     """
     try:
         from reward_fns.code import run_public_tests
@@ -109,5 +109,6 @@ async def _run_only(code: str, stdins: list[str]) -> dict:
         res = await run_python(program, stdin=stdin, limits=SandboxLimits(wall_seconds=10.0, cpu_seconds=10.0, memory_mb=512))
         error = "" if res.status == "ok" and res.exit_code == 0 else (res.stderr.strip().splitlines() or [res.detail.get("reason") or res.status])[-1]
         results.append({"passed": not error, "input": _clip(stdin), "expected": None, "output": _clip(res.stdout),
-                        "stdout": _clip(res.stdout), "error": _clip(error)})
+                        "stdout": _clip(res.stdout), "error": _clip(error), "stderr": _clip(res.stderr),
+                        "exit_code": res.exit_code, "status": res.status})
     return {"passed": sum(1 for r in results if r["passed"]), "total": len(results), "results": results}

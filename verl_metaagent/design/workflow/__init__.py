@@ -8,6 +8,7 @@ See :mod:`verl_metaagent.design.workflow.core` for the semantics.
 
 import sys
 
+from . import environments, release_imports  # noqa: F401  (preloaded with the package: the sandbox child reads no files)
 from .core import (
     AgentNode,
     ConditionalWorkflow,
@@ -28,7 +29,8 @@ from .core import (
 
 
 def install_alias(modules: dict = sys.modules) -> None:
-    """Make this package importable as top-level ``workflow`` (also ``workflow.nodes``, ``workflow.core``).
+    """Make this package importable as top-level ``workflow`` (also ``workflow.nodes``, ``workflow.core``),
+    and the release's ``utils.environments`` stand-ins (:mod:`.environments`) as ``utils...``.
 
     The runtime calls this in the sandbox child before running a dialect design.
     """
@@ -37,6 +39,7 @@ def install_alias(modules: dict = sys.modules) -> None:
     modules["workflow"] = sys.modules[__name__]
     modules["workflow.core"] = core
     modules["workflow.nodes"] = nodes
+    modules.update(environments.release_modules())
 
 
 __all__ = [

@@ -148,6 +148,11 @@ class ToolRegistry:
         """True if ``name`` is registered."""
         return name in self._tools
 
+    def get_tool(self, name: str) -> Optional[dict]:
+        """The release's lookup: ``{"func", "description", "parameters"}`` of ``name``, or None."""
+        tool = self._tools.get(name)
+        return dict(tool) if tool is not None else None
+
     def get_tool_schemas(self) -> list[dict]:
         """OpenAI-style function schemas of the registered tools."""
         return [
@@ -170,6 +175,10 @@ class ToolRegistry:
             return str(func(**(arguments or {})))
         except Exception as exc:  # a bad call of a design-defined tool is reported to the agent
             return f"Error: {type(exc).__name__}: {exc}"
+
+    def call_tool(self, name: str, parameters: Optional[dict] = None) -> str:
+        """The release's name for :meth:`call`."""
+        return self.call(name, parameters)
 
 
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
@@ -333,13 +342,15 @@ class ReflectionNode(WorkflowNode):
     """Solve, then up to ``num_iterations`` rounds of critique and revision.
 
     The loop stops early when the critique calls the solution correct and names no error.
+    Without a ``critic_agent`` the agent critiques itself.
     """
 
     def __init__(self, name: str = "Reflection", agent: Optional[AgentNode] = None, critic_agent: Optional[AgentNode] = None, num_iterations: int = 2, **kwargs: Any):
         super().__init__(name, **kwargs)
-        if agent is None or critic_agent is None:
-            raise ValueError("ReflectionNode needs agent and critic_agent")
-        self.agent, self.critic_agent, self.num_iterations = agent, critic_agent, max(0, int(num_iterations))
+        if agent is None:
+            raise ValueError("ReflectionNode needs an agent")
+        # no critic_agent: the agent critiques its own solution (the release's self-reflection)
+        self.agent, self.critic_agent, self.num_iterations = agent, critic_agent or agent, max(0, int(num_iterations))
 
     def execute(self, context: Context) -> Message:
         solution = self.agent.respond(context)
