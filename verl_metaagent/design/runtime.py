@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 import time
 from typing import Any, Optional
 
-import verl_metaagent
 from verl_metaagent.design.records import (
     AgentCaller,
     AgentCallRecord,
@@ -31,10 +31,8 @@ from verl_metaagent.design.records import (
 )
 from verl_metaagent.design.validate import ALLOWED_MODULES, validate_design
 from verl_metaagent.design.workflow.release_imports import EXIT_MARK as _EXIT_MARK
-from verl_metaagent.sandbox import DROP_PRIVILEGES, SandboxAbort, SandboxLimits, SandboxResult, run_in_sandbox
+from verl_metaagent.sandbox import CHANNEL_FDS, SandboxAbort, SandboxLimits, SandboxResult, run_in_sandbox
 from verl_metaagent.sandbox.hostdirs import memory_work_root
-
-_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
 
 #: Longest final answer kept (characters); longer answers are truncated.
 MAX_ANSWER_CHARS = 200_000
@@ -43,58 +41,24 @@ MAX_AGENT_NAME = 100
 MAX_MESSAGE_CHARS = 400_000
 _ROLES = ("system", "user", "assistant")
 
-# What a design child imports before its script runs (also the warm-up of the design runtime's
-# zygote, see verl_metaagent.sandbox.zygote): the modules a design may import, the design API and
-# what the boot itself uses -- and nothing else. In particular not ``verl_metaagent/__init__``
-# (its import hook pulls in logging and threading, whose at-fork handlers cost every forked
-# child a hundred-odd copy-on-write page faults): the package is entered through a bare module
-# whose ``__path__`` is the package directory, so only the design modules load, and the project
-# root never goes on the untrusted script's ``sys.path``.
-_PACKAGE_DIR = os.path.join(_PROJECT_ROOT, "verl_metaagent")
-_DESIGN_IMPORTS = (
-    "import sys, os, json, resource, ctypes\n"
-    + "import "
-    + ", ".join(sorted(ALLOWED_MODULES - {"__future__", "workflow"}))
-    + "\n"
-    + f"""if "verl_metaagent" not in sys.modules:
-    import types as _types
-    _pkg = _types.ModuleType("verl_metaagent")
-    _pkg.__path__ = [{_PACKAGE_DIR!r}]
-    sys.modules["verl_metaagent"] = _pkg
-    del _types, _pkg
-import verl_metaagent.design.api, verl_metaagent.design._transport, verl_metaagent.design.workflow.nodes
-"""
+# What a design child imports before its program runs (also the warm-up of the design runtime's
+# zygote): the modules a design may import, the design API and the dialect -- and nothing else.
+# The sandbox enters ``verl_metaagent`` through a bare package module (its ``__init__`` installs an
+# import hook that pulls in logging and threading, whose at-fork handlers cost every forked child a
+# hundred-odd copy-on-write page faults), and the project root never goes on the script's path.
+# Every module of the dialect package is preloaded: ``workflow.install_alias`` runs in the program,
+# after the drop, where the plugin's files are out of reach.
+_WORKFLOW_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workflow")
+_DESIGN_PRELOAD = (
+    tuple(sorted(ALLOWED_MODULES - {"__future__", "workflow"}))
+    + ("verl_metaagent.design.api", "verl_metaagent.design._transport")
+    + tuple(f"verl_metaagent.design.workflow.{m.name}" for m in sorted(pkgutil.iter_modules([_WORKFLOW_DIR]), key=lambda m: m.name))
 )
-_DESIGN_PRELOAD = _DESIGN_IMPORTS
 
-# Boot code of the child: imports (before the uid drop: the interpreter's files may be
-# unreadable afterwards; in a zygote child they are already done, and the API's module state is
-# still pristine: the zygote never runs a design and ``configure`` resets it anyway), connect the
-# channel, drop privileges, run the script.
-_DESIGN_BOOT = (
-    _DESIGN_IMPORTS
-    + r"""_a = json.loads(sys.argv[1])
-import verl_metaagent.design.api as _api
-import verl_metaagent.design._transport as _t
-from verl_metaagent.design import workflow as _wf
-_wf.install_alias()
-_t.connect(*_a["channel"])
-with open(os.path.join(_a["cwd"], "task.json")) as _f:
-    _task = json.load(_f)
-with open(os.path.join(_a["cwd"], "design.py")) as _f:
-    _src = _f.read()
-"""
-    + DROP_PRIVILEGES
-    + r"""
-_api.configure(question=_task["question"], task_type=_task["task_type"], public_tests=_task.get("public_tests"))
-_g = _api.script_globals()
-del ctypes, _a, _task, _f
-try:
-    exec(compile(_src, "design.py", "exec"), _g)
-except SystemExit:
-    pass
-"""
-)
+# The child's program, run by the sandbox after its privilege drop: connect the channel, run the script.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox_main.py"), encoding="utf-8") as _f:
+    _DESIGN_PROGRAM = _f.read()
+del _f
 
 
 def _valid_messages(messages: Any) -> Optional[list[dict]]:
@@ -232,8 +196,8 @@ async def execute_design(
     relay = _Relay(agent_caller, test_runner, limits)
     task_json = json.dumps({"question": task.question, "task_type": task.task_type, "public_tests": task.public_tests})
     result = await run_in_sandbox(
-        _DESIGN_BOOT,
-        {},
+        _DESIGN_PROGRAM,
+        argv=[str(fd) for fd in CHANNEL_FDS],
         limits=SandboxLimits(
             wall_seconds=limits.wall_seconds,
             cpu_seconds=limits.cpu_seconds,
@@ -246,6 +210,7 @@ async def execute_design(
         mode=sandbox_mode,
         work_root=memory_work_root(),  # designs cannot write files (validator): RAM-backed work dirs are safe
         preload=_DESIGN_PRELOAD,
+        program_name="<design runtime>",
     )
     if result.status in ("budget_exceeded", "backend_error") or (result.status == "crash" and "reason" in result.detail):
         status, reason = result.status, result.detail.get("reason", "")
