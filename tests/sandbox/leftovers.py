@@ -1,4 +1,4 @@
-"""What a sandbox run may have left behind, as seen right after it returned (test helper).
+"""What a sandbox run may have left behind, as seen right after it returned; programs that try (test helper).
 
 Other jobs on the machine may run sandboxes too, and a uid released clean is handed out again, so
 a check looks at the run's own uid (``result.detail["uid"]``) and only at processes that started
@@ -15,6 +15,49 @@ from typing import List
 from verl_metaagent.sandbox.uids import LOCK_DIR
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+# survivor(keep_pipes, hog_memory): fork a process that tries to outlive the run.
+_SURVIVOR = r"""
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None)
+def survivor(keep_pipes, hog_memory=False):
+    if os.fork():
+        return
+    os.setsid()  # out of the run's process group
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: its /proc files become root's
+    if not keep_pipes:
+        for fd in (0, 1, 2):
+            os.close(fd)
+    if hog_memory:
+        block = bytearray(200 << 20)  # touched pages: a large exit to tear down
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+    while True:
+        time.sleep(0.01)
+"""
+
+#: Programs whose descendants try to outlive the run (each prints ``forked`` and exits at once).
+PROGRAMS = {
+    # descendants that closed their pipes: the run ends when the main process does
+    "closed_pipes": _SURVIVOR + "survivor(False)\nsurvivor(False, hog_memory=True)\nprint('forked')\n",
+    # descendants that hold the pipes open: the uid sweep after the pipe grace ends them
+    "open_pipes": _SURVIVOR + "survivor(True)\nsurvivor(True, hog_memory=True)\nprint('forked')\n",
+    # a chain of processes that each fork the next and exit: new pids keep appearing during sweeps
+    "fork_chain": _SURVIVOR + r"""
+if os.fork() == 0:
+    os.setsid()
+    os.close(1); os.close(2)
+    while True:
+        try:
+            if os.fork():
+                os._exit(0)
+        except OSError:
+            time.sleep(0.001)
+print('forked')
+""",
+}
 
 
 def now_ticks() -> int:

@@ -20,6 +20,8 @@ import pytest
 import verl_metaagent
 from verl_metaagent.testing.processes import processes_of
 
+from leftovers import PROGRAMS
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a process as another user")
 
 NOBODY = 65534
@@ -201,3 +203,54 @@ def test_the_hostile_battery_passes_as_an_ordinary_user(readable_package):
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in summary and "failed" not in summary, summary
+
+
+# Runs each leftover program twice per mode with a CPU hog beside it; after each run, lists the
+# processes of this user that appeared during it and still run (the zygote's two processes and the
+# hog excepted).
+LEFTOVER_DRIVER = r"""
+import asyncio, json, os, subprocess, sys
+from verl_metaagent.sandbox import PRELOAD_MODULES, SandboxLimits, run_python, zygote
+programs = json.loads(sys.argv[1])
+def running():
+    mine = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = dict(line.split(":", 1) for line in open("/proc/%s/status" % pid) if ":" in line)
+        except OSError:
+            continue
+        if int(fields["Uid"].split()[0]) == os.getuid() and not fields["State"].strip().startswith("Z"):
+            mine.add(int(pid))
+    return mine
+async def main():
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    out = []
+    try:
+        for mode in ("zygote", "spawn"):
+            for name, program in sorted(programs.items()):
+                for _ in range(2):
+                    before = running()
+                    r = await run_python(program, limits=SandboxLimits(wall_seconds=20, memory_mb=512, max_processes=16), mode=mode)
+                    left = running() - before - {zygote.zygote_pid(PRELOAD_MODULES), zygote.forker_pid(PRELOAD_MODULES)}
+                    out.append([mode, name, r.status, r.stdout, r.detail["mode"], sorted(left)])
+    finally:
+        hog.kill()
+    print(json.dumps(out))
+asyncio.run(main())
+"""
+
+
+def test_as_an_ordinary_user_no_process_outlives_its_run(readable_package):
+    """Not root, a run's processes live in its own pid namespace: when its init ends, the kernel
+    kills them all, before the run is reported over."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_package, "HOME": "/nonexistent", "TMPDIR": "/tmp"}
+    check = _run_as_nobody(["-c", "from verl_metaagent.sandbox import active_protections as a; assert a()['pid_namespace']"],
+                           env, 60)
+    if check.returncode != 0:
+        pytest.skip(f"no pid namespace for uid {NOBODY} here: {check.stderr[-300:]}")
+    done = _run_as_nobody(["-c", LEFTOVER_DRIVER, json.dumps(PROGRAMS)], env, 300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(runs) == 2 * 2 * len(PROGRAMS)
+    for mode, name, status, stdout, ran, left in runs:
+        assert (status, stdout, ran, left) == ("ok", "forked\n", mode, []), (mode, name)
