@@ -9,9 +9,10 @@ tests, from 5 small problems; ~80 % of the samples are correct, the rest fail on
   in the grader. Same sandbox, same limits, same isolation per program, same concurrency across
   samples (``REWARD_FNS_CODE_CONCURRENCY``), same compare function.
 
-Both must agree on every sample's score (checked). Prints one JSON object.
+Both must agree on every sample's score (checked). Prints one JSON object (keys: ``QUICK_KEYS``).
 
     .venv/bin/python benchmarks/bench_reward_code.py [--samples 200 --tests 10]
+    .venv/bin/python benchmarks/bench_reward_code.py --quick     # 6 samples x 3 tests: a few seconds
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ async def naive_grade(answer: str, gt: str, cfg) -> float:
 
 async def run(n_samples: int, n_tests: int) -> dict:
     import reward_fns
-    from reward_fns.code._executor import USING_PROJECT_SANDBOX, active_protections
+    from reward_fns.code._executor import active_protections
     from reward_fns.code.grader import DEFAULT_CONFIG
 
     samples = make_samples(n_samples, n_tests)
@@ -107,7 +108,7 @@ async def run(n_samples: int, n_tests: int) -> dict:
         "tests_per_sample": n_tests,
         "concurrency": int(os.environ.get("REWARD_FNS_CODE_CONCURRENCY", 2 * (os.cpu_count() or 1))),
         "cpus": os.cpu_count(),
-        "sandbox": "verl_metaagent.sandbox" if USING_PROJECT_SANDBOX else "reward_fns stand-in (_executor.py)",
+        "sandbox": "verl_metaagent.sandbox",
         "protections": active_protections(),
         "ours": {"seconds": round(t_ours, 2), "samples_per_s": round(n_samples / t_ours, 2),
                  "mean_score": round(sum(ours_scores) / n_samples, 3)},
@@ -118,9 +119,17 @@ async def run(n_samples: int, n_tests: int) -> dict:
     }
 
 
+#: The keys of the printed JSON object (tests/test_benchmarks_quick.py checks them).
+QUICK_KEYS = ("benchmark", "samples", "tests_per_sample", "concurrency", "cpus", "sandbox", "protections", "ours",
+              "naive_subprocess_per_test", "speedup", "scores_agree")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--tests", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="6 samples x 3 tests: checks the benchmark runs (a few seconds)")
     args = ap.parse_args()
+    if args.quick:
+        args.samples, args.tests = 6, 3
     print(json.dumps(asyncio.run(run(args.samples, args.tests)), indent=1))

@@ -8,10 +8,12 @@ fork-server) and ``spawn`` (a fresh interpreter per execution), against
 (b) E executions x C sequential agent calls against a backend with fixed latency L:
     wall time / critical path (C x L) (target <= 1.3; median over ``--repeats`` fan-outs).
 
-The zygote's one-off start-up (first execution of a process) is reported separately.
+The zygote's one-off start-up (first execution of a process) is reported separately. Prints one
+JSON object (keys: ``QUICK_KEYS``; per mode ``MODE_KEYS``).
 
     python benchmarks/bench_sandbox.py [--runs 20] [--executions 64] [--calls 8] [--latency 0.1]
                                        [--repeats 3] [--modes zygote,spawn]
+    python benchmarks/bench_sandbox.py --quick    # 3 runs, 8 x 2 calls at 20 ms: a few seconds
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
-from verl_metaagent.sandbox import active_protections
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design  # noqa: E402
+from verl_metaagent.sandbox import active_protections  # noqa: E402
 
 TRIVIAL = "from verl_metaagent.design.api import *\nfinish(str(len(question)))\n"
 
@@ -71,7 +77,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", default="zygote,spawn")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: checks the benchmark runs, measures little")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.executions, args.calls, args.latency, args.repeats = 3, 8, 2, 0.02, 1
 
     async def instant(request):
         return AgentCallReply(text="ok", prompt_ids=[1], response_ids=[2])
@@ -129,6 +138,11 @@ def main() -> None:
             indent=1,
         )
     )
+
+
+#: The keys of the printed JSON object, and of each of its modes (tests/test_benchmarks_quick.py checks them).
+QUICK_KEYS = ("protections", "machine", "in_process_exec_median_ms", "modes")
+MODE_KEYS = ("first_execution_ms", "overhead", "concurrency")
 
 
 if __name__ == "__main__":
