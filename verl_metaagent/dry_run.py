@@ -10,6 +10,8 @@ exactly as ``recipes/run_recipe.sh`` composes it for training (the entry point's
 start-up validators (``verl_metaagent.main.check_config``: the ``metaagent`` group, run-config
 checks and verl's ``validate_config``; verl's ``validate_config`` alone for recipes that run
 ``verl.trainer.main_ppo``). Exit status 2 and one line naming the key and the fix on a bad config.
+Missing or unreadable data files (``data.train_files`` / ``data.val_files``) are listed as warnings
+at the end: a dry run may come before the data is prepared.
 
 The volume estimate sizes a run: per step ``problems x M designs x N executions x calls`` agent
 calls, the designer / executor training rows, and upper bounds on tokens. ``--calls`` is the
@@ -330,7 +332,19 @@ def main(argv: Optional[list] = None) -> int:
     print("\n".join(f"  {c}" for c in checks))
     print("== rollout volume per step")
     print("\n".join(volume.lines()))
+    warnings = data_warnings(cfg)
+    if warnings:
+        print("== warnings (training would stop here)")
+        print("\n".join(f"  {w}" for w in warnings))
     return 0
+
+
+def data_warnings(cfg: Any) -> list[str]:
+    """Data files that are missing or unusable (:func:`verl_metaagent.config.preflight.data_file_problems`):
+    a dry run may come before the data is prepared, so these warn instead of failing."""
+    from verl_metaagent.config.preflight import data_file_problems
+
+    return data_file_problems(cfg)
 
 
 if __name__ == "__main__":

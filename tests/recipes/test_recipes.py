@@ -137,6 +137,9 @@ def test_dry_run_cli_prints_config_and_volume():
     assert "phase_length: 1" in out and "adv_estimator: metaagent" in out  # resolved config
     assert re.search(r"problems per step\s+16", out)
     assert re.search(r"agent calls \(LLM requests\)\s+512", out)  # 16 x 4 x 4 x 2
+    train = re.search(r"train / val files\s+\[?'?([^'\],\s]+)", out).group(1)
+    if not os.path.exists(os.path.join(ROOT, train)):  # data not prepared here: the dry run says so, and still exits 0
+        assert "== warnings (training would stop here)" in out and f"data.train_files names '{train}'" in out
     bad = subprocess.run(
         [os.path.join(ROOT, ".venv", "bin", "python"), "-m", "verl_metaagent.dry_run", "--recipe", "qwen3_4b_main", "--skip-verl-checks", "metaagent.phase.phase_length=0"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
