@@ -4,7 +4,8 @@
 #
 #   bash examples/stock_main_ppo_cpu.sh OUT_DIR [extra hydra overrides...]
 #
-# Environment knobs: STEPS (4), K (phase length, 2), LOOP=tree|designer
+# Environment knobs: STEPS (4), K (phase length, 2), LOOP=tree|designer,
+#   TRAINER_MODE (LOOP=tree: metaagent, or metaagent_colocate_async for async rollout)
 #   LOOP=tree      the full method: trainer.v1.trainer_mode=metaagent (M x N tree, hierarchical
 #                  advantage, alternating phases, per-role updates)
 #   LOOP=designer  designer-only training on verl's stock GRPO trainer (sync mode): each of the
@@ -18,6 +19,7 @@ shift
 STEPS=${STEPS:-4}
 K=${K:-2}
 LOOP=${LOOP:-tree}
+TRAINER_MODE=${TRAINER_MODE:-metaagent}
 PY=${PYTHON:-python}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -45,10 +47,10 @@ COMMON=(
 )
 if [ "$LOOP" = tree ]; then
   MODE=(
-    trainer.v1.trainer_mode=metaagent            # the whole method; algorithm.adv_estimator=metaagent is implied
+    "trainer.v1.trainer_mode=$TRAINER_MODE"      # the whole method; algorithm.adv_estimator=metaagent is implied
     metaagent.rollout.num_designs=2 metaagent.rollout.num_executions=2
     "metaagent.phase.phase_length=$K" metaagent.phase.first_role=executor
-    trainer.experiment_name=tree
+    "trainer.experiment_name=tree_$TRAINER_MODE"
   )
 else
   MODE=(

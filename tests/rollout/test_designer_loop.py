@@ -61,10 +61,34 @@ async def test_designer_loop_returns_the_design_tokens_and_mean_execution_reward
         reward_model={"ground_truth": "5"},
         extra_info={"index": 0},
         uid="p0",
+        global_steps=7,
     )
     assert tiny_tokenizer.decode(out.response_ids, skip_special_tokens=True) == DESIGN
     assert "Design Multi Agent System for the Question: What is 2 + 3?" in tiny_tokenizer.decode(out.prompt_ids)
     assert out.response_mask == [1] * len(out.response_ids)
     assert out.reward_score == 0.5
-    assert out.extra_fields == {"design_pattern": "single", "design_valid": True}
+    # verl's v1 trainer reads the policy-version span of every output; the scripted backend reports none,
+    # so it is the step the prompt was dispatched for
+    assert out.extra_fields == {"design_pattern": "single", "design_valid": True, "min_global_steps": 7, "max_global_steps": 7}
     assert len(backend.calls) == 3  # one design + two executions of one agent call
+
+
+async def test_designer_prompt_longer_than_max_prompt_length_is_a_clear_error(tiny_model_dir, tiny_tokenizer):
+    import pytest
+
+    from verl_metaagent.clients.token_client import TokenPolicyClient
+    from verl_metaagent.rollout.designer_loop import check_designer_prompt_fits
+    from verl_metaagent.rollout.problems import problem_from_fields
+
+    client = TokenPolicyClient(ScriptedBackendless(), tiny_tokenizer)
+    problem = problem_from_fields({"raw_prompt": [{"role": "user", "content": "What is 2 + 3?"}]}, uid="p", problem_index=0)
+    check_designer_prompt_fits(client, problem, "short", 4096)  # fits: no error
+    with pytest.raises(ValueError, match=r"data.max_prompt_length=16\b.*metaagent.rollout.prompt_variant=short"):
+        check_designer_prompt_fits(client, problem, "full", 16)
+
+
+class ScriptedBackendless:
+    """A server that must never be called (the check only renders the prompt)."""
+
+    async def generate(self, *args, **kwargs):  # pragma: no cover
+        raise AssertionError("no LLM call expected")

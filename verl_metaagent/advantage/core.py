@@ -134,17 +134,22 @@ def _normalise(
     cfg: AdvantageConfig,
     out: np.ndarray,
     counters: dict,
+    rowless_units: dict[str, dict[str, float]] | None = None,
 ) -> None:
     """Fill ``out[rows]``: each row's unit value normalised by its group's unit statistics.
 
     ``rows``: indices of the rows to fill; ``group_keys`` / ``unit_keys`` / ``reward`` are indexed by
     row. A unit's value is the mean reward of its rows (rows of one execution share the reward).
+    ``rowless_units``: ``{group_key: {unit_key: value}}`` of units that have no rows (an execution that
+    crashed before its first agent call); they join their group's statistics only.
     """
     groups: dict[str, dict[str, list[int]]] = {}
     for i in rows:
         groups.setdefault(group_keys[i], {}).setdefault(unit_keys[i], []).append(int(i))
-    for units in groups.values():
+    for group, units in groups.items():
         unit_values = {u: float(reward[idx].mean()) for u, idx in units.items()}
+        for u, value in ((rowless_units or {}).get(group) or {}).items():
+            unit_values.setdefault(u, float(value))
         stats = _group_stats(np.array(list(unit_values.values()), dtype=np.float64), cfg)
         counters["groups"] += 1
         if stats is None:
@@ -159,6 +164,20 @@ def _normalise(
                 out[idx] = (unit_values[u] - mean) / scale
 
 
+def _rowless_units(
+    rowless_executions: Sequence[tuple[str, str, str, float]], *, by_design: bool, cfg: AdvantageConfig
+) -> dict[str, dict[str, float]]:
+    """``{group_key: {exec_uid: reward}}`` of executions without rows (per-execution statistics only)."""
+    if cfg.executor_stats != "per_execution":
+        return {}
+    units: dict[str, dict[str, float]] = {}
+    for uid, duid, euid, value in rowless_executions:
+        if not np.isfinite(float(value)):
+            raise ValueError(f"reward of row-less execution {euid!r} must be finite, got {value}")
+        units.setdefault(str(duid) if by_design else str(uid), {})[str(euid)] = float(value)
+    return units
+
+
 def compute_advantages(
     role: Sequence[str],
     uid: Sequence[str],
@@ -166,6 +185,7 @@ def compute_advantages(
     exec_uid: Sequence[str],
     reward: Sequence[float],
     cfg: AdvantageConfig | None = None,
+    rowless_executions: Sequence[tuple[str, str, str, float]] = (),
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Per-row scalar advantages of a batch of design-execute tree rows.
 
@@ -176,6 +196,10 @@ def compute_advantages(
         exec_uid: ``(B,)`` execution ids (``"{uid}/d{j}/e{k}"``; ``""`` on designer rows).
         reward: ``(B,)`` row rewards (float).
         cfg: options; defaults to :class:`AdvantageConfig()`.
+        rowless_executions: ``(uid, design_uid, exec_uid, reward)`` of executions that produced no rows
+            (e.g. the script crashed before its first call). With ``executor_stats=per_execution`` they
+            still count in their executor group's mean and std (one unit each, like any execution); with
+            ``per_sample`` an execution without rows has no samples and does not count.
 
     Returns:
         ``(advantages, stats)``: ``advantages`` is ``(B,)`` float64, 0 on pad rows and in degenerate
@@ -213,7 +237,8 @@ def compute_advantages(
         executor_rows = np.flatnonzero(is_executor)
         group_keys = uid_arr if cfg.executor_group == "problem" else design_arr
         unit_keys = exec_arr if cfg.executor_stats == "per_execution" else per_row_units
-        _normalise(executor_rows, group_keys, unit_keys, reward_arr, cfg, out, counters)
+        rowless = _rowless_units(rowless_executions, by_design=cfg.executor_group == "design", cfg=cfg)
+        _normalise(executor_rows, group_keys, unit_keys, reward_arr, cfg, out, counters, rowless)
     else:  # flat_grpo
         rows = np.flatnonzero(real)
         if cfg.executor_stats == "per_execution":
@@ -221,7 +246,8 @@ def compute_advantages(
             unit_keys = np.where(is_designer, design_arr, exec_arr)
         else:
             unit_keys = per_row_units
-        _normalise(rows, uid_arr, unit_keys, reward_arr, cfg, out, counters)
+        rowless = _rowless_units(rowless_executions, by_design=False, cfg=cfg)
+        _normalise(rows, uid_arr, unit_keys, reward_arr, cfg, out, counters, rowless)
 
     stats: dict[str, float] = {k: float(v) for k, v in counters.items()}
     for name, mask in ((ROLE_DESIGNER, is_designer), (ROLE_EXECUTOR, is_executor), (ROLE_PAD, ~real)):

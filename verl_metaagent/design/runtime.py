@@ -218,7 +218,8 @@ async def execute_design(
         status = "finished"
         reason = "" if result.status == "ok" else f"answered, then {result.status}: {_crash_reason(result)}"
     elif result.status == "timeout":
-        status, reason = "timeout", f"no answer within {limits.wall_seconds:g} s wall / {limits.cpu_seconds:g} s CPU"
+        ended = result.detail.get("reason") or "time limit"
+        status, reason = "timeout", f"no answer within {limits.wall_seconds:g} s wall / {limits.cpu_seconds:g} s CPU ({ended})"
     elif result.status == "ok":
         status, reason = "no_answer", _no_answer_reason(result)
     elif result.status == "output_limit":

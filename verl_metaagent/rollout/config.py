@@ -68,21 +68,26 @@ class BudgetConfig:
 
     Attributes:
         max_agent_calls: LLM calls one execution may make.
-        max_total_tokens: prompt + response tokens summed over one execution's calls.
-        wall_seconds: wall-clock limit of one execution (LLM waiting included).
+        max_total_tokens: prompt + response tokens summed over one execution's calls; ``None`` (default,
+            as the release) = no token cap.
+        wall_seconds: wall-clock limit of one execution (release: 1200 s + 60 s slack). Time spent
+            waiting for LLM replies counts towards it, but a timeout whose wall clock went mostly to
+            waiting is an infrastructure fault, not the design's (``rollout/faults.py``): not trained on.
         cpu_seconds: CPU-time limit of the sandboxed script itself.
         memory_mb: address-space limit of the sandboxed script.
     """
 
     max_agent_calls: int = 16
-    max_total_tokens: int = 65536
-    wall_seconds: float = 600.0
+    max_total_tokens: Optional[int] = None
+    wall_seconds: float = 1260.0
     cpu_seconds: float = 30.0
     memory_mb: int = 1024
 
     def validate(self, path: str) -> None:
         for name in ("max_agent_calls", "max_total_tokens", "wall_seconds", "cpu_seconds", "memory_mb"):
             value = getattr(self, name)
+            if value is None and name == "max_total_tokens":
+                continue
             require(value > 0, f"{path}.{name}", f"must be > 0, got {value}", f"set {path}.{name} to a positive value")
 
 
@@ -136,6 +141,9 @@ class RolloutTreeConfig:
             covers only the model's tokens (verl's multi-turn convention) when its token history allows.
         seed: base seed; every LLM call's seed is derived from (seed, step, problem, design, execution, call).
         validation: validation-mode tree.
+        max_infra_fault_share: a training step fails loudly when more than this share of its executions
+            ended by infrastructure faults (LLM backend errors or timeouts, a wall clock spent waiting for
+            replies, grader failures). Faulted executions never enter the advantage groups or the loss.
     """
 
     num_designs: int = 4
@@ -150,6 +158,7 @@ class RolloutTreeConfig:
     merge_multi_turn: bool = True
     seed: int = 0
     validation: ValidationRolloutConfig = field(default_factory=ValidationRolloutConfig)
+    max_infra_fault_share: float = 0.5
 
     def validate(self, path: str = "metaagent.rollout") -> "RolloutTreeConfig":
         require(self.num_designs >= 1, f"{path}.num_designs", f"must be >= 1, got {self.num_designs}", f"set {path}.num_designs=4 (the paper's M)")
@@ -169,6 +178,12 @@ class RolloutTreeConfig:
         self.designer_sampling.validate(f"{path}.designer_sampling")
         self.executor_sampling.validate(f"{path}.executor_sampling")
         self.budget.validate(f"{path}.budget")
+        require(
+            0.0 <= self.max_infra_fault_share <= 1.0,
+            f"{path}.max_infra_fault_share",
+            f"must be in [0, 1], got {self.max_infra_fault_share}",
+            f"set {path}.max_infra_fault_share=0.5",
+        )
         v = self.validation
         require(v.num_designs >= 1, f"{path}.validation.num_designs", f"must be >= 1, got {v.num_designs}", f"set {path}.validation.num_designs=1")
         require(v.num_executions >= 1, f"{path}.validation.num_executions", f"must be >= 1, got {v.num_executions}", f"set {path}.validation.num_executions=1")

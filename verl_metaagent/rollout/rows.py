@@ -34,6 +34,9 @@ class RowSpec:
     agent: str = ""
     pattern: str = ""
     messages: list = field(default_factory=list)
+    # designer rows: ``(exec_uid, reward)`` of this design's executions that produced no rows (e.g. the
+    # script crashed before its first call); they still count in their advantage group's statistics
+    rowless_executions: list = field(default_factory=list)
 
 
 @dataclass
@@ -43,6 +46,8 @@ class RowStats:
     calls_too_long: int = 0
     rows_over_cap: int = 0
     designer_too_long: int = 0
+    infra_fault_designs: int = 0
+    infra_fault_executions: int = 0
 
 
 def tree_to_rows(
@@ -65,6 +70,10 @@ def tree_to_rows(
     problem = tree.problem
     rows: list[RowSpec] = []
     for design in tree.designs:
+        if design.fault and not validate:  # masked: an infrastructure fault, not the designer's doing
+            stats.infra_fault_designs += 1
+            stats.infra_fault_executions += sum(1 for e in design.executions if e.fault)
+            continue
         termination = "valid" if design.valid else "invalid_design"
         designer_row = RowSpec(
             role=ROLE_DESIGNER,
@@ -90,6 +99,9 @@ def tree_to_rows(
             return [_fit_designer(designer_row, prompt_length, response_length, stats)]
         rows.append(_fit_designer(designer_row, prompt_length, response_length, stats))
         for execution in design.executions:
+            if execution.fault:  # masked: not trained on, not in any group
+                stats.infra_fault_executions += 1
+                continue
             trajectories, too_long = calls_to_trajectories(
                 execution.calls,
                 merge_multi_turn=merge_multi_turn,
@@ -99,6 +111,8 @@ def tree_to_rows(
             stats.calls_too_long += too_long
             trajectories, over_cap = cap_rows(trajectories, max_rows_per_execution)
             stats.rows_over_cap += over_cap
+            if not trajectories:
+                designer_row.rowless_executions.append((execution.exec_uid, float(execution.reward)))
             for traj in trajectories:
                 rows.append(
                     RowSpec(
@@ -154,10 +168,20 @@ def tree_summary(trees: list[ProblemTree], rows: list[RowSpec], row_stats: RowSt
                     "pattern": d.pattern,
                     "agents": len({c.agent for e in d.executions for c in e.calls}),
                     "executed": bool(d.executions),
+                    "fault": bool(d.fault),
                 }
             )
             for e in d.executions:
-                executions.append({"reward": float(e.reward), "status": e.status, "calls": len(e.calls), "seconds": float(e.seconds)})
+                executions.append(
+                    {
+                        "reward": float(e.reward),
+                        "status": e.status,
+                        "calls": len(e.calls),
+                        "seconds": float(e.seconds),
+                        "llm_seconds": float(e.llm_seconds),
+                        "fault": bool(e.fault),
+                    }
+                )
     roles = Counter(r.role for r in rows)
     return {
         "designs": designs,
@@ -167,6 +191,8 @@ def tree_summary(trees: list[ProblemTree], rows: list[RowSpec], row_stats: RowSt
             "too_long": row_stats.calls_too_long,
             "over_cap": row_stats.rows_over_cap,
             "designer_truncated": row_stats.designer_too_long,
+            "infra_fault_designs": row_stats.infra_fault_designs,
+            "infra_fault_executions": row_stats.infra_fault_executions,
         },
     }
 
@@ -203,6 +229,7 @@ def rollout_metrics(summary: dict) -> dict[str, float]:
         metrics["metaagent/rollout/execution_seconds_max"] = max(e["seconds"] for e in executions)
         for status, count in Counter(e["status"] for e in executions).items():
             metrics[f"metaagent/rollout/termination/{status}"] = count / n
+        metrics["metaagent/rollout/infra_fault_rate"] = sum(bool(e.get("fault")) for e in executions) / n
     for role, count in summary["rows"].items():
         metrics[f"metaagent/rollout/rows_{role}"] = float(count)
     for key, count in summary["dropped"].items():

@@ -10,6 +10,7 @@ The runner is independent of Ray and of verl's worker classes: it needs a
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
@@ -17,6 +18,7 @@ from typing import Any, Awaitable, Callable, Optional
 from verl_metaagent.clients.base import Completion, PolicyClient
 from verl_metaagent.rollout.chat_tokens import strip_thinking
 from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig
+from verl_metaagent.rollout.faults import infrastructure_fault
 from verl_metaagent.rollout.tree import (
     CallTokens,
     derive_seed,
@@ -65,6 +67,8 @@ class ExecutionNode:
     seconds: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    llm_seconds: float = 0.0
+    fault: str = ""  # non-empty: an infrastructure fault ended it (rollout/faults.py); not trained on
 
 
 @dataclass
@@ -87,6 +91,7 @@ class DesignNode:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     stop_reason: Optional[str] = None  # of the designer's answer ("length" = cut at max_tokens)
+    fault: str = ""  # non-empty: the designer call failed, or every execution hit an infrastructure fault
 
 
 @dataclass
@@ -197,9 +202,13 @@ class TreeRunner:
             greedy=greedy,
             logprobs=self.logprobs,
         )
-        out = await self.client.complete(duid, messages, params)
-        text = out.text
-        node = self._design_node(problem, j, text, messages=messages, completion=out)
+        try:
+            out = await self.client.complete(duid, messages, params)
+        except Exception as exc:  # an LLM backend failure: this design is masked, the step goes on
+            node = self._design_node(problem, j, "", messages=messages, completion=None)
+            node.fault = f"designer call failed: {type(exc).__name__}: {exc}"
+            return node
+        node = self._design_node(problem, j, out.text, messages=messages, completion=out)
         return await self._execute_design_node(problem, node)
 
     async def grow_fixed(self, problem: ProblemSpec, design_text: str) -> ProblemTree:
@@ -247,8 +256,11 @@ class TreeRunner:
             node.executions = list(
                 await asyncio.gather(*(self._execute(problem, node, k) for k in range(self.num_executions)))
             )
+        counted = [e.reward for e in node.executions if not e.fault]
+        if node.valid and node.executions and not counted:
+            node.fault = "every execution ended by an infrastructure fault"
         node.reward = design_reward(
-            [e.reward for e in node.executions],
+            counted,
             valid=node.valid,
             invalid_reward=self.cfg.format_reward.invalid_design,
             valid_bonus=self.cfg.format_reward.valid_design_bonus,
@@ -302,7 +314,7 @@ class TreeRunner:
         budget = self.cfg.budget
         limits = DesignLimits(
             max_agent_calls=budget.max_agent_calls,
-            max_total_tokens=budget.max_total_tokens,
+            max_total_tokens=budget.max_total_tokens if budget.max_total_tokens is not None else sys.maxsize,
             wall_seconds=budget.wall_seconds,
             cpu_seconds=budget.cpu_seconds,
             memory_mb=budget.memory_mb,
@@ -312,10 +324,17 @@ class TreeRunner:
         started = time.monotonic()
         async with self.semaphore:
             record = await execute_design(design.code, task, agent_caller, limits, test_runner=test_runner)
+        wall = time.monotonic() - started
+        llm_seconds = float(record.timings.get("llm_seconds", 0.0) or 0.0)
+        fault = infrastructure_fault(
+            record.status, record.reason, wall_seconds=wall, llm_seconds=llm_seconds, wall_limit=budget.wall_seconds
+        )
+        reward = float(self.cfg.format_reward.no_answer)
         if record.status == "finished" and record.final_answer is not None:
-            reward = float(await self.grader(problem.data_source, record.final_answer, problem.ground_truth, problem.extra_info))
-        else:
-            reward = float(self.cfg.format_reward.no_answer)
+            try:
+                reward = float(await self.grader(problem.data_source, record.final_answer, problem.ground_truth, problem.extra_info))
+            except Exception as exc:  # the grader failed, not the design
+                fault = f"grader failed: {type(exc).__name__}: {exc}"
         return ExecutionNode(
             k=k,
             exec_uid=euid,
@@ -324,9 +343,11 @@ class TreeRunner:
             final_answer=record.final_answer,
             reward=reward,
             calls=calls,
-            seconds=time.monotonic() - started,
+            seconds=wall,
             prompt_tokens=sum(c.prompt_tokens for c in calls),
             completion_tokens=sum(c.completion_tokens for c in calls),
+            llm_seconds=llm_seconds,
+            fault=fault or "",
         )
 
     # ------------------------------------------------------------------ validation

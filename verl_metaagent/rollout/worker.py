@@ -76,6 +76,7 @@ def row_to_output(row: RowSpec) -> AgentLoopOutput:
             "termination": row.termination,
             "agent": row.agent,
             "design_pattern": row.pattern,
+            "rowless_executions": [list(item) for item in row.rowless_executions],
         },
     )
 

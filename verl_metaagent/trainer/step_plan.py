@@ -80,6 +80,8 @@ class SampledRow:
         reward: the row's reward (designer: mean of its executions; executor: its execution's).
         data_source: the problem's ``data_source``.
         generated_at: the training step the row's prompt was dispatched for.
+        rowless_executions: on designer rows, ``(exec_uid, reward)`` of the design's executions that
+            produced no rows; they still count in their executor group's statistics.
     """
 
     key: str
@@ -90,6 +92,7 @@ class SampledRow:
     reward: float
     data_source: str = ""
     generated_at: int = 0
+    rowless_executions: tuple = ()  # designer rows: ((exec_uid, reward), ...) of executions without rows
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,9 @@ def plan_step(
             [r.exec_uid for r in rows],
             [r.reward for r in rows],
             adv_config,
+            rowless_executions=[
+                (r.uid, r.design_uid, euid, reward) for r in rows for euid, reward in r.rowless_executions
+            ],
         )
         advantages = {r.key: float(v) for r, v in zip(rows, values)}
 

@@ -134,6 +134,7 @@ def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -
                 reward=float(extra.get("metaagent_reward", 0.0)),
                 data_source=str(extra.get("data_source", "") or ""),
                 generated_at=int(tag.get("global_steps") or 0),
+                rowless_executions=tuple((str(e), float(r)) for e, r in (extra.get("rowless_executions") or ())),
             )
         )
     return rows, summaries
@@ -173,6 +174,7 @@ def _define_trainers() -> dict[str, type]:
     from verl.utils.debug import marked_timer
     from verl.workers.utils.padding import response_to_nested
 
+    from verl_metaagent.rollout.faults import check_fault_share
     from verl_metaagent.rollout.rows import merge_summaries, rollout_metrics
     from verl_metaagent.trainer.batch_assembly import MiniBatchPlan, plan_minibatches
 
@@ -280,7 +282,13 @@ def _define_trainers() -> dict[str, type]:
             self._advantages = plan.advantages
             metrics.update(plan.metrics)
             if summaries:
-                metrics.update(rollout_metrics(merge_summaries(summaries)))
+                merged = merge_summaries(summaries)
+                metrics.update(rollout_metrics(merged))
+                check_fault_share(
+                    sum(bool(e.get("fault")) for e in merged["executions"]),
+                    len(merged["executions"]),
+                    self.metaagent.rollout.max_infra_fault_share,
+                )
             return plan
 
         def _train_pass(self, batch, metrics: dict, timing_raw: dict):
