@@ -35,6 +35,22 @@ SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 _QUIET_AGE_NS = 1_000_000_000
 
 
+def kill_child(pid: Optional[int], pidfd: Optional[int], running: bool) -> None:
+    """SIGKILL a run's main child -- by ``pidfd`` while it is ``running`` (never another process) --
+    and its process group, also after the child itself exited: what it forked may still run. The
+    group id stays reserved while any member lives, so this never hits a stranger's group."""
+    if running and pidfd is not None:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+    if pid is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _kill_uids_once(uids: "set[int]") -> "tuple[set[int], set[int]]":
     """SIGKILL every live process of ``uids``; return (uids that had a live process, uids that had
     only zombies: dead, but counted towards the uid's process cap until their parent reaps them)."""

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
 import subprocess
 import sys
 from typing import Optional
+
+from verl_metaagent.sandbox.cleanup import kill_child
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,18 +80,9 @@ class SpawnedChild:
             self._poll = None
 
     def kill(self) -> None:
-        """SIGKILL the child and its process group (the child leads its own session), also after
-        the child itself exited: what it forked may still run (and, not root, no uid sweep follows).
-        The group id stays reserved while any member lives, so this never hits a stranger's group."""
-        if self.returncode is None and self.pidfd is not None:
-            try:
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        """SIGKILL the child and its process group (the child leads its own session), also after the
+        child itself exited (not root, no uid sweep follows)."""
+        kill_child(self.pid, self.pidfd, self.returncode is None)
 
     def close(self) -> None:
         """Stop watching and release the pidfd (after the run); reap the child if it has exited."""

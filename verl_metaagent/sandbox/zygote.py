@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Optional
 
+from verl_metaagent.sandbox.cleanup import kill_child
 from verl_metaagent.sandbox.preload import PROJECT_PACKAGES
 
 logger = logging.getLogger(__name__)
@@ -53,15 +54,6 @@ BASE_ENV = {
 
 class ZygoteUnavailable(Exception):
     """The zygote could not fork this run (not started, died, unresponsive): use a fresh interpreter."""
-
-
-def _kill_pidfd(pidfd: Optional[int]) -> None:
-    if pidfd is None:
-        return
-    try:
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def _parse(data: bytes, key: str) -> Optional[int]:
@@ -124,7 +116,7 @@ class ZygoteChild:
             os.close(fd)
         code = _parse(data, "exit")
         if code is None:  # the zygote died: this run is unsupervised, end it
-            _kill_pidfd(self.pidfd)
+            kill_child(None, self.pidfd, True)
             code, self.zygote_died = -signal.SIGKILL, True
         self._stop_reading()
         self.returncode = code
@@ -139,13 +131,7 @@ class ZygoteChild:
 
     def kill(self) -> None:
         """SIGKILL the child (by pidfd: never another process) and its process group."""
-        if self.returncode is None:
-            _kill_pidfd(self.pidfd)
-        if self.pid is not None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_child(self.pid, self.pidfd, self.returncode is None)
 
     def close(self) -> None:
         """Release the status socket and the pidfd (after the run)."""
