@@ -2,8 +2,9 @@
 
 This example grades short-answer questions by case-insensitive exact match after trimming
 punctuation, for ``data_source="example/exact_match"`` (alias ``exact_match_example``).
-It is NOT imported by default: import your module once (e.g. from a verl external module, or
-``reward_fns/registry.py``'s ``_BUILTIN_MODULES``) so its ``@register`` runs.
+It is NOT imported by default: your module's ``@register`` runs once it is loaded -- through an
+entry point in group ``reward_fns.graders`` of your installed package, ``--reward-module FILE``,
+``REWARD_FNS_MODULES=FILE`` or ``reward_fns.load_module`` (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
