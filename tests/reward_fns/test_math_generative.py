@@ -47,6 +47,17 @@ def latex(value) -> str:
     return sympy.latex(value)
 
 
+def rounded(value, places: int) -> tuple[str, object]:
+    """``value`` rounded to ``places`` decimals: the answer text and its exact value."""
+    answer = f"{float(value):.{places}f}"
+    return answer, sympy.Rational(answer)
+
+
+def check_rejected(gold, wrong, answer: str, fmt) -> None:
+    assert sympy.simplify(wrong - gold) != 0, "a perturbation must change the value"
+    check(latex(gold), answer, fmt, False)
+
+
 # ---- numbers ------------------------------------------------------------------------------------
 def _terminating(q: int) -> bool:
     for p in (2, 5):
@@ -105,8 +116,7 @@ def test_perturbed_numbers_are_rejected(value, kind, fmt):
     gold = sympy.Rational(value.numerator, value.denominator)
     if kind == "rounded":
         assume(not _terminating(value.denominator))
-        answer = f"{float(value):.3f}"
-        wrong = sympy.Rational(answer)
+        answer, wrong = rounded(value, 3)
     elif kind == "sign":
         assume(value != 0)
         wrong, answer = -gold, latex(-gold)
@@ -117,8 +127,7 @@ def test_perturbed_numbers_are_rejected(value, kind, fmt):
     else:
         wrong = gold + (1 if kind == "plus_one" else -1) / sympy.Integer(value.denominator)
         answer = latex(wrong)
-    assert wrong != gold
-    check(latex(gold), answer, fmt, False)
+    check_rejected(gold, wrong, answer, fmt)
 
 
 @EXAMPLES
@@ -160,10 +169,8 @@ def test_perturbed_radicals_are_rejected(a, b, kind, fmt):
         wrong = a * sympy.sqrt(other)
         answer = latex(wrong)
     else:
-        answer = f"{float(gold):.4f}"
-        wrong = sympy.Rational(answer)
-    assert sympy.simplify(wrong - gold) != 0
-    check(latex(gold), answer, fmt, False)
+        answer, wrong = rounded(gold, 4)
+    check_rejected(gold, wrong, answer, fmt)
 
 
 @EXAMPLES
@@ -186,10 +193,8 @@ def test_perturbed_multiples_of_pi_are_rejected(p, q, kind, fmt):
         wrong = sympy.Rational(p + 1, q) * sympy.pi
         answer = latex(wrong)
     else:
-        answer = f"{float(gold):.2f}"
-        wrong = sympy.Rational(answer)
-    assert sympy.simplify(wrong - gold) != 0
-    check(latex(gold), answer, fmt, False)
+        answer, wrong = rounded(gold, 2)
+    check_rejected(gold, wrong, answer, fmt)
 
 
 # ---- sets, tuples, +- ---------------------------------------------------------------------------
