@@ -255,8 +255,9 @@ def estimate_volume(cfg: Any, entry: str = METAAGENT_ENTRY, calls: Optional[int]
     cap = tree.max_executor_rows_per_execution or calls
     designer_new = tree.designer_sampling.max_tokens or resp_len
     executor_new = tree.executor_sampling.max_tokens or resp_len
-    per_exec_total = min(tree.budget.max_total_tokens, calls * (prompt_len + executor_new))
-    per_exec_new = min(tree.budget.max_total_tokens, calls * executor_new)
+    token_cap = tree.budget.max_total_tokens if tree.budget.max_total_tokens is not None else float("inf")
+    per_exec_total = int(min(token_cap, calls * (prompt_len + executor_new)))
+    per_exec_new = int(min(token_cap, calls * executor_new))
     return RolloutVolume(
         problems=problems,
         designs=designs,
@@ -267,6 +268,37 @@ def estimate_volume(cfg: Any, entry: str = METAAGENT_ENTRY, calls: Optional[int]
         executor_rows=executions * min(calls, cap),
         max_generated_tokens=designs * designer_new + executions * per_exec_new,
         max_total_tokens=designs * (prompt_len + designer_new) + executions * per_exec_total,
+    )
+
+
+#: Agent calls per execution assumed for the optimizer-steps estimate (the release's designs call ~3 agents).
+TYPICAL_CALLS = 3
+
+
+def optimizer_steps_line(cfg: Any, calls: Optional[int] = None) -> str:
+    """``optimizer steps per training step: designer D, executor E`` for a MetaAgent-X config, with its assumption.
+
+    A role's phase trains its rows in ``ceil(rows / metaagent.actor_update.rows_per_mini_batch)`` mini-batches
+    per PPO epoch (``verl_metaagent.trainer.step_plan``); designer rows = problems x M, executor rows =
+    problems x M x N x min(calls, max_executor_rows_per_execution).
+    """
+    from verl_metaagent.config.schema import load_update_config
+    from verl_metaagent.rollout.config import load_rollout_config
+    from verl_metaagent.trainer.step_plan import mini_batches_for
+
+    tree = load_rollout_config(_sel(cfg, "metaagent.rollout"))
+    update = load_update_config(_sel(cfg, "metaagent.actor_update"))
+    calls = int(calls or TYPICAL_CALLS)
+    cap = tree.max_executor_rows_per_execution or calls
+    epochs = int(_sel(cfg, "actor_rollout_ref.actor.ppo_epochs", 1))
+    designs = int(_sel(cfg, "data.train_batch_size")) * tree.num_designs
+    executor_rows = designs * tree.num_executions * min(calls, cap)
+    designer = mini_batches_for(designs, update) * epochs
+    executor = mini_batches_for(executor_rows, update) * epochs
+    return (
+        f"optimizer steps per training step: designer {designer}, executor {executor}  "
+        f"(assuming {calls} agent calls = {min(calls, cap)} rows per execution; {designs} designer / {executor_rows} executor rows, "
+        f"{update.rows_per_mini_batch} rows per optimizer step, {epochs} epoch(s); --calls to change)"
     )
 
 
@@ -332,6 +364,8 @@ def main(argv: Optional[list] = None) -> int:
     print("\n".join(f"  {c}" for c in checks))
     print("== rollout volume per step")
     print("\n".join(volume.lines()))
+    if entry == METAAGENT_ENTRY:
+        print(optimizer_steps_line(cfg, args.calls))
     warnings = data_warnings(cfg)
     if warnings:
         print("== warnings (training would stop here)")

@@ -110,12 +110,14 @@ def test_volume_estimate_values():
     v = dry_run.estimate_volume(cfg, entry, calls=3)
     assert (v.problems, v.designs, v.executions, v.agent_calls) == (8, 32, 128, 384)
     assert (v.designer_rows, v.executor_rows) == (32, 384)
-    # designer: 32 x 8192 new; executor: 128 executions x min(65536, 3 x 8192) new
+    # designer: 32 x 8192 new; executor: 128 executions x 3 x 8192 new (no token cap, as the release)
     assert v.max_generated_tokens == 32 * 8192 + 128 * 3 * 8192
-    assert v.max_total_tokens == 32 * 16384 + 128 * min(65536, 3 * 16384)
+    assert v.max_total_tokens == 32 * 16384 + 128 * 3 * 16384
     worst = dry_run.estimate_volume(cfg, entry)  # budget max_agent_calls (16), rows capped at 16
     assert worst.calls_per_execution == 16 and worst.executor_rows == 128 * 16
-    assert worst.max_generated_tokens == 32 * 8192 + 128 * 65536  # per-execution token budget binds
+    assert worst.max_generated_tokens == 32 * 8192 + 128 * 16 * 8192
+    capped, entry = dry_run.compose_recipe("qwen3_4b_main", ["metaagent.rollout.budget.max_total_tokens=65536"], recipes_dir=RECIPES)
+    assert dry_run.estimate_volume(capped, entry).max_generated_tokens == 32 * 8192 + 128 * 65536  # the token cap binds
     m8, entry = dry_run.compose_recipe("ablation_m8_n1", recipes_dir=RECIPES)
     v8 = dry_run.estimate_volume(m8, entry, calls=2)
     assert (v8.designs, v8.executions, v8.agent_calls) == (64, 64, 128)
@@ -124,6 +126,20 @@ def test_volume_estimate_values():
     assert (vb.kind, vb.executions, vb.agent_calls, vb.designer_rows) == ("flat", 128, 128, 0)
     assert vb.max_total_tokens == 128 * 16384
     assert any(line.startswith("answers (LLM requests)       128") for line in vb.lines())
+
+
+@pytest.mark.parametrize("recipe", ["qwen3_8b_main", "qwen3_4b_main"])
+def test_optimizer_steps_grow_with_the_executor_rows(recipe):
+    """The release updates with 16-row mini-batches: ~2 designer and ~24 executor optimizer steps per
+    step at M=4, N=4, 8 problems and 3 calls per execution (the trainer used to take 2 for both)."""
+    cfg, _ = dry_run.compose_recipe(recipe, recipes_dir=RECIPES)
+    line = dry_run.optimizer_steps_line(cfg)
+    m = re.match(r"optimizer steps per training step: designer (\d+), executor (\d+)  \(assuming 3 agent calls", line)
+    assert m, line
+    # 32 designer rows / 16 = 2; 8 x 4 x 4 executions x 3 rows = 384 rows / 16 = 24
+    assert (int(m.group(1)), int(m.group(2))) == (2, 24)
+    assert int(m.group(2)) >= 10
+    assert "designer 2, executor 8" in dry_run.optimizer_steps_line(cfg, calls=1)
 
 
 def test_dry_run_cli_prints_config_and_volume():
@@ -137,6 +153,8 @@ def test_dry_run_cli_prints_config_and_volume():
     assert "phase_length: 1" in out and "adv_estimator: metaagent" in out  # resolved config
     assert re.search(r"problems per step\s+16", out)
     assert re.search(r"agent calls \(LLM requests\)\s+512", out)  # 16 x 4 x 4 x 2
+    # 64 designer rows -> 4; 16 x 4 x 4 x 2 = 512 executor rows -> 32 optimizer steps of 16 rows
+    assert "optimizer steps per training step: designer 4, executor 32  (assuming 2 agent calls" in out
     train = re.search(r"train / val files\s+\[?'?([^'\],\s]+)", out).group(1)
     if not os.path.exists(os.path.join(ROOT, train)):  # data not prepared here: the dry run says so, and still exits 0
         assert "== warnings (training would stop here)" in out and f"data.train_files names '{train}'" in out
