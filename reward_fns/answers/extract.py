@@ -11,7 +11,7 @@ Rules, in order (:func:`find_answer`):
    "The final answer is $X$. I hope it is correct." gives ``X``, and prose after the answer
    sentence is dropped).
 3. Otherwise a **bare answer**: the whole text when it is a short formula without prose
-   (``"204"``, ``"$x = 5$"``, ``"(1, 2]"``) or a word answer of at most three words (``"odd"``).
+   (``"204"``, ``"$x = 5$"``, ``"(1, 2]"``); words are no bare answer (a reply "unsure" has none).
 4. Otherwise, for a one-line reply of at most 100 characters without an unclosed box, its last
    number (``"so 12 in total"``). Longer responses without any of the above have no answer.
 """
@@ -222,13 +222,10 @@ _COMMAND = re.compile(r"\\[A-Za-z]+(\{[^{}]*\})?")
 
 
 def looks_bare(text: str) -> bool:
-    """Whether ``text`` as a whole reads as an answer: one short formula without prose words, or
-    a word answer of at most three words without digits (``"odd"``, ``"no solution"``)."""
+    """Whether ``text`` as a whole reads as an answer: one short formula, no prose words."""
     t = text.strip()
     if not t or len(t) > 120 or "\n" in t:
         return False
-    if len(t) <= 40 and len(t.split()) <= 3 and not re.search(r"\d|[.!?:;,]\s", t.rstrip(".") + " "):
-        return True
     words = _COMMAND.sub(" ", t)
     return not re.search(r"[A-Za-z]{2,}", words)
 

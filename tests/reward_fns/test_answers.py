@@ -108,7 +108,7 @@ def test_bare_and_short_replies_and_long_prose_without_answer():
     assert find_answer("204").method == "bare"
     assert find_answer("$x = 5$").answer == "$x = 5$"
     assert find_answer("There are 5 red and 7 blue balls, so 12 in total").answer == "12"
-    assert (find_answer("odd").answer, find_answer("no solution").method) == ("odd", "bare")  # word answers
+    assert find_answer("unsure").answer is None and find_answer("no idea here").answer is None  # words: no answer
     assert find_answer("It is 5.").answer == "5"
     long_prose = "For n = 10 that would be 1023, but I should verify the recurrence first. " * 3
     assert find_answer(long_prose).answer is None

@@ -33,7 +33,7 @@ from reward_fns.answers import extract_answer
 
 @reward_fns.register("parity/", aliases=("parity",))
 def grade_parity(answer, ground_truth, extra_info=None, **kwargs):
-    said = (extract_answer(answer) or "").strip().lower()
+    said = (extract_answer(answer) or answer).strip().lower()
     ok = said == str(ground_truth).strip().lower()
     return reward_fns.GradeResult(1.0 if ok else 0.0, ok, {"pred": said})
 '''
