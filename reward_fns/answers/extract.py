@@ -12,8 +12,9 @@ Rules, in order (:func:`find_answer`):
    sentence is dropped).
 3. Otherwise a **bare answer**: the whole text when it is a short formula without prose
    (``"204"``, ``"$x = 5$"``, ``"(1, 2]"``); words are no bare answer (a reply "unsure" has none).
-4. Otherwise, for a one-line reply of at most 100 characters without an unclosed box, its last
-   number (``"so 12 in total"``). Longer responses without any of the above have no answer.
+4. Only when asked (``last_number=True``, as the graders do): for a one-line reply of at most 100
+   characters without an unclosed box, its last number (``"so 12 in total"``). Longer responses
+   without any of the above have no answer.
 """
 
 from __future__ import annotations
@@ -230,8 +231,13 @@ def looks_bare(text: str) -> bool:
     return not re.search(r"[A-Za-z]{2,}", words)
 
 
-def find_answer(text: Optional[str]) -> Found:
-    """The final answer of ``text`` by the rules in the module docstring."""
+def find_answer(text: Optional[str], *, last_number: bool = False) -> Found:
+    """The final answer of ``text`` by the rules in the module docstring.
+
+    ``last_number=True`` adds rule 4 (the graders use it: a terse reply's number is its answer);
+    without it a reply that commits to no answer gives None (the design API: "did this agent
+    answer?", so that ``extract_answer(verdict) or majority_vote(...)`` falls back).
+    """
     if not text or not text.strip():
         return Found(None, "none")
     all_boxes = boxes(text)
@@ -249,13 +255,13 @@ def find_answer(text: Optional[str]) -> Found:
     if looks_bare(text):
         return Found(text.strip(), "bare")
     t = text.strip()
-    if "\n" not in t and len(t) <= MAX_LAST_NUMBER_REPLY:
+    if last_number and "\n" not in t and len(t) <= MAX_LAST_NUMBER_REPLY:
         nums = _NUMBER.findall(t)
         if nums:
             return Found(nums[-1].rstrip(".,"), "last_number")
     return Found(None, "none")
 
 
-def extract_answer(text: Optional[str]) -> Optional[str]:
+def extract_answer(text: Optional[str], *, last_number: bool = False) -> Optional[str]:
     """The final answer of ``text`` (see :func:`find_answer`), or None."""
-    return find_answer(text if text is None else str(text)).answer
+    return find_answer(text if text is None else str(text), last_number=last_number).answer

@@ -24,7 +24,7 @@ DEFAULT_TIMEOUT = 5.0
 
 def extract(response: str) -> tuple[Optional[str], str]:
     """The answer to grade in a response and how it was found (:func:`reward_fns.answers.find_answer`)."""
-    found: Found = find_answer(response)
+    found: Found = find_answer(response, last_number=True)
     return found.answer, found.method
 
 

@@ -80,7 +80,7 @@ def test_last_complete_box_wins_and_unclosed_box_is_no_answer():
     # an answer sentence before the truncated box still counts
     assert extract_answer("**Final Answer:** The answer is 7.\n\n$$\\boxed{7") == "7"
     # no last-number fallback into a truncated reply
-    assert extract_answer("x = 12 so \\boxed{12") is None
+    assert extract_answer("x = 12 so \\boxed{12", last_number=True) is None
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -107,11 +107,12 @@ def test_boxes_lists_complete_and_unclosed():
 def test_bare_and_short_replies_and_long_prose_without_answer():
     assert find_answer("204").method == "bare"
     assert find_answer("$x = 5$").answer == "$x = 5$"
-    assert find_answer("There are 5 red and 7 blue balls, so 12 in total").answer == "12"
+    assert find_answer("There are 5 red and 7 blue balls, so 12 in total", last_number=True).answer == "12"
+    assert find_answer("I agree with debater 1") == find_answer("I agree.")  # no answer unless asked
     assert find_answer("unsure").answer is None and find_answer("no idea here").answer is None  # words: no answer
-    assert find_answer("It is 5.").answer == "5"
+    assert find_answer("It is 5.", last_number=True).answer == "5"
     long_prose = "For n = 10 that would be 1023, but I should verify the recurrence first. " * 3
-    assert find_answer(long_prose).answer is None
+    assert find_answer(long_prose, last_number=True).answer is None
     assert find_answer("").answer is None and find_answer(None).method == "none"
 
 

@@ -79,7 +79,7 @@ def test_last_boxed(text, expected):
 
 def test_extract_order():
     assert find_answer("The answer is 12.\n And 13 apples").answer == "12"
-    found = find_answer("we have 3 and then 4")
+    found = find_answer("we have 3 and then 4", last_number=True)
     assert (found.answer, found.method) == ("4", "last_number")
     assert extract_answer("") is None
 
