@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from typing import List
+from typing import List, Optional
 
 from verl_metaagent.sandbox.uids import LOCK_DIR
 
@@ -70,9 +70,9 @@ def _stat_fields(pid: str) -> List[bytes]:
         return f.read().rsplit(b")", 1)[1].split()
 
 
-def processes_started_before(uid: int, ticks: int, *, zombies: bool = False) -> List[int]:
+def processes_started_before(uid: int, ticks: int, *, zombies: Optional[bool] = False) -> List[int]:
     """Pids of ``uid`` (its real uid, from ``/proc/<pid>/status``) that started before ``ticks``:
-    running ones, or with ``zombies`` the dead ones nobody has reaped yet."""
+    running ones, with ``zombies=True`` the dead ones nobody has reaped yet, with ``None`` both."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -81,7 +81,7 @@ def processes_started_before(uid: int, ticks: int, *, zombies: bool = False) -> 
             if real_uid != uid:
                 continue
             fields = _stat_fields(pid)  # fields[0] is the state, fields[19] the start time
-            if int(fields[19]) < ticks and (fields[0] == b"Z") == zombies:
+            if int(fields[19]) < ticks and (zombies is None or (fields[0] == b"Z") == zombies):
                 found.append(int(pid))
         except (OSError, StopIteration, IndexError, ValueError):
             continue

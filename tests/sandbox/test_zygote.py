@@ -16,7 +16,8 @@ from verl_metaagent.sandbox import SandboxLimits, active_protections, run_in_san
 from verl_metaagent.sandbox import zygote as zygote_mod
 from verl_metaagent.sandbox.process import default_mode
 from verl_metaagent.sandbox.settings import MODE_ENV
-from verl_metaagent.testing.processes import sandbox_uid_processes
+
+from leftovers import now_ticks, processes_started_before
 
 PROT = active_protections()
 LIM = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
@@ -267,9 +268,10 @@ def test_a_runs_orphans_are_reaped_at_once_so_its_uid_can_fork_again():
     # is a subreaper) instead of init's. Their zombies would count towards the uid's process cap
     # until reaped: the next run of the same (reused) uid could not fork at all.
     lim = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=6)
-    made = [run(FORK_UNTIL_REFUSED, limits=lim).stdout for _ in range(4)]
-    assert made == ["5\n"] * 4
-    assert sandbox_uid_processes(zombies=True) == []
+    runs = [run(FORK_UNTIL_REFUSED, limits=lim) for _ in range(4)]
+    assert [r.stdout for r in runs] == ["5\n"] * 4
+    ticks = now_ticks()
+    assert [processes_started_before(r.detail["uid"], ticks, zombies=None) for r in runs] == [[]] * 4
 
 
 def test_fork_requests_queue_instead_of_blocking_the_coordinator():

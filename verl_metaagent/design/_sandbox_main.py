@@ -1,11 +1,13 @@
-"""The program of a design's sandboxed child (read as text by :mod:`.runtime`, run by the sandbox).
+"""The program of a design's sandboxed child: :func:`main`, run by the sandbox after its drop.
 
-It runs after the sandbox's isolation and privilege drop, as ``__main__`` in the run's work dir,
-with ``sys.argv = ["main", <channel read fd>, <channel write fd>]``. The design API, the
-``workflow`` dialect and the modules a design may import are already imported (the runtime's
-preload), so nothing here reads the plugin's files. It connects the API to the channel, reads the
-task (``task.json``) and the script (``design.py``) from the work dir and runs the script with
-the API's globals; the parent reads the answer from the channel only.
+The runtime preloads this module with the design API, the ``workflow`` dialect and the modules a
+design may import (importing it only defines :func:`main`), and gives the sandbox a two-line
+program that calls it (``runtime._DESIGN_PROGRAM``): a child compiles that, not this file.
+:func:`main` runs after the sandbox's isolation and privilege drop, in the run's work dir, with
+``sys.argv = ["main", <channel read fd>, <channel write fd>]``; nothing here reads the plugin's
+files. It connects the API to the channel, reads the task (``task.json``) and the script
+(``design.py``) from the work dir and runs the script with the API's globals; the parent reads the
+answer from the channel only.
 """
 
 import json
@@ -16,7 +18,8 @@ import verl_metaagent.design.api as _api
 from verl_metaagent.design import workflow as _workflow
 
 
-def _main() -> None:
+def main() -> None:
+    """Connect the channel, read the task and the script, run the script."""
     _workflow.install_alias()
     _transport.connect(int(sys.argv[1]), int(sys.argv[2]))
     with open("task.json", encoding="utf-8") as f:
@@ -29,6 +32,3 @@ def _main() -> None:
     except SystemExit:
         pass
 
-
-if __name__ == "__main__":
-    _main()

@@ -53,12 +53,10 @@ _DESIGN_PRELOAD = (
     tuple(sorted(ALLOWED_MODULES - {"__future__", "workflow"}))
     + ("verl_metaagent.design.api", "verl_metaagent.design._transport")
     + tuple(f"verl_metaagent.design.workflow.{m.name}" for m in sorted(pkgutil.iter_modules([_WORKFLOW_DIR]), key=lambda m: m.name))
+    + ("verl_metaagent.design._sandbox_main",)
 )
-
 # The child's program, run by the sandbox after its privilege drop: connect the channel, run the script.
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox_main.py"), encoding="utf-8") as _f:
-    _DESIGN_PROGRAM = _f.read()
-del _f
+_DESIGN_PROGRAM = "from verl_metaagent.design._sandbox_main import main\nmain()\n"
 
 
 def _valid_messages(messages: Any) -> Optional[list[dict]]:
