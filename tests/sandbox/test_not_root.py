@@ -131,10 +131,13 @@ def _copy_readable(src, dst):
 
 @pytest.fixture
 def readable_package():
-    """A copy of the package that uid 65534 can import (the checkout may sit in a private dir)."""
+    """A copy of the packages that uid 65534 can import (the checkout may sit in a private dir):
+    the plugin and ``reward_fns`` (the design API uses its answers module)."""
     root = tempfile.mkdtemp(prefix="vm_nobody_")
     os.chmod(root, 0o755)
-    _copy_readable(os.path.dirname(os.path.abspath(verl_metaagent.__file__)), os.path.join(root, "verl_metaagent"))
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
+    for package in ("verl_metaagent", "reward_fns"):
+        _copy_readable(os.path.join(checkout, package), os.path.join(root, package))
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -190,7 +193,8 @@ def test_the_hostile_battery_passes_as_an_ordinary_user(readable_package):
     here = os.path.dirname(os.path.abspath(__file__))
     tests = os.path.join(readable_package, "tests")
     _copy_readable(here, os.path.join(tests, "sandbox"))
-    _copy_readable(os.path.join(os.path.dirname(here), "design_runtime"), os.path.join(tests, "design_runtime"))
+    for name in ("design_runtime", "fixtures"):  # fixtures: data files the design runtime tests read
+        _copy_readable(os.path.join(os.path.dirname(here), name), os.path.join(tests, name))
     for name in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging"):  # pytest, readable by nobody
         mod = importlib.import_module(name)
         src = os.path.dirname(mod.__file__)
