@@ -84,3 +84,64 @@ def test_a_recent_ctime_is_never_memoized(shared, monkeypatch):
 
 def test_kill_uids_reports_an_empty_uid_at_once():
     assert cleanup.kill_uids({UID_BASE + 2000}) == set()
+
+
+def _process_of(uid):
+    """A sleeping child of this process running as ``uid`` (a zombie once killed, until we reap it)."""
+    import subprocess
+    import sys
+
+    from leftovers import now_ticks, processes_started_before
+
+    child = subprocess.Popen([sys.executable, "-c", f"import os, time; os.setgid({uid}); os.setuid({uid}); time.sleep(60)"])
+    while not processes_started_before(uid, now_ticks() + 1):
+        assert child.poll() is None
+        time.sleep(0.01)
+    return child
+
+
+@pytest.fixture
+def sandbox_mode():
+    """Plain functions and one run each (overrides the both-modes fixture of conftest.py)."""
+    return None
+
+
+def test_kill_uids_kills_and_reports_a_uid_whose_zombie_nobody_reaps():
+    child = _process_of(RUN_UID)
+    try:
+        assert cleanup.kill_uids({RUN_UID}, zombie_wait=0.05) == {RUN_UID}  # dead, but not reaped
+        assert child.wait(timeout=10) == -9
+        assert cleanup.kill_uids({RUN_UID}) == set()  # reaped: gone
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_uid_left_in_use_that_a_sweep_cannot_empty_is_quarantined_and_another_taken(monkeypatch):
+    """A crashed parent left a uid marked in use with a process (here: a zombie of ours, which no
+    sweep can reap): the next run sweeps it, quarantines it and runs under another uid."""
+    from verl_metaagent.sandbox import process, run_python_sync, uids
+
+    uid, fd = uids.claim_uid()
+    os.pwrite(fd, b"inuse", 0)
+    uids.release_uid(fd)  # as a crashed parent leaves it
+    child = _process_of(uid)
+    real_claim, claims = uids.claim_uid, []
+
+    def claim_that_uid_first():
+        claims.append(real_claim() if claims else (uid, uids._try_lock(uid)))
+        return claims[-1]
+
+    monkeypatch.setattr(process, "claim_uid", claim_that_uid_first)
+    try:
+        r = run_python_sync("print(1)")
+        assert (r.status, r.stdout) == ("ok", "1\n") and [c[0] for c in claims][0] == uid
+        assert r.detail["uid"] not in (None, uid) and uid in cleanup.sweeper().quarantined()
+        child.wait(timeout=10)  # reaped now: the quarantine lets the uid go at a recheck
+        deadline = time.monotonic() + 10
+        while uid in cleanup.sweeper().quarantined() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert uid not in cleanup.sweeper().quarantined()
+    finally:
+        child.kill()
+        child.wait()

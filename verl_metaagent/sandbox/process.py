@@ -166,12 +166,16 @@ async def run_in_sandbox(
     if mode == "zygote" and not _zygote_supported():
         mode = "spawn"
     prot = active_protections()
+    work = make_work_dir(work_root)
     uid = uid_fd = None
     if prot["unprivileged_uid"]:
-        uid, uid_fd, reason = await _claim_empty_uid()
+        try:
+            uid, uid_fd, reason = await _claim_empty_uid()
+        finally:
+            if uid is None:
+                shutil.rmtree(work, ignore_errors=True)
         if uid is None:
             return SandboxResult("error", None, "", "", 0.0, {"reason": reason})
-    work = make_work_dir(work_root)
     run = Supervisor(limits, uid)
     try:
         _write_files(work, {**files, PROGRAM_FILE: program}, uid)
@@ -232,7 +236,12 @@ async def _claim_empty_uid() -> "tuple[Optional[int], Optional[int], str]":
         if claim is None:
             return None, None, "no free sandbox uid"
         uid, fd = claim
-        if uid_was_left_clean(fd) or await sweeper().clean(uid):
+        try:
+            empty = uid_was_left_clean(fd) or await sweeper().clean(uid)
+        except BaseException:
+            release_uid(fd)  # marked in use: its next holder sweeps it first
+            raise
+        if empty:
             return uid, fd, ""
         sweeper().quarantine(uid, fd)
     return None, None, f"no empty sandbox uid in {_CLAIM_ATTEMPTS} tries (the others are quarantined)"
