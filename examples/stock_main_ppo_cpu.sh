@@ -5,7 +5,8 @@
 #   bash examples/stock_main_ppo_cpu.sh OUT_DIR [extra hydra overrides...]
 #
 # Environment knobs: STEPS (4), K (phase length, 2), LOOP=tree|designer,
-#   TRAINER_MODE (LOOP=tree: metaagent, or metaagent_colocate_async for async rollout)
+#   TRAINER_MODE (LOOP=tree: metaagent, or metaagent_colocate_async for async rollout),
+#   WARMSTART_STEPS (300: the demo's warm start; tests use fewer)
 #   LOOP=tree      the full method: trainer.v1.trainer_mode=metaagent (M x N tree, hierarchical
 #                  advantage, alternating phases, per-role updates)
 #   LOOP=designer  designer-only training on verl's stock GRPO trainer (sync mode): each of the
@@ -25,7 +26,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 # 1. the demo's warm-started tiny model + data (math/demo_arith additions graded by reward_fns)
-paths=$("$PY" -m verl_metaagent.demo --prepare-only --out "$OUT" | tail -n 1)
+paths=$("$PY" -m verl_metaagent.demo --prepare-only --out "$OUT" --warmstart-steps "${WARMSTART_STEPS:-300}" | tail -n 1)
 MODEL=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["model"])' "$paths")
 TRAIN=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["train"])' "$paths")
 

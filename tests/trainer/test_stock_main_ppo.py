@@ -19,7 +19,7 @@ SCRIPT = REPO / "examples" / "stock_main_ppo_cpu.sh"
 
 
 def run_stock(out: Path, loop: str, steps: int, *overrides: str) -> dict[int, dict]:
-    env = dict(os.environ, PYTHON=sys.executable, LOOP=loop, STEPS=str(steps), K="2")
+    env = dict(os.environ, PYTHON=sys.executable, LOOP=loop, STEPS=str(steps), K="2", WARMSTART_STEPS="60")
     proc = subprocess.run(
         ["bash", str(SCRIPT), str(out), *overrides], env=env, capture_output=True, text=True, timeout=900
     )

@@ -95,6 +95,44 @@ def num_mini_batches(config: Any) -> int:
     return max(1, int(_get(config, "data.train_batch_size")) // int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size")))
 
 
+def check_sampling_matches_logprob_pass(config: Any, meta: MetaAgentConfig) -> None:
+    """Each role's sampling must be what the actor's log-prob pass assumes, or explicitly accepted.
+
+    verl recomputes old and new log-probs at ``actor_rollout_ref.rollout.temperature`` for every row, so a
+    role temperature that differs from it makes every importance ratio off-policy: always an error.
+    Truncation and penalties (``top_p < 1``, ``top_k > 0``, ``repetition_penalty != 1``) are not modelled by
+    the log-prob pass either; they are allowed only with ``metaagent.rollout.truncated_sampling=accept``.
+    """
+    rollout_t = float(_get(config, "actor_rollout_ref.rollout.temperature", 1.0))
+    tree = meta.rollout
+    for role in ("designer", "executor"):
+        s = getattr(tree, f"{role}_sampling")
+        key = f"metaagent.rollout.{role}_sampling"
+        require(
+            float(s.temperature) == rollout_t,
+            f"{key}.temperature",
+            f"is {s.temperature:g}, but the actor computes log-probs at actor_rollout_ref.rollout.temperature={rollout_t:g}: "
+            "every importance ratio of this role would be off-policy",
+            f"set {key}.temperature={rollout_t:g} (or set actor_rollout_ref.rollout.temperature to the role's value)",
+        )
+        truncated = [
+            name
+            for name, on in (
+                ("top_p", float(s.top_p) < 1.0),
+                ("top_k", int(s.top_k) > 0),
+                ("repetition_penalty", s.repetition_penalty not in (None, 1, 1.0)),
+            )
+            if on
+        ]
+        require(
+            not truncated or tree.truncated_sampling == "accept",
+            f"{key}.{truncated[0] if truncated else 'top_p'}",
+            f"({', '.join(f'{key}.{n}' for n in truncated)}) changes the sampling distribution, which the actor's "
+            "log-prob pass does not model, and metaagent.rollout.truncated_sampling=reject",
+            f"reset {', '.join(truncated)} to 1.0 / -1 / null, or set metaagent.rollout.truncated_sampling=accept",
+        )
+
+
 def validate_run_config(config: Any) -> MetaAgentConfig:
     """Start-up checks of a full run config (verl's ``ppo_trainer`` + ``metaagent``).
 
@@ -102,6 +140,7 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         ConfigError: naming the key and the fix.
     """
     meta = load_metaagent_config(_get(config, "metaagent"))
+    check_sampling_matches_logprob_pass(config, meta)
     est = str(_get(config, "algorithm.adv_estimator", ""))
     require(
         est == "metaagent",

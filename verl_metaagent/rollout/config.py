@@ -141,6 +141,11 @@ class RolloutTreeConfig:
             covers only the model's tokens (verl's multi-turn convention) when its token history allows.
         seed: base seed; every LLM call's seed is derived from (seed, step, problem, design, execution, call).
         validation: validation-mode tree.
+        truncated_sampling: what to do with per-role sampling that the actor's log-prob pass does not
+            model (``top_p < 1``, ``top_k > 0``, ``repetition_penalty != 1``): ``accept`` (the release's
+            designer sampling, top-p 0.9 / top-k 20 / penalty 1.1; PPO's ratios are then taken against the
+            untruncated policy, as verl does with ``rollout.top_p < 1``) or ``reject`` (fail at start).
+            Role temperatures must always equal ``actor_rollout_ref.rollout.temperature``.
         max_infra_fault_share: a training step fails loudly when more than this share of its executions
             ended by infrastructure faults (LLM backend errors or timeouts, a wall clock spent waiting for
             replies, grader failures). Faulted executions never enter the advantage groups or the loss.
@@ -158,6 +163,7 @@ class RolloutTreeConfig:
     merge_multi_turn: bool = True
     seed: int = 0
     validation: ValidationRolloutConfig = field(default_factory=ValidationRolloutConfig)
+    truncated_sampling: Literal["accept", "reject"] = "accept"
     max_infra_fault_share: float = 0.5
 
     def validate(self, path: str = "metaagent.rollout") -> "RolloutTreeConfig":
@@ -178,6 +184,12 @@ class RolloutTreeConfig:
         self.designer_sampling.validate(f"{path}.designer_sampling")
         self.executor_sampling.validate(f"{path}.executor_sampling")
         self.budget.validate(f"{path}.budget")
+        require(
+            self.truncated_sampling in ("accept", "reject"),
+            f"{path}.truncated_sampling",
+            f"must be 'accept' or 'reject', got {self.truncated_sampling!r}",
+            f"set {path}.truncated_sampling=accept",
+        )
         require(
             0.0 <= self.max_infra_fault_share <= 1.0,
             f"{path}.max_infra_fault_share",
