@@ -97,6 +97,7 @@ def normalize(ans: str) -> str:
     Matrix row separators ``\\\\`` survive (whitespace after them does not matter).
     """
     s = unicode_to_latex(str(ans)).strip()
+    s = re.sub(r"(?<![\\A-Za-z])(?:infinity|infty)(?![A-Za-z])", r"\\infty", s)
     s = s.replace("\n", " ")
     s = s.replace("\\\\", _ROW_MARK)
     s = re.sub(r"\\\[|\\\]|\\\(|\\\)", "", s)

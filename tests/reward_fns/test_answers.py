@@ -153,6 +153,7 @@ def test_extract_code():
     ("x \\in (0, 1]", "(0,1]"),
     ("2 \\le x \\le 5", "[2,5]"),
     ("50\\%", "50%"),
+    ("(1, infinity)", "(1,\\infty)"),
 ])
 def test_normalize(raw, norm):
     assert normalize(raw) == norm
