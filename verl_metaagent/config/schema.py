@@ -133,6 +133,14 @@ def check_sampling_matches_logprob_pass(config: Any, meta: MetaAgentConfig) -> N
         )
 
 
+def apply_verl_std_switch(config: Any, meta: MetaAgentConfig) -> None:
+    """Honour verl's Dr.GRPO switch: ``algorithm.norm_adv_by_std_in_grpo=false`` turns std normalisation off
+    (``metaagent.advantage.norm_by_std`` becomes false). verl's default (true) leaves ours as configured."""
+    verl_flag = _get(config, "algorithm.norm_adv_by_std_in_grpo", True)
+    if verl_flag is False or str(verl_flag).lower() == "false":
+        meta.advantage.norm_by_std = False
+
+
 def validate_run_config(config: Any) -> MetaAgentConfig:
     """Start-up checks of a full run config (verl's ``ppo_trainer`` + ``metaagent``).
 
@@ -141,6 +149,7 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
     """
     meta = load_metaagent_config(_get(config, "metaagent"))
     check_sampling_matches_logprob_pass(config, meta)
+    apply_verl_std_switch(config, meta)
     est = str(_get(config, "algorithm.adv_estimator", ""))
     require(
         est == "metaagent",

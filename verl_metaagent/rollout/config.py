@@ -146,6 +146,9 @@ class RolloutTreeConfig:
             designer sampling, top-p 0.9 / top-k 20 / penalty 1.1; PPO's ratios are then taken against the
             untruncated policy, as verl does with ``rollout.top_p < 1``) or ``reject`` (fail at start).
             Role temperatures must always equal ``actor_rollout_ref.rollout.temperature``.
+        train_code_reward: how code answers are scored in *training* rollouts: ``pass_rate`` (fraction of
+            the tests passed; the release's training reward) or ``all_pass``. Validation always counts
+            only full passes. A dataset row's own ``extra_info.code_grading.score`` wins.
         max_infra_fault_share: a training step fails loudly when more than this share of its executions
             ended by infrastructure faults (LLM backend errors or timeouts, a wall clock spent waiting for
             replies, grader failures). Faulted executions never enter the advantage groups or the loss.
@@ -164,6 +167,7 @@ class RolloutTreeConfig:
     seed: int = 0
     validation: ValidationRolloutConfig = field(default_factory=ValidationRolloutConfig)
     truncated_sampling: Literal["accept", "reject"] = "accept"
+    train_code_reward: Literal["pass_rate", "all_pass"] = "pass_rate"
     max_infra_fault_share: float = 0.5
 
     def validate(self, path: str = "metaagent.rollout") -> "RolloutTreeConfig":
@@ -189,6 +193,12 @@ class RolloutTreeConfig:
             f"{path}.truncated_sampling",
             f"must be 'accept' or 'reject', got {self.truncated_sampling!r}",
             f"set {path}.truncated_sampling=accept",
+        )
+        require(
+            self.train_code_reward in ("pass_rate", "all_pass"),
+            f"{path}.train_code_reward",
+            f"must be 'pass_rate' or 'all_pass', got {self.train_code_reward!r}",
+            f"set {path}.train_code_reward=pass_rate (the release's training reward)",
         )
         require(
             0.0 <= self.max_infra_fault_share <= 1.0,

@@ -332,7 +332,9 @@ class TreeRunner:
         reward = float(self.cfg.format_reward.no_answer)
         if record.status == "finished" and record.final_answer is not None:
             try:
-                reward = float(await self.grader(problem.data_source, record.final_answer, problem.ground_truth, problem.extra_info))
+                reward = float(
+                    await self.grader(problem.data_source, record.final_answer, problem.ground_truth, self._grading_info(problem))
+                )
             except Exception as exc:  # the grader failed, not the design
                 fault = f"grader failed: {type(exc).__name__}: {exc}"
         return ExecutionNode(
@@ -349,6 +351,20 @@ class TreeRunner:
             llm_seconds=llm_seconds,
             fault=fault or "",
         )
+
+    def _grading_info(self, problem: ProblemSpec) -> dict:
+        """The problem's ``extra_info`` as the grader sees it: code answers are scored by their test pass
+        fraction in training (``metaagent.rollout.train_code_reward``, the release's reward) and by all
+        tests passing in validation, unless the row sets ``extra_info.code_grading.score`` itself."""
+        info = dict(problem.extra_info or {})
+        if problem.task_type != "code":
+            return info
+        grading = dict(info.get("code_grading") or {})
+        grading.setdefault("score", "all_pass" if self.validate else self.cfg.train_code_reward)
+        if grading["score"] == "pass_rate":
+            grading.setdefault("early_exit", False)  # a fraction of *all* tests, not up to the first failure
+        info["code_grading"] = grading
+        return info
 
     # ------------------------------------------------------------------ validation
     def select_answer(self, tree: ProblemTree) -> None:
