@@ -77,7 +77,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", default="zygote,spawn")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: checks the benchmark runs, measures little")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few seconds: checks the benchmark runs, measures little")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.executions, args.calls, args.latency, args.repeats = 3, 8, 2, 0.02, 1

@@ -25,7 +25,8 @@ FIRST_STATEMENT = r"""
 import json, os, socket, sys; status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
 print(json.dumps({
     "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
-    "cap_eff": int(status["CapEff"], 16), "cap_prm": int(status["CapPrm"], 16), "no_new_privs": int(status["NoNewPrivs"]),
+    "cap_eff": int(status["CapEff"], 16), "cap_prm": int(status["CapPrm"], 16),
+    "no_new_privs": int(status["NoNewPrivs"]),
     "interfaces": sorted(name for _, name in socket.if_nameindex()),
     "argv": sys.argv, "marker": os.environ.get("SANDBOX_TEST_MARKER"),
 }))
@@ -126,7 +127,9 @@ def test_argv_is_data_for_the_program_and_cannot_change_the_spec():
     _assert_dropped(who)
 
 
-@pytest.mark.parametrize("name", ["../escape.txt", "/tmp/abs.txt", "a/../../escape.txt", PROGRAM_FILE, "./" + PROGRAM_FILE, ""])
+@pytest.mark.parametrize(
+    "name", ["../escape.txt", "/tmp/abs.txt", "a/../../escape.txt", PROGRAM_FILE, "./" + PROGRAM_FILE, ""]
+)
 def test_files_cannot_leave_the_work_dir_or_replace_the_program(name):
     with pytest.raises(ValueError, match="relative path inside the work dir"):
         asyncio.run(run_in_sandbox("print(1)", files={name: "x"}, limits=LIM))
@@ -136,7 +139,9 @@ def test_files_cannot_leave_the_work_dir_or_replace_the_program(name):
 def test_the_program_cannot_take_root_back():
     src = (
         "import os\n"
-        "for call in (lambda: os.setuid(0), lambda: os.setresuid(0, 0, 0), lambda: os.setgroups([0]), lambda: os.chroot('/')):\n"
+        "calls = (lambda: os.setuid(0), lambda: os.setresuid(0, 0, 0),\n"
+        "         lambda: os.setgroups([0]), lambda: os.chroot('/'))\n"
+        "for call in calls:\n"
         "    try:\n        call()\n        print('regained')\n    except PermissionError:\n        print('refused')\n"
     )
     r = run_python_sync(src, limits=LIM)
@@ -145,7 +150,8 @@ def test_the_program_cannot_take_root_back():
 
 def test_the_program_file_is_the_runs_own():
     """The program is read from the work dir after the drop, as the run's uid (it owns the file)."""
-    r = run_python_sync(f"import os\nst = os.stat({PROGRAM_FILE!r})\nprint(st.st_uid == os.getuid(), oct(st.st_mode & 0o777))", limits=LIM)
+    src = f"import os\nst = os.stat({PROGRAM_FILE!r})\nprint(st.st_uid == os.getuid(), oct(st.st_mode & 0o777))"
+    r = run_python_sync(src, limits=LIM)
     assert r.status == "ok", r.stderr
     assert r.stdout.split()[0] == "True"
     assert not (int(r.stdout.split()[1], 8) & stat.S_IWOTH)

@@ -129,7 +129,9 @@ def test_a_child_that_reads_its_reply_late_does_not_stall_the_parent(mode):
 
     box = {}
     worker = threading.Thread(
-        target=lambda: box.update(r=asyncio.run(run_in_sandbox(_SLOW_READER, argv=CHANNEL_ARGV, limits=LIM, serve=serve, mode=mode))),
+        target=lambda: box.update(
+            r=asyncio.run(run_in_sandbox(_SLOW_READER, argv=CHANNEL_ARGV, limits=LIM, serve=serve, mode=mode))
+        ),
         daemon=True,
     )
     worker.start()

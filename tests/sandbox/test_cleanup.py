@@ -93,7 +93,8 @@ def _process_of(uid):
 
     from leftovers import now_ticks, processes_started_before
 
-    child = subprocess.Popen([sys.executable, "-c", f"import os, time; os.setgid({uid}); os.setuid({uid}); time.sleep(60)"])
+    code = f"import os, time; os.setgid({uid}); os.setuid({uid}); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", code])
     while not processes_started_before(uid, now_ticks() + 1):
         assert child.poll() is None
         time.sleep(0.01)

@@ -8,7 +8,6 @@ a while to tear down, pipes held open or closed. A CPU hog runs beside every tes
 processes wait for the CPU before they can die.
 """
 
-import os
 import subprocess
 import sys
 

@@ -3,8 +3,9 @@ through a user namespace.
 
 Rollout workers on clusters usually run as a non-root user in a container. There the sandbox has no
 uid to drop to, but where the kernel allows unprivileged user namespaces it still takes the run off
-the network, gives it private IPC and a file-system view without the user's files. The test starts a Python process as ``nobody`` (uid 65534)
-with a world-readable copy of the package and asks it to run hostile probes in both modes.
+the network, gives it private IPC and a file-system view without the user's files. The test starts
+a Python process as ``nobody`` (uid 65534) with a world-readable copy of the package and asks it to
+run hostile probes in both modes.
 """
 
 import json
@@ -234,7 +235,8 @@ async def main():
             for name, program in sorted(programs.items()):
                 for _ in range(2):
                     before = running()
-                    r = await run_python(program, limits=SandboxLimits(wall_seconds=20, memory_mb=512, max_processes=16), mode=mode)
+                    limits = SandboxLimits(wall_seconds=20, memory_mb=512, max_processes=16)
+                    r = await run_python(program, limits=limits, mode=mode)
                     left = running() - before - {zygote.zygote_pid(PRELOAD_MODULES), zygote.forker_pid(PRELOAD_MODULES)}
                     out.append([mode, name, r.status, r.stdout, r.detail["mode"], sorted(left)])
     finally:
@@ -248,8 +250,8 @@ def test_as_an_ordinary_user_no_process_outlives_its_run(readable_package):
     """Not root, a run's processes live in its own pid namespace: when its init ends, the kernel
     kills them all, before the run is reported over."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_package, "HOME": "/nonexistent", "TMPDIR": "/tmp"}
-    check = _run_as_nobody(["-c", "from verl_metaagent.sandbox import active_protections as a; assert a()['pid_namespace']"],
-                           env, 60)
+    has_pid_namespace = "from verl_metaagent.sandbox import active_protections as a; assert a()['pid_namespace']"
+    check = _run_as_nobody(["-c", has_pid_namespace], env, 60)
     if check.returncode != 0:
         pytest.skip(f"no pid namespace for uid {NOBODY} here: {check.stderr[-300:]}")
     done = _run_as_nobody(["-c", LEFTOVER_DRIVER, json.dumps(PROGRAMS)], env, 300)

@@ -46,7 +46,8 @@ def test_jail_flags(flag, value):
 @pytest.mark.parametrize(
     "options, environ, message",
     [
-        ({"modee": "spawn", "jail": True}, {}, r"metaagent.sandbox: unknown option\(s\) \['modee'\]; allowed: \['design_work_root', 'jail', 'jail_paths', 'mode'\]"),
+        ({"modee": "spawn", "jail": True}, {}, r"metaagent.sandbox: unknown option\(s\) \['modee'\]; "
+                                                r"allowed: \['design_work_root', 'jail', 'jail_paths', 'mode'\]"),
         ({"mode": "fork"}, {}, r"metaagent.sandbox.mode='fork': expected one of \('zygote', 'spawn'\)"),
         ({}, {MODE_ENV: "fork"}, MODE_ENV + r"='fork': expected one of"),
         ({"jail": "maybe"}, {}, r"metaagent.sandbox.jail='maybe': expected true/false"),

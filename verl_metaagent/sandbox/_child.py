@@ -160,7 +160,8 @@ def map_own_ids(uid, gid):
     dumpable = prctl(PR_GET_DUMPABLE, 0)
     prctl(PR_SET_DUMPABLE, 1)
     try:
-        for name, line in (("uid_map", "%d %d 1" % (uid, uid)), ("setgroups", "deny"), ("gid_map", "%d %d 1" % (gid, gid))):
+        maps = (("uid_map", "%d %d 1" % (uid, uid)), ("setgroups", "deny"), ("gid_map", "%d %d 1" % (gid, gid)))
+        for name, line in maps:
             with open("/proc/self/" + name, "w") as f:
                 f.write(line)
     finally:

@@ -117,8 +117,8 @@ class _NetNamespaces:
 
 def _enter_netns(netns_fd: Optional[int]) -> None:
     """In the child: join the prepared namespace, or make a fresh one; exit 97 if neither works."""
-    libc = _CHILD.LIBC
-    ok = libc.setns(netns_fd, _CHILD.CLONE_NEWNET) == 0 if netns_fd is not None else libc.unshare(_CHILD.CLONE_NEWNET) == 0
+    libc, flag = _CHILD.LIBC, _CHILD.CLONE_NEWNET
+    ok = libc.setns(netns_fd, flag) == 0 if netns_fd is not None else libc.unshare(flag) == 0
     if not ok:
         os._exit(_CHILD.EXIT_NO_ISOLATION)  # never run without the requested isolation
 
@@ -356,7 +356,8 @@ def _serve(control_fd: int) -> dict:
             handoff, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
                 # The request (and copies of its fds) wait in the child's socket; ours are closed now.
-                socket.send_fds(handoff, [json.dumps(header).encode()], fds + ([netns_fd] if netns_fd is not None else []))
+                extra = [netns_fd] if netns_fd is not None else []
+                socket.send_fds(handoff, [json.dumps(header).encode()], fds + extra)
             except OSError as exc:
                 _reply(status, {"error": f"handoff failed: {exc}"})
                 status.close()

@@ -51,7 +51,9 @@ class OutputCollector:
     killed).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, cap: int, on_done: Callable[["OutputCollector"], None]):
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, fd: int, cap: int, on_done: Callable[["OutputCollector"], None]
+    ):
         self.loop = loop
         self.fd: Optional[int] = fd
         self.cap = cap

@@ -84,7 +84,9 @@ DEATH_WAIT_SECONDS = 10.0
 _PAUSES = (0.0005, 0.01)
 
 
-def kill_uids(uids: "set[int]", death_wait: float = DEATH_WAIT_SECONDS, zombie_wait: float = ZOMBIE_WAIT_SECONDS) -> "set[int]":
+def kill_uids(
+    uids: "set[int]", death_wait: float = DEATH_WAIT_SECONDS, zombie_wait: float = ZOMBIE_WAIT_SECONDS
+) -> "set[int]":
     """Kill every process of sandbox ``uids`` (escaped sessions, fork storms) and wait until each is gone.
 
     Sweeps until a sweep finds no process at all: a process forked during a sweep is caught by the

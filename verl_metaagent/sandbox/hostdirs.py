@@ -70,7 +70,8 @@ def memory_work_root() -> Optional[str]:
     """A RAM-backed directory for work dirs of runs that cannot write files (design scripts), or None.
 
     ``/dev/shm`` when it is a world-writable sticky tmpfs; ``VERL_METAAGENT_SANDBOX_WORKDIR`` overrides
-    it (an empty value = the system temp dir; see :mod:`.settings`). On a disk-backed ``/tmp`` each run's mkdir/write/chown
+    it (an empty value = the system temp dir; see :mod:`.settings`). On a disk-backed ``/tmp`` each
+    run's mkdir/write/chown
     costs ~0.6 ms of the event loop on this machine vs ~0.05 ms on tmpfs, which is most of the
     start-up burst of 64 concurrent executions. Not for the code grader: programs can write files,
     and tmpfs pages are RAM.

@@ -67,7 +67,8 @@ def extra_jail_paths() -> "list[str]":
 def jail_paths(runs_dirs: "list[str]") -> "list[str]":
     """Host paths the jail shows: the system, this Python installation, :data:`JAIL_PATHS_ENV`'s
     directories, the runs dirs."""
-    python = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable)))}
+    prefixes = (sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable)))
+    python = {os.path.realpath(p) for p in prefixes}
     paths = [p for p in SYSTEM_PATHS if os.path.lexists(p)]
     for p in sorted(python) + extra_jail_paths() + [os.path.realpath(d) for d in runs_dirs]:
         if p and os.path.isdir(p) and not any(p == q or p.startswith(q.rstrip("/") + "/") for q in paths):

@@ -45,7 +45,9 @@ def check_preload(names: Iterable[str]) -> "tuple[str, ...]":
             in :data:`PROJECT_PACKAGES`; the message names it and says what to do instead.
     """
     if isinstance(names, (str, bytes)):
-        raise TypeError("preload must be a tuple of module names, not a string (the sandbox runs no code before the drop)")
+        raise TypeError(
+            "preload must be a tuple of module names, not a string (the sandbox runs no code before the drop)"
+        )
     checked = tuple(names)
     for name in checked:
         if not isinstance(name, str) or not _DOTTED_NAME.fullmatch(name):

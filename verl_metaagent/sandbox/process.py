@@ -108,7 +108,9 @@ async def _fork_from_zygote(spec: dict, env: dict, work: str, rlimits: dict, chi
     zspec = dict(spec, pdeathsig=True, netns=bool(spec["netns"] and spec["userns"]))
     zspec["jail"] = None if zygote_jail else spec["jail"]
     try:
-        return await zygote.spawn(json.dumps(zspec), env, work, rlimits, child_fds, netns=netns_key, jail=bool(zygote_jail))
+        return await zygote.spawn(
+            json.dumps(zspec), env, work, rlimits, child_fds, netns=netns_key, jail=bool(zygote_jail)
+        )
     except ZygoteUnavailable:
         return None
 

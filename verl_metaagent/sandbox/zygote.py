@@ -14,7 +14,8 @@ by the run's event loop (no cross-thread hand-off per run). A zygote that fails 
 sandbox fall back to fresh interpreters for :data:`RETRY_AFTER_SECONDS`.
 
 Trust: the zygote never runs untrusted code, and no request carries code (only the run's spec,
-JSON data); what it sends back is parsed as JSON integers only. Runs are killed through a pidfd (no pid reuse race), their group and their uid.
+JSON data); what it sends back is parsed as JSON integers only. Runs are killed through a pidfd
+(no pid reuse race), their group and their uid.
 """
 
 from __future__ import annotations
@@ -230,7 +231,8 @@ class Zygote:
         status.setblocking(False)
         child = ZygoteChild(loop, status)
         data = json.dumps(
-            {"op": "spawn", "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns, "jail": bool(jail)}
+            {"op": "spawn", "argv1": argv1, "env": env, "cwd": cwd, "rlimits": rlimits, "netns": netns,
+             "jail": bool(jail)}
         ).encode()
         try:
             deadline = time.monotonic() + SPAWN_TIMEOUT_SECONDS
