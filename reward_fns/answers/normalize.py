@@ -100,6 +100,7 @@ def normalize(ans: str) -> str:
     s = re.sub(r"(?<![\\A-Za-z])(?:infinity|infty)(?![A-Za-z])", r"\\infty", s)
     s = s.replace("\n", " ")
     s = s.replace("\\\\", _ROW_MARK)
+    s = re.sub(_ROW_MARK + r"\s*\[\s*-?[\d.]+\s*(?:pt|em|ex|mm|cm|in)\s*\]", _ROW_MARK, s)  # \\[2pt]
     s = re.sub(r"\\\[|\\\]|\\\(|\\\)", "", s)
     s = s.replace("\\$", "").replace("$", "")
     s = re.sub(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![A-Za-z])", "", s)

@@ -154,6 +154,7 @@ def test_extract_code():
     ("2 \\le x \\le 5", "[2,5]"),
     ("50\\%", "50%"),
     ("(1, infinity)", "(1,\\infty)"),
+    ("\\begin{bmatrix} 1 \\\\[2pt] 2 \\end{bmatrix}", "\\begin{bmatrix}1\\\\2\\end{bmatrix}"),
 ])
 def test_normalize(raw, norm):
     assert normalize(raw) == norm

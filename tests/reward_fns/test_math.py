@@ -10,6 +10,7 @@ from reward_fns.answers import extract_answer, find_answer, last_boxed
 from reward_fns.math.grader import grade_math, is_equivalent
 
 OURS = load("ours")
+MINERVA = "Some work.\nFinal Answer: The final answer is {}. I hope it is correct."
 INDEPENDENT = load("independent")
 
 
@@ -59,6 +60,16 @@ def test_adjudications_name_real_cases_with_their_labels():
     ("The final answer is 5. I hope it is correct.", "\\text{I hope it is correct}", False),
     ("$\\boxed{\\{3\\}}$", "3", True),
     ("$\\boxed{\\{\\emptyset\\}}$", "\\emptyset", False),
+    ("$\\boxed{\\begin{pmatrix} 1 & 2 \\\\[2pt] 3 & 4\\end{pmatrix}}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
+    ("$\\boxed{[-3, -1) \u222a (2, 5]}$", "(2,5]\\cup[-3,-1)", True),
+    ("So $\\boxed{\\O}$", "\\emptyset", True),
+    ("So the answer is \u221a3 + 1.", "1+\\sqrt{3}", True),
+    (MINERVA.format("$\\pm 3$"), "3,-3", True),
+    (MINERVA.format("\\$18.90"), "18.90", True),
+    (MINERVA.format("$x = 3$ or $x = -3$"), "3, -3", True),
+    (MINERVA.format("$\\frac{1 \\pm \\sqrt{5}}{2}$"), "\\frac{1+\\sqrt5}{2},\\frac{1-\\sqrt5}{2}", True),
+    (MINERVA.format("$-\\frac{1}{2}$"), "\\frac12", False),
+    ("The answer is 0.667, which is approximately two thirds.", "\\frac23", False),
 ])
 def test_format_classes(response, gold, expected):
     assert grade_math(response, gold).correct is expected
