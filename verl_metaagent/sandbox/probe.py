@@ -8,6 +8,7 @@ forever.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -57,6 +58,7 @@ def check_in_child(check: Callable[[], bool], timeout: float = PROBE_TIMEOUT_SEC
         time.sleep(0.002)
 
 
+@functools.lru_cache(maxsize=1)
 def own_proc_possible() -> bool:
     """Whether the jail can mount its own ``/proc`` with ``hidepid=2``: as root (an unprivileged
     user namespace may not mount the host pid namespace's proc) on Linux >= 5.8, where proc mount
