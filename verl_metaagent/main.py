@@ -12,8 +12,11 @@ loop), kept as a tested fallback.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
+import warnings
 
 import hydra
 
@@ -54,17 +57,37 @@ def check_config(config) -> str:
     return "v1" if use_v1 else "legacy"
 
 
+@contextlib.contextmanager
+def _quiet_verl_imports():
+    """verl prints ~10 lines of import-time warnings (accelerator probing, optional engines); keep them
+    out of the way of a configuration error, which must be the last thing printed."""
+    loggers = [logging.getLogger(name) for name in ("", "verl")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="metaagent_trainer", version_base=None)
 def main(config) -> None:
-    from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
-    from verl.utils.device import auto_set_device
-
+    from verl_metaagent.config.preflight import preflight
     from verl_metaagent.utils.config_utils import ConfigError
 
     os.environ.setdefault("VERL_USE_EXTERNAL_MODULES", "verl_metaagent")  # registrations inside Ray workers
-    auto_set_device(config)
     try:
-        path = check_config(config)
+        preflight(config)  # data files, model path, numbers, lengths: before verl is even imported
+        with _quiet_verl_imports():
+            from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
+            from verl.utils.device import auto_set_device
+
+            auto_set_device(config)
+            path = check_config(config)
     except ConfigError as exc:
         print(f"verl_metaagent: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc

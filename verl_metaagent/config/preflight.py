@@ -260,7 +260,7 @@ def preflight(config: Any) -> None:
         config: the composed training config (OmegaConf ``DictConfig`` or nested dicts), before Ray.
     """
     check_numbers(config)
-    check_model_path(config)
     check_data_files(config)
+    check_model_path(config)
     check_rollout_engine(config)
     check_prompt_length(config)
