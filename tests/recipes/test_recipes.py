@@ -83,7 +83,16 @@ def test_recipe_composes_and_validates(name):
     m = cfg.metaagent
     got = (m.rollout.num_designs, m.rollout.num_executions, m.phase.mode, m.phase.phase_length, m.phase.first_role, m.advantage.mode)
     assert got == EXPECTED_TREE[name]
-    assert (m.rollout.designer_sampling.temperature, m.rollout.designer_sampling.top_p) == (1.0, 0.9)
+    # docs/recipes.md fidelity table: the release's designer sampling, on-policy executors, optimizer steps,
+    # code reward, execution limits, entropy
+    d, e = m.rollout.designer_sampling, m.rollout.executor_sampling
+    assert (d.temperature, d.top_p, d.top_k, d.repetition_penalty) == (1.0, 0.9, 20, 1.1)
+    assert (e.temperature, e.top_p) == (1.0, 1.0)
+    assert (m.actor_update.rows_per_mini_batch, m.actor_update.role_passes, actor.ppo_epochs) == (16, "separate", 1)
+    assert m.rollout.train_code_reward == "pass_rate"
+    assert (m.rollout.budget.wall_seconds, m.rollout.budget.max_total_tokens) == (1260.0, None)
+    assert actor.entropy_coeff == 0 and cfg.trainer.total_training_steps == 200
+    assert cfg.data.apply_chat_template_kwargs.enable_thinking is False
     assert actor.ppo_mini_batch_size == 4
     want_model = "Qwen/Qwen3-8B" if ("8b" in name or name.startswith("eval")) else "Qwen/Qwen3-4B"
     if "MODEL_PATH" not in os.environ:
