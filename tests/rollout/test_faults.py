@@ -118,3 +118,33 @@ def test_a_failing_backend_never_becomes_a_negative_advantage():
         trained_negative_from_faults += sum(1 for r, a in zip(rows, adv) if r.exec_uid in faulted and a < 0)
     assert masked_rows > 0
     assert trained_negative_from_faults == 0
+
+
+class _FailingClient:
+    """An LLM endpoint that is down: every call raises."""
+
+    async def complete(self, request_id, messages, sampling, *, previous=None):
+        raise ConnectionError("backend down")
+
+
+@pytest.mark.parametrize("mask", [True, False])
+async def test_a_failed_designer_call_is_masked_in_training_and_raised_elsewhere(mask):
+    from verl_metaagent.rollout.config import load_rollout_config
+    from verl_metaagent.rollout.rows import RowStats, tree_to_rows
+    from verl_metaagent.rollout.tree_runner import ProblemSpec, TreeRunner
+
+    async def grader(*args):
+        return 1.0
+
+    runner = TreeRunner(load_rollout_config({"num_designs": 2}), _FailingClient(), grader, prompt_length=64,
+                        response_length=64, mask_faults=mask)
+    problem = ProblemSpec("p", 0, "What is 1 + 1?", "math", "math/x", "2")
+    if not mask:
+        with pytest.raises(ConnectionError):
+            await runner.grow(problem)
+        return
+    tree = await runner.grow(problem)
+    assert all(d.fault.startswith("designer call failed: ConnectionError") for d in tree.designs)
+    stats = RowStats()
+    assert tree_to_rows(tree, prompt_length=64, response_length=64, merge_multi_turn=True, max_rows_per_execution=4, stats=stats) == []
+    assert stats.infra_fault_designs == 2

@@ -136,6 +136,9 @@ class TreeRunner:
         val_sampling: verl's ``rollout.val_kwargs`` as a SamplingConfig (validation only).
         test_runner: async ``(code, tests) -> dict`` for designs' ``run_tests`` calls (code tasks).
         logprobs: ask the server for logprobs (``rollout.calculate_log_probs``).
+        mask_faults: training: a failed designer call or grader marks the design / execution as an
+            infrastructure fault (masked, counted; ``rollout/faults.py``) instead of raising. Off for
+            evaluation, distillation and ``solve``, where the error must reach the user.
     """
 
     def __init__(
@@ -152,6 +155,7 @@ class TreeRunner:
         test_runner_factory: Optional[Callable[[ProblemSpec], Any]] = None,
         logprobs: bool = True,
         execution_semaphore: Optional[asyncio.Semaphore] = None,
+        mask_faults: bool = False,
     ):
         self.cfg = cfg
         self.client = client
@@ -164,6 +168,7 @@ class TreeRunner:
         self.test_runner_factory = test_runner_factory
         self.logprobs = logprobs
         self.semaphore = execution_semaphore or asyncio.Semaphore(cfg.max_concurrent_executions)
+        self.mask_faults = mask_faults
 
     # ------------------------------------------------------------------ tree shape
     @property
@@ -204,7 +209,9 @@ class TreeRunner:
         )
         try:
             out = await self.client.complete(duid, messages, params)
-        except Exception as exc:  # an LLM backend failure: this design is masked, the step goes on
+        except Exception as exc:  # an LLM backend failure: in training this design is masked, the step goes on
+            if not self.mask_faults:
+                raise
             node = self._design_node(problem, j, "", messages=messages, completion=None)
             node.fault = f"designer call failed: {type(exc).__name__}: {exc}"
             return node
@@ -336,6 +343,8 @@ class TreeRunner:
                     await self.grader(problem.data_source, record.final_answer, problem.ground_truth, self._grading_info(problem))
                 )
             except Exception as exc:  # the grader failed, not the design
+                if not self.mask_faults:
+                    raise
                 fault = f"grader failed: {type(exc).__name__}: {exc}"
         return ExecutionNode(
             k=k,

@@ -130,6 +130,7 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
             test_runner_factory=self._test_runner_factory,
             logprobs=bool(self.rollout_config.calculate_log_probs),
             execution_semaphore=self.execution_semaphore(),
+            mask_faults=True,
         )
 
     def tree_rows(self, tree: ProblemTree, validate: bool, stats: RowStats) -> list[RowSpec]:
