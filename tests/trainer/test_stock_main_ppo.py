@@ -16,10 +16,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "stock_main_ppo_cpu.sh"
+WARMSTART_STEPS = "60"
 
 
-def run_stock(out: Path, loop: str, steps: int, *overrides: str) -> dict[int, dict]:
-    env = dict(os.environ, PYTHON=sys.executable, LOOP=loop, STEPS=str(steps), K="2", WARMSTART_STEPS="60")
+@pytest.fixture(scope="module")
+def warm_model(tmp_path_factory) -> Path:
+    """The demo's warm-started tiny model, built once for the module (the script reuses a copy)."""
+    out = tmp_path_factory.mktemp("warm")
+    proc = subprocess.run(
+        [sys.executable, "-m", "verl_metaagent.demo", "--prepare-only", "--out", str(out), "--warmstart-steps", WARMSTART_STEPS],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / "model"
+
+
+def run_stock(out: Path, loop: str, steps: int, *overrides: str, model: Path | None = None) -> dict[int, dict]:
+    import shutil
+
+    if model is not None and not (out / "model").exists():
+        shutil.copytree(model, out / "model")
+    env = dict(os.environ, PYTHON=sys.executable, LOOP=loop, STEPS=str(steps), K="2", WARMSTART_STEPS=WARMSTART_STEPS)
     proc = subprocess.run(
         ["bash", str(SCRIPT), str(out), *overrides], env=env, capture_output=True, text=True, timeout=900
     )
@@ -36,11 +53,11 @@ def run_stock(out: Path, loop: str, steps: int, *overrides: str) -> dict[int, di
 
 @pytest.mark.slow
 @pytest.mark.verl_trainer
-def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path):
+def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path, warm_model):
     """4 steps, K=2: steps 1-2 train the executor, 3-4 the designer, from stock main_ppo; then a second
     launch resumes from the step-2 checkpoint (save_freq=2) and continues at step 3, in the designer phase."""
     out = tmp_path / "run"
-    steps = run_stock(out, "tree", 4)
+    steps = run_stock(out, "tree", 4, model=warm_model)
     assert sorted(steps) == [1, 2, 3, 4]
     for step, role, other in ((1, "executor", "designer"), (2, "executor", "designer"), (3, "designer", "executor"), (4, "designer", "executor")):
         m = steps[step]
@@ -72,9 +89,9 @@ def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.verl_trainer
-def test_stock_grpo_with_the_designer_only_loop(tmp_path):
+def test_stock_grpo_with_the_designer_only_loop(tmp_path, warm_model):
     """verl's stock GRPO (sync v1 mode) with ``default_agent_loop=metaagent_designer``: 2 steps, one row per design."""
-    steps = run_stock(tmp_path / "run", "designer", 2)
+    steps = run_stock(tmp_path / "run", "designer", 2, model=warm_model)
     assert sorted(steps) == [1, 2]
     for m in steps.values():
         assert m["actor/grad_norm"] > 0
