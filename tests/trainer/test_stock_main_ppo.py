@@ -75,6 +75,9 @@ def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path, war
     assert any(steps[s]["metaagent/all/executor/adv_std"] > 0 for s in (1, 2))
     assert any(steps[s]["metaagent/all/designer/adv_std"] > 0 for s in (3, 4))
     assert sorted(p.name for p in (out / "checkpoints").glob("global_step_*")) == ["global_step_2", "global_step_4"]
+    # every checkpoint says which designer prompt it was trained with (trainer/provenance.py)
+    record = json.loads((out / "checkpoints" / "global_step_2" / "actor" / "metaagent_run.json").read_text())
+    assert (record["prompt_variant"], record["stage"], record["global_step"]) == ("short", "rl", 2)
 
     # resume mid-phase: continue the same run from global_step_2 to step 3 (designer phase, step 0 of it)
     import shutil

@@ -150,6 +150,9 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
     meta = load_metaagent_config(_get(config, "metaagent"))
     check_sampling_matches_logprob_pass(config, meta)
     apply_verl_std_switch(config, meta)
+    from verl_metaagent.trainer.provenance import check_prompt_variant
+
+    check_prompt_variant(str(_get(config, "actor_rollout_ref.model.path", "") or ""), meta.rollout.prompt_variant)
     est = str(_get(config, "algorithm.adv_estimator", ""))
     require(
         est == "metaagent",

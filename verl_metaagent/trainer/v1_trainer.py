@@ -367,6 +367,17 @@ def _define_trainers() -> dict[str, type]:
             with self._actor_mini_batch_rows(self._pass_plan.rows_per_mini_batch):
                 return super()._update_actor(batch, metrics)
 
+        def _save_checkpoint(self):
+            super()._save_checkpoint()
+            from verl_metaagent.trainer.provenance import run_info, write_run_info
+
+            step_dir = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}", "actor")
+            write_run_info(
+                step_dir,
+                run_info(self.metaagent.rollout.prompt_variant, "rl", trainer_mode=self.config.trainer.v1.trainer_mode,
+                         global_step=int(self.global_steps)),
+            )
+
         def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
             if len(batch.keys) == 0:  # nothing trained this step (e.g. every design invalid in a designer phase)
                 metrics.update({"training/global_step": global_steps, "training/epoch": epoch})
