@@ -282,7 +282,7 @@ def optimizer_steps_line(cfg: Any, calls: Optional[int] = None) -> str:
     per PPO epoch (``verl_metaagent.trainer.step_plan``); designer rows = problems x M, executor rows =
     problems x M x N x min(calls, max_executor_rows_per_execution).
     """
-    from verl_metaagent.config.schema import load_update_config
+    from verl_metaagent.trainer.step_plan import load_update_config
     from verl_metaagent.rollout.config import load_rollout_config
     from verl_metaagent.trainer.step_plan import mini_batches_for
 

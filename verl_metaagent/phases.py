@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from verl_metaagent.utils.config_utils import require
+from verl_metaagent.contract import ROLE_DESIGNER, ROLE_EXECUTOR
+from verl_metaagent.utils.config_utils import build_dataclass, require
 
-ROLE_DESIGNER = "designer"
-ROLE_EXECUTOR = "executor"
 PhaseMode = Literal["alternate", "simultaneous", "designer_only", "executor_only"]
 FirstRole = Literal["executor", "designer"]
 PHASE_MODES = ("alternate", "simultaneous", "designer_only", "executor_only")
@@ -65,6 +64,11 @@ class PhaseConfig:
         return self
 
 
+def load_phase_config(node: object, path: str = "metaagent.phase") -> PhaseConfig:
+    """``PhaseConfig`` from a config node / dict / None (defaults), validated (errors name ``path``)."""
+    return build_dataclass(PhaseConfig, node, path).validate(path)
+
+
 @dataclass(frozen=True)
 class PhaseInfo:
     """The schedule at one step.
@@ -89,7 +93,17 @@ class PhaseInfo:
         return "+".join(sorted(self.active_roles))
 
     def is_active(self, role: str) -> bool:
+        """Whether rows of ``role`` are trained at this step."""
         return role in self.active_roles
+
+    def metrics(self) -> dict[str, float]:
+        """The step's ``metaagent/phase/*`` metrics for verl's tracker."""
+        return {
+            "metaagent/phase/index": float(self.phase_index),
+            "metaagent/phase/step_in_phase": float(self.step_in_phase),
+            "metaagent/phase/trains_designer": float(self.is_active(ROLE_DESIGNER)),
+            "metaagent/phase/trains_executor": float(self.is_active(ROLE_EXECUTOR)),
+        }
 
 
 def phase_at(global_step: int, cfg: PhaseConfig | None = None) -> PhaseInfo:

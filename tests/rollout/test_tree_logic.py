@@ -2,6 +2,7 @@
 
 import pytest
 
+from verl_metaagent.contract import design_uid, exec_uid
 from verl_metaagent.rollout.config import load_rollout_config
 from verl_metaagent.rollout.tree import (
     CallTokens,
@@ -9,8 +10,6 @@ from verl_metaagent.rollout.tree import (
     cap_rows,
     derive_seed,
     design_reward,
-    design_uid,
-    exec_uid,
     majority_answer,
 )
 from verl_metaagent.utils.config_utils import ConfigError

@@ -43,12 +43,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from verl_metaagent.utils.config_utils import require
-
-ROLE_DESIGNER = "designer"
-ROLE_EXECUTOR = "executor"
-ROLE_PAD = "pad"
-ROLES = (ROLE_DESIGNER, ROLE_EXECUTOR, ROLE_PAD)
+from verl_metaagent.contract import ROLE_DESIGNER, ROLE_EXECUTOR, ROLE_PAD, ROLES
+from verl_metaagent.utils.config_utils import build_dataclass, require
 
 ExecutorGroup = Literal["problem", "design"]
 ExecutorStats = Literal["per_execution", "per_sample"]
@@ -106,6 +102,11 @@ class AdvantageConfig:
         )
         require(self.std_ddof in (0, 1), f"{path}.std_ddof", f"must be 0 or 1, got {self.std_ddof}", f"set {path}.std_ddof=1")
         return self
+
+
+def load_advantage_config(node: object, path: str = "metaagent.advantage") -> AdvantageConfig:
+    """``AdvantageConfig`` from a config node / dict / None (defaults), validated (errors name ``path``)."""
+    return build_dataclass(AdvantageConfig, node, path).validate(path)
 
 
 def _as_str_array(values: Sequence, name: str, size: int) -> np.ndarray:

@@ -20,10 +20,10 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from verl_metaagent.advantage.core import AdvantageConfig, compute_advantages
+from verl_metaagent.advantage.core import AdvantageConfig, compute_advantages, load_advantage_config
+from verl_metaagent.contract import DESIGN_UID, EXEC_UID, ROLE, ROW_ID_KEYS, UID
 
 ESTIMATOR_NAME = "metaagent"
-REQUIRED_FIELDS = ("role", "uid", "design_uid", "exec_uid")
 
 
 def metaagent_advantage_tensors(
@@ -45,7 +45,7 @@ def metaagent_advantage_tensors(
         ``(advantages, returns, stats)``: ``advantages == returns``, ``(B, T)`` float32, the row's scalar
         advantage times ``response_mask`` (as verl's GRPO); ``stats`` from :func:`compute_advantages`.
     """
-    missing = [k for k in REQUIRED_FIELDS if k not in non_tensor_batch]
+    missing = [k for k in ROW_ID_KEYS if k not in non_tensor_batch]
     if missing:
         raise KeyError(
             f"metaagent advantage needs non_tensor_batch fields {missing}; the rollout must produce the rows of "
@@ -55,10 +55,10 @@ def metaagent_advantage_tensors(
     with torch.no_grad():
         scores = token_level_rewards.sum(dim=-1).detach().to(torch.float64).cpu().numpy()
         adv, stats = compute_advantages(
-            non_tensor_batch["role"],
-            non_tensor_batch["uid"],
-            non_tensor_batch["design_uid"],
-            non_tensor_batch["exec_uid"],
+            non_tensor_batch[ROLE],
+            non_tensor_batch[UID],
+            non_tensor_batch[DESIGN_UID],
+            non_tensor_batch[EXEC_UID],
             scores,
             adv_config,
         )
@@ -70,8 +70,6 @@ def metaagent_advantage_tensors(
 def adv_config_from_algorithm(config: Any) -> AdvantageConfig:
     """``AdvantageConfig`` from verl's ``algorithm`` config: its optional ``metaagent`` sub-node, with
     ``norm_adv_by_std_in_grpo`` as the std switch when the sub-node does not set ``norm_by_std``."""
-    from verl_metaagent.config.schema import load_advantage_config
-
     node = None
     norm = True
     if config is not None:

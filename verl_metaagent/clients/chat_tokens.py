@@ -3,7 +3,8 @@
 When an agent is asked again, its new prompt is built by *appending* the new turn's tokens to
 the tokens it already saw and produced (rather than re-rendering the whole history), whenever
 the chat template allows it. The model then sees exactly its own earlier tokens, and the
-calls can be trained as one multi-turn row (see :func:`.tree.calls_to_trajectories`).
+calls can be trained as one multi-turn row (see
+:func:`verl_metaagent.rollout.tree.calls_to_trajectories`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from verl_metaagent.clients.base import Completion, UsageTally
-from verl_metaagent.rollout.chat_tokens import ChatTokenizer
+from verl_metaagent.clients.chat_tokens import ChatTokenizer
 from verl_metaagent.rollout.engine_params import engine_of, engine_sampling_params, stop_reason_by_count
 
 

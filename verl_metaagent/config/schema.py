@@ -1,8 +1,10 @@
 """Validated dataclasses of the ``metaagent`` config group and start-up checks of the whole run config.
 
-Sections: ``rollout`` (owned by :mod:`verl_metaagent.rollout.config`), ``advantage``
-(:class:`~verl_metaagent.advantage.core.AdvantageConfig`), ``phase``
-(:class:`~verl_metaagent.phases.PhaseConfig`) and ``sandbox`` (free-form, passed to the rollout).
+Each section's dataclass and loader live with its owner; this module only composes them:
+``rollout`` (:func:`verl_metaagent.rollout.config.load_rollout_config`), ``advantage``
+(:func:`verl_metaagent.advantage.core.load_advantage_config`), ``phase``
+(:func:`verl_metaagent.phases.load_phase_config`), ``actor_update``
+(:func:`verl_metaagent.trainer.step_plan.load_update_config`) and ``sandbox`` (free-form).
 Every error is a :class:`~verl_metaagent.utils.config_utils.ConfigError` naming the key and the fix.
 No verl / torch imports.
 """
@@ -12,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from verl_metaagent.advantage.core import AdvantageConfig
-from verl_metaagent.phases import PhaseConfig
-from verl_metaagent.trainer.step_plan import UpdateConfig
-from verl_metaagent.utils.config_utils import ConfigError, build_dataclass, require, to_plain
+from verl_metaagent.advantage.core import AdvantageConfig, load_advantage_config
+from verl_metaagent.phases import PhaseConfig, load_phase_config
+from verl_metaagent.trainer.step_plan import UpdateConfig, load_update_config
+from verl_metaagent.utils.config_utils import ConfigError, require, to_plain
 
 SECTIONS = ("rollout", "advantage", "phase", "actor_update", "sandbox")
 ALLOWED_LOSS_AGG_MODES = ("token-mean", "token-sum")
@@ -38,21 +40,6 @@ class MetaAgentConfig:
     phase: PhaseConfig = field(default_factory=PhaseConfig)
     actor_update: UpdateConfig = field(default_factory=UpdateConfig)
     sandbox: dict = field(default_factory=dict)
-
-
-def load_advantage_config(node: Any, path: str = "metaagent.advantage") -> AdvantageConfig:
-    """``AdvantageConfig`` from a node / dict / None (defaults), validated."""
-    return build_dataclass(AdvantageConfig, node, path).validate(path)
-
-
-def load_phase_config(node: Any, path: str = "metaagent.phase") -> PhaseConfig:
-    """``PhaseConfig`` from a node / dict / None (defaults), validated."""
-    return build_dataclass(PhaseConfig, node, path).validate(path)
-
-
-def load_update_config(node: Any, path: str = "metaagent.actor_update") -> UpdateConfig:
-    """``UpdateConfig`` from a node / dict / None (defaults), validated."""
-    return build_dataclass(UpdateConfig, node, path).validate(path)
 
 
 def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig:

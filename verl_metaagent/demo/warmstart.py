@@ -4,7 +4,7 @@ A random tiny model never writes a valid design, so RL would have nothing to wor
 the RL run, the demo trains it for a minute or two on :func:`verl_metaagent.demo.task.warmstart_samples`:
 the designer prompt -> one of the two demo designs (about 50/50), the agent prompt -> a noisy
 answer (correct about half the time). Prompts are rendered with the tokenizer's chat template
-exactly as the rollout renders them (:class:`verl_metaagent.rollout.chat_tokens.ChatTokenizer`),
+exactly as the rollout renders them (:class:`verl_metaagent.clients.chat_tokens.ChatTokenizer`),
 and the loss covers only the response tokens and the closing ``<|im_end|>``.
 
 The result is a normal Hugging Face directory (model + tokenizer). It is cached: a marker file
@@ -117,7 +117,7 @@ def load_policy(model_dir, checkpoint: Optional[Path] = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from verl_metaagent.rollout.chat_tokens import ChatTokenizer
+    from verl_metaagent.clients.chat_tokens import ChatTokenizer
 
     hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -163,7 +163,7 @@ def warm_start(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from verl_metaagent.rollout.chat_tokens import ChatTokenizer
+    from verl_metaagent.clients.chat_tokens import ChatTokenizer
     from verl_metaagent.testing.tiny_model import build_tiny_model
 
     from transformers.utils import logging as hf_logging

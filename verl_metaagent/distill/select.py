@@ -64,7 +64,7 @@ class Candidates:
 
 
 def _strip_think(text: str) -> str:
-    from verl_metaagent.rollout.chat_tokens import strip_thinking
+    from verl_metaagent.clients.chat_tokens import strip_thinking
 
     return strip_thinking(text)
 

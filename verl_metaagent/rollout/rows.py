@@ -10,7 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
-from verl_metaagent.rollout.tree import ROLE_DESIGNER, ROLE_EXECUTOR, calls_to_trajectories, cap_rows
+from verl_metaagent.contract import ROLE_DESIGNER, ROLE_EXECUTOR
+from verl_metaagent.rollout.tree import calls_to_trajectories, cap_rows
 from verl_metaagent.rollout.tree_runner import ProblemTree
 
 

@@ -1,4 +1,4 @@
-"""Pure logic of the design-execute tree: ids, seeds, rewards, and turning agent calls into rows.
+"""Pure logic of the design-execute tree: seeds, rewards, and turning agent calls into rows.
 
 Nothing here talks to an LLM, Ray or verl; the async runner (:mod:`.tree_runner`) and the verl
 worker (:mod:`.worker`) are thin layers over these functions, which the tests check by hand.
@@ -11,6 +11,8 @@ Tree of one problem::
           agent calls -> executor rows (every row of execution jk carries r_jk)
 
 Design reward R_j = mean_k r_jk, or the invalid-design format reward when the script was rejected.
+The tree's ids (``design_uid``, ``exec_uid``) and row roles are the row contract's
+(:mod:`verl_metaagent.contract`).
 """
 
 from __future__ import annotations
@@ -18,21 +20,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
-
-ROLE_DESIGNER = "designer"
-ROLE_EXECUTOR = "executor"
-ROLE_PAD = "pad"
-
-
-def design_uid(uid: str, j: int) -> str:
-    """Id of design ``j`` of problem ``uid``."""
-    return f"{uid}/d{j}"
-
-
-def exec_uid(uid: str, j: int, k: int) -> str:
-    """Id of execution ``k`` of design ``j`` of problem ``uid``."""
-    return f"{uid}/d{j}/e{k}"
-
 
 def derive_seed(base_seed: int, *parts: Any) -> int:
     """A stable 31-bit seed from ``base_seed`` and any parts (step, problem, design, execution, call).

@@ -16,17 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
 
 from verl_metaagent.clients.base import Completion, PolicyClient
-from verl_metaagent.rollout.chat_tokens import strip_thinking
+from verl_metaagent.clients.chat_tokens import strip_thinking
+from verl_metaagent.contract import design_uid, exec_uid
 from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig
 from verl_metaagent.rollout.faults import infrastructure_fault
-from verl_metaagent.rollout.tree import (
-    CallTokens,
-    derive_seed,
-    design_reward,
-    design_uid,
-    exec_uid,
-    majority_answer,
-)
+from verl_metaagent.rollout.tree import CallTokens, derive_seed, design_reward, majority_answer
 
 Grader = Callable[[str, Optional[str], Any, dict], Awaitable[float]]
 """``await grader(data_source, final_answer, ground_truth, extra_info) -> reward``."""

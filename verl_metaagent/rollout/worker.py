@@ -27,6 +27,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopManager, AgentLoopM
 from verl.protocol import DataProto
 from verl.utils.ray_utils import auto_await
 
+from verl_metaagent import contract
 from verl_metaagent.clients.token_client import TokenPolicyClient
 from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig, load_rollout_config
 from verl_metaagent.rollout.grading import code_test_runner_factory, make_grader
@@ -37,9 +38,6 @@ from verl_metaagent.rollout.tree_runner import ProblemSpec, ProblemTree, TreeRun
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
-SUMMARY_KEY = "metaagent_summary"
-METRICS_KEY = "metaagent_metrics"
-
 
 def problems_from_batch(batch: DataProto) -> list[ProblemSpec]:
     """One :class:`ProblemSpec` per input row (a repeated uid gets a ``#r`` suffix: its own tree)."""
@@ -47,10 +45,10 @@ def problems_from_batch(batch: DataProto) -> list[ProblemSpec]:
     seen: dict[str, int] = {}
     problems = []
     for i in range(len(batch)):
-        base_uid = str(ntb["uid"][i]) if "uid" in ntb else f"p{i}"
+        base_uid = str(ntb[contract.UID][i]) if contract.UID in ntb else f"p{i}"
         rep = seen.get(base_uid, 0)
         seen[base_uid] = rep + 1
-        uid = base_uid if rep == 0 else f"{base_uid}#{rep}"
+        uid = contract.repeat_uid(base_uid, rep)
         problems.append(problem_from_fields({k: v[i] for k, v in ntb.items()}, uid=uid, problem_index=i))
     return problems
 
@@ -66,17 +64,17 @@ def row_to_output(row: RowSpec) -> AgentLoopOutput:
         num_turns=row.num_turns,
         metrics=AgentLoopMetrics(),
         extra_fields={
-            "role": row.role,
-            "uid": row.uid,
-            "design_uid": row.design_uid,
-            "exec_uid": row.exec_uid,
-            "problem_index": int(row.problem_index),
-            "data_source": row.data_source,
-            "metaagent_reward": float(row.reward),
-            "termination": row.termination,
-            "agent": row.agent,
-            "design_pattern": row.pattern,
-            "rowless_executions": [list(item) for item in row.rowless_executions],
+            contract.ROLE: row.role,
+            contract.UID: row.uid,
+            contract.DESIGN_UID: row.design_uid,
+            contract.EXEC_UID: row.exec_uid,
+            contract.PROBLEM_INDEX: int(row.problem_index),
+            contract.DATA_SOURCE: row.data_source,
+            contract.REWARD: float(row.reward),
+            contract.TERMINATION: row.termination,
+            contract.AGENT: row.agent,
+            contract.DESIGN_PATTERN: row.pattern,
+            contract.ROWLESS_EXECUTIONS: [list(item) for item in row.rowless_executions],
         },
     )
 
@@ -161,7 +159,7 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         data = self._postprocess(list(internal), input_non_tensor_batch=None, validate=validate)
         summary = tree_summary(trees, rows, stats)
         summary["seconds"] = time.monotonic() - started
-        data.meta_info[SUMMARY_KEY] = summary
+        data.meta_info[contract.SUMMARY] = summary
         return data
 
     def _rows(self, trees: list[ProblemTree], validate: bool) -> tuple[list[RowSpec], RowStats]:
@@ -208,13 +206,13 @@ async def _generate_tree_batch(workers: list, prompts: DataProto) -> DataProto:
         refs.append(worker.generate_sequences.remote(chunk))
     outputs = list(await asyncio.gather(*refs))
     for idx, out in zip(pieces, outputs):  # problem_index: position in this worker's chunk -> in `prompts`
-        out.non_tensor_batch["problem_index"] = idx[out.non_tensor_batch["problem_index"].astype(np.int64)]
-    summaries = [out.meta_info.pop(SUMMARY_KEY) for out in outputs]
+        out.non_tensor_batch[contract.PROBLEM_INDEX] = idx[out.non_tensor_batch[contract.PROBLEM_INDEX].astype(np.int64)]
+    summaries = [out.meta_info.pop(contract.SUMMARY) for out in outputs]
     for out in outputs:
         out.meta_info.pop("metrics", None)
     output = DataProto.concat(outputs)
     metrics = rollout_metrics(merge_summaries(summaries))
     metrics["metaagent/rollout/seconds"] = time.monotonic() - started
-    output.meta_info[METRICS_KEY] = metrics
+    output.meta_info[contract.METRICS] = metrics
     output.meta_info["timing"] = {"agent_loop/generate_sequences/max": max(s["seconds"] for s in summaries)}
     return output

@@ -28,12 +28,22 @@ import torch
 
 from verl.protocol import DataProto
 
-from verl_metaagent.advantage.core import ROLE_DESIGNER, ROLE_EXECUTOR, ROLE_PAD, AdvantageConfig
+from verl_metaagent.advantage.core import AdvantageConfig
 from verl_metaagent.advantage.verl_glue import metaagent_advantage_tensors
+from verl_metaagent.contract import (
+    DESIGN_UID,
+    EXEC_UID,
+    PROBLEM_INDEX,
+    REWARD,
+    ROLE,
+    ROLE_PAD,
+    ROLES,
+    TRAINED_ROLES,
+    UID,
+)
 from verl_metaagent.phases import PhaseConfig, PhaseInfo, phase_at
 
 PAD_ZERO_KEYS = ("response_mask", "advantages", "returns", "token_level_scores", "token_level_rewards", "rm_scores")
-ROW_ID_KEYS = ("role", "uid", "design_uid", "exec_uid")
 
 
 def join_prompt_rows(prompts: DataProto, rows: DataProto) -> DataProto:
@@ -47,9 +57,9 @@ def join_prompt_rows(prompts: DataProto, rows: DataProto) -> DataProto:
         ``R`` rows: ``rows`` plus every prompt field the rows do not already carry (the rollout's
         values win, e.g. its ``uid``), selected per row by ``problem_index``.
     """
-    if "problem_index" not in rows.non_tensor_batch:
-        raise KeyError("rollout rows need non_tensor_batch['problem_index'] (docs/architecture.md)")
-    index = np.asarray(rows.non_tensor_batch["problem_index"]).astype(np.int64)
+    if PROBLEM_INDEX not in rows.non_tensor_batch:
+        raise KeyError(f"rollout rows need non_tensor_batch[{PROBLEM_INDEX!r}] (docs/architecture.md)")
+    index = np.asarray(rows.non_tensor_batch[PROBLEM_INDEX]).astype(np.int64)
     if len(index) and (index.min() < 0 or index.max() >= len(prompts)):
         raise IndexError(f"problem_index out of range [0, {len(prompts)}): {index.min()}..{index.max()}")
     picked = prompts.select_idxs(index)
@@ -80,7 +90,7 @@ def attach_rewards_and_advantages(batch: DataProto, adv_config: AdvantageConfig)
 
 def filter_roles(batch: DataProto, active_roles: Iterable[str]) -> DataProto:
     """Rows whose ``role`` is in ``active_roles`` (order kept). May return an empty selection."""
-    keep = np.isin(np.asarray(batch.non_tensor_batch["role"], dtype=object), list(active_roles))
+    keep = np.isin(np.asarray(batch.non_tensor_batch[ROLE], dtype=object), list(active_roles))
     return batch.select_idxs(keep)
 
 
@@ -155,13 +165,13 @@ def pad_rows(batch: DataProto, pad: int) -> DataProto:
         if key in filler.batch.keys():
             filler.batch[key] = torch.zeros_like(filler.batch[key])
     ntb = filler.non_tensor_batch
-    ntb["role"] = np.array([ROLE_PAD] * pad, dtype=object)
-    ntb["uid"] = np.array([f"__pad__{i}" for i in range(pad)], dtype=object)
-    for key in ("design_uid", "exec_uid"):
+    ntb[ROLE] = np.array([ROLE_PAD] * pad, dtype=object)
+    ntb[UID] = np.array([f"__pad__{i}" for i in range(pad)], dtype=object)
+    for key in (DESIGN_UID, EXEC_UID):
         if key in ntb:
             ntb[key] = np.array([""] * pad, dtype=object)
-    if "metaagent_reward" in ntb:
-        ntb["metaagent_reward"] = np.zeros(pad, dtype=ntb["metaagent_reward"].dtype)
+    if REWARD in ntb:
+        ntb[REWARD] = np.zeros(pad, dtype=ntb[REWARD].dtype)
     merged = DataProto.concat([batch, filler])
     merged.meta_info = dict(batch.meta_info)
     return merged
@@ -187,15 +197,15 @@ class StepBatch:
 
 
 def _role_metrics(rows: DataProto, prefix: str) -> dict[str, float]:
-    roles = np.asarray(rows.non_tensor_batch["role"], dtype=object)
+    roles = np.asarray(rows.non_tensor_batch[ROLE], dtype=object)
     counts = Counter(roles.tolist())
-    metrics = {f"{prefix}/rows_{r}": float(counts.get(r, 0)) for r in (ROLE_DESIGNER, ROLE_EXECUTOR, ROLE_PAD)}
+    metrics = {f"{prefix}/rows_{r}": float(counts.get(r, 0)) for r in ROLES}
     if len(rows) == 0:
         return metrics
     scores = rows.batch["token_level_rewards"].sum(-1).float()
     adv = rows.batch["advantages"]
     mask = rows.batch["response_mask"].float()
-    for role in (ROLE_DESIGNER, ROLE_EXECUTOR):
+    for role in TRAINED_ROLES:
         sel = torch.as_tensor(roles == role)
         if not bool(sel.any()):
             continue
@@ -239,10 +249,7 @@ def assemble_step_batch(
     rows = join_prompt_rows(prompts, rollout_rows)
     adv_stats = attach_rewards_and_advantages(rows, adv_config)
     metrics: dict[str, float] = {
-        "metaagent/phase/index": float(phase.phase_index),
-        "metaagent/phase/step_in_phase": float(phase.step_in_phase),
-        "metaagent/phase/trains_designer": float(phase.is_active(ROLE_DESIGNER)),
-        "metaagent/phase/trains_executor": float(phase.is_active(ROLE_EXECUTOR)),
+        **phase.metrics(),
         "metaagent/adv/singleton_groups": adv_stats["singleton_groups"],
         "metaagent/adv/flat_groups": adv_stats["flat_groups"],
         "metaagent/adv/groups": adv_stats["groups"],

@@ -39,12 +39,10 @@ from verl.utils.checkpoint.checkpoint_manager import should_save_ckpt_esi
 from verl.utils.debug import marked_timer
 from verl.utils.metric import reduce_metrics
 
+from verl_metaagent import contract
 from verl_metaagent.config.schema import MetaAgentConfig, num_mini_batches, validate_run_config
 from verl_metaagent.trainer.batch_assembly import StepBatch, assemble_step_batch
 from verl_metaagent.utils.config_utils import ConfigError, require
-
-ROLLOUT_METRICS_KEY = "metaagent_metrics"
-
 
 LEGACY_MANAGER_FQN = "verl_metaagent.rollout.worker.HierarchicalAgentLoopManager"
 
@@ -67,20 +65,10 @@ def prepare_legacy_config(config: Any) -> None:
 
 def check_trainer_features(config: Any) -> None:
     """Reject verl features the MetaAgent-X loop does not drive (error names the key and the fix)."""
+    from verl_metaagent.trainer.v1_trainer import check_critic_free
+
     prepare_legacy_config(config)
-    require(
-        not bool(config.algorithm.get("use_kl_in_reward", False)),
-        "algorithm.use_kl_in_reward",
-        "is not supported by MetaAgentRayTrainer (advantages are computed from rewards before the phase filter)",
-        "set algorithm.use_kl_in_reward=false (use actor_rollout_ref.actor.use_kl_loss for a KL term)",
-    )
-    critic = config.get("critic", {}) or {}
-    require(
-        not bool(critic.get("enable", False)),
-        "critic.enable",
-        "must be false: the metaagent estimator is critic-free",
-        "set critic.enable=false",
-    )
+    check_critic_free(config, "MetaAgentRayTrainer")
     profiler_steps = OmegaConf.select(config, "global_profiler.steps")
     require(
         not profiler_steps,
@@ -177,7 +165,7 @@ class MetaAgentRayTrainer(RayPPOTrainer):
         """Rollout -> rows -> (phase-filtered, padded) update for one step. Mutates ``metrics``/``timing_raw``."""
         prompts = DataProto.from_single_dict(batch_dict)
         prompts.meta_info["temperature"] = self.config.actor_rollout_ref.rollout.temperature
-        prompts.non_tensor_batch["uid"] = np.array([str(uuid.uuid4()) for _ in range(len(prompts))], dtype=object)
+        prompts.non_tensor_batch[contract.UID] = np.array([str(uuid.uuid4()) for _ in range(len(prompts))], dtype=object)
         gen_batch = self._get_gen_batch(prompts)
         gen_batch.meta_info["global_steps"] = self.global_steps
 
@@ -185,7 +173,7 @@ class MetaAgentRayTrainer(RayPPOTrainer):
             rows = self.async_rollout_manager.generate_sequences(gen_batch)
             self.checkpoint_manager.sleep_replicas()
         timing_raw.update(rows.meta_info.pop("timing", {}) or {})
-        metrics.update(rows.meta_info.pop(ROLLOUT_METRICS_KEY, {}) or {})
+        metrics.update(rows.meta_info.pop(contract.METRICS, {}) or {})
 
         with marked_timer("adv", timing_raw, color="brown"):
             step = self.process_rollout(prompts, rows, self.data_parallel_size())
@@ -289,7 +277,7 @@ class MetaAgentRayTrainer(RayPPOTrainer):
                 self.max_steps_duration = max(self.max_steps_duration, timing_raw["step"])
                 metrics.update({"training/global_step": self.global_steps, "training/epoch": epoch})
                 if step.batch is not None:
-                    real = step.batch.select_idxs(step.batch.non_tensor_batch["role"] != "pad")
+                    real = step.batch.select_idxs(step.batch.non_tensor_batch[contract.ROLE] != contract.ROLE_PAD)
                     metrics.update(compute_data_metrics(batch=real, use_critic=False))
                     metrics.update(compute_timing_metrics(batch=step.batch, timing_raw=timing_raw))
                     metrics.update(

@@ -27,9 +27,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-from verl_metaagent.advantage.core import ROLE_DESIGNER, ROLE_EXECUTOR, ROLE_PAD, AdvantageConfig, compute_advantages
+from verl_metaagent.advantage.core import AdvantageConfig, compute_advantages
+from verl_metaagent.contract import ROLE_PAD, TRAINED_ROLES
 from verl_metaagent.phases import PhaseConfig, PhaseInfo, phase_at
-from verl_metaagent.utils.config_utils import require
+from verl_metaagent.utils.config_utils import build_dataclass, require
 
 RolePasses = Literal["separate", "mixed"]
 ROLE_PASSES = ("separate", "mixed")
@@ -67,6 +68,11 @@ class UpdateConfig:
             f"set {path}.role_passes=separate",
         )
         return self
+
+
+def load_update_config(node: object, path: str = "metaagent.actor_update") -> UpdateConfig:
+    """``UpdateConfig`` from a config node / dict / None (defaults), validated (errors name ``path``)."""
+    return build_dataclass(UpdateConfig, node, path).validate(path)
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ class StepPlan:
 
 
 def _trainable(row: SampledRow, phase: PhaseInfo, phase_config: PhaseConfig) -> bool:
-    if row.role not in (ROLE_DESIGNER, ROLE_EXECUTOR) or not phase.is_active(row.role):
+    if row.role not in TRAINED_ROLES or not phase.is_active(row.role):
         return False
     return phase_at(max(int(row.generated_at), 0), phase_config).is_active(row.role)
 
@@ -180,25 +186,22 @@ def plan_step(
     if update_config.role_passes == "separate":
         passes = [
             UpdatePass((role,), tuple(r.key for r in trained if r.role == role))
-            for role in (ROLE_DESIGNER, ROLE_EXECUTOR)
+            for role in TRAINED_ROLES
             if any(r.role == role for r in trained)
         ]
     else:
-        roles = tuple(role for role in (ROLE_DESIGNER, ROLE_EXECUTOR) if any(r.role == role for r in trained))
+        roles = tuple(role for role in TRAINED_ROLES if any(r.role == role for r in trained))
         passes = [UpdatePass(roles, tuple(r.key for r in trained))] if trained else []
 
     metrics: dict[str, float] = {
-        "metaagent/phase/index": float(phase.phase_index),
-        "metaagent/phase/step_in_phase": float(phase.step_in_phase),
-        "metaagent/phase/trains_designer": float(phase.is_active(ROLE_DESIGNER)),
-        "metaagent/phase/trains_executor": float(phase.is_active(ROLE_EXECUTOR)),
+        **phase.metrics(),
         "metaagent/train/skipped_empty_phase": float(not passes),
         "metaagent/train/update_passes": float(len(passes)),
     }
     for key in ("groups", "singleton_groups", "flat_groups"):
         if key in stats:
             metrics[f"metaagent/adv/{key}"] = stats[key]
-    for role in (ROLE_DESIGNER, ROLE_EXECUTOR):
+    for role in TRAINED_ROLES:
         role_rows = [r for r in rows if r.role == role]
         role_trained = [r for r in trained if r.role == role]
         metrics[f"metaagent/all/rows_{role}"] = float(len(role_rows))
@@ -226,5 +229,6 @@ __all__ = [
     "StepPlan",
     "plan_step",
     "mini_batches_for",
+    "load_update_config",
     "ROLE_PASSES",
 ]
