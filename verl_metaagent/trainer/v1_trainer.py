@@ -81,12 +81,12 @@ def prepare_v1_config(config: Any) -> MetaAgentConfig:
     return meta
 
 
-def check_v1_features(config: Any) -> None:
-    """Reject verl features this trainer does not drive (the error names the key and the fix)."""
+def check_critic_free(config: Any, trainer: str) -> None:
+    """No KL-in-reward and no critic: both MetaAgent-X trainers compute advantages from the tree's rewards."""
     require(
         not bool(config.algorithm.get("use_kl_in_reward", False)),
         "algorithm.use_kl_in_reward",
-        "is not supported by the metaagent trainer (advantages are computed from the tree's rewards)",
+        f"is not supported by {trainer} (advantages are computed from the tree's rewards)",
         "set algorithm.use_kl_in_reward=false (use actor_rollout_ref.actor.use_kl_loss for a KL term)",
     )
     critic = config.get("critic", {}) or {}
@@ -96,6 +96,11 @@ def check_v1_features(config: Any) -> None:
         "must be false: the metaagent estimator is critic-free",
         "set critic.enable=false",
     )
+
+
+def check_v1_features(config: Any) -> None:
+    """Reject verl features this trainer does not drive (the error names the key and the fix)."""
+    check_critic_free(config, "the metaagent trainer")
     reward_model = OmegaConf.select(config, "reward.reward_model.enable")
     require(
         not bool(reward_model),
