@@ -11,7 +11,7 @@ import pytest
 
 from verl_metaagent.clients.token_client import TokenPolicyClient
 from verl_metaagent.rollout.config import SamplingConfig
-from verl_metaagent.rollout.engine_params import (
+from verl_metaagent.clients.engine_params import (
     OUR_KEYS,
     engine_of,
     engine_sampling_params,

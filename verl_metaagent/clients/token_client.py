@@ -6,7 +6,7 @@ from typing import Any, Optional, Sequence
 
 from verl_metaagent.clients.base import Completion, UsageTally
 from verl_metaagent.clients.chat_tokens import ChatTokenizer
-from verl_metaagent.rollout.engine_params import engine_of, engine_sampling_params, stop_reason_by_count
+from verl_metaagent.clients.engine_params import engine_of, engine_sampling_params, stop_reason_by_count
 
 
 class TokenPolicyClient:
@@ -21,7 +21,7 @@ class TokenPolicyClient:
             continue the exact tokens it saw and produced (:meth:`ChatTokenizer.continuation_ids`)
             instead of re-rendering, so the calls form one multi-turn training row.
         engine: the rollout engine behind ``llm`` (``"vllm"``, ``"sglang"``, ``"cpu"``); sampling
-            params are renamed for it (:mod:`verl_metaagent.rollout.engine_params`). Default: read
+            params are renamed for it (:mod:`verl_metaagent.clients.engine_params`). Default: read
             from verl's config on ``llm`` (``actor_rollout_ref.rollout.name``), else our names.
 
     A completion that used its whole ``max_tokens`` budget gets ``stop_reason="length"`` whatever

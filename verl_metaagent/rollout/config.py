@@ -19,7 +19,8 @@ ValidationSelect = Literal["first", "majority"]
 
 @dataclass
 class SamplingConfig:
-    """Sampling params for one role's LLM calls (our names; :mod:`.engine_params` maps them per engine).
+    """Sampling params for one role's LLM calls (our names; :mod:`verl_metaagent.clients.engine_params` maps them
+    per engine).
 
     Attributes:
         temperature: 0 means greedy. The executor samples on-policy during training.

@@ -100,7 +100,7 @@ class ProblemTree:
 
 def _sampling_params(cfg: SamplingConfig, *, default_max_tokens: int, seed: int, greedy: bool, logprobs: bool) -> dict:
     """One request's sampling params in our names (the policy client maps them per engine,
-    :mod:`verl_metaagent.rollout.engine_params`); ``repetition_penalty`` / ``stop`` only when set."""
+    :mod:`verl_metaagent.clients.engine_params`); ``repetition_penalty`` / ``stop`` only when set."""
     params = {
         "temperature": 0.0 if greedy else cfg.temperature,
         "top_p": 1.0 if greedy else cfg.top_p,
