@@ -174,7 +174,8 @@ class TreeAgentLoopManagerTQ(AgentLoopManagerTQ):
     """verl's ``AgentLoopManagerTQ`` whose workers grow design-execute trees (see module docstring).
 
     Selected automatically by ``trainer.v1.trainer_mode=metaagent``, or explicitly with
-    ``actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_metaagent.rollout.worker_tq.TreeAgentLoopManagerTQ``.
+    ``+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl_metaagent.rollout.worker_tq.TreeAgentLoopManagerTQ``
+    (verl's config has no such key by default, hence the ``+``).
     """
 
     def __init__(self, config, *args, **kwargs):
