@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "stock_main_ppo_cpu.sh"
-WARMSTART_STEPS = "60"
+WARMSTART_STEPS = "300"  # the demo's warm start: executor answers vary (60 steps left every executor group flat)
 
 
 @pytest.fixture(scope="module")
