@@ -161,7 +161,7 @@ def run() -> dict:
 
     from verl_metaagent.backends.scripted import ScriptedBackend
     from verl_metaagent.rollout.worker import HierarchicalAgentLoopWorker
-    from verl_metaagent.testing.tiny_model import build_tiny_model
+    from verl_metaagent.demo.tiny_model import build_tiny_model
 
     model_dir = build_tiny_model(os.path.join(ROOT, "tests", ".fixtures", "tiny_qwen3"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -11,7 +11,7 @@ FIXTURES = os.path.join(ROOT, "tests", ".fixtures")
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> str:
     """Directory of the tiny random Qwen3 model + tokenizer (built once, cached in tests/.fixtures/tiny_qwen3)."""
-    from verl_metaagent.testing.tiny_model import build_tiny_model
+    from verl_metaagent.demo.tiny_model import build_tiny_model
 
     return build_tiny_model(os.path.join(FIXTURES, "tiny_qwen3"))
 

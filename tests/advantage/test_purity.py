@@ -1,6 +1,6 @@
 """core.py and phases.py import no torch / verl / ray (design rule: pure functions on arrays and steps)."""
 
-from verl_metaagent.testing.imports import heavy_imports
+from support.imports import heavy_imports
 
 
 def test_pure_modules_import_no_heavy_deps():

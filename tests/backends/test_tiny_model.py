@@ -2,7 +2,7 @@
 
 import os
 
-from verl_metaagent.testing.tiny_model import IM_END, MARKER, build_tiny_model
+from verl_metaagent.demo.tiny_model import IM_END, MARKER, build_tiny_model
 
 
 def _dir_size(path):

@@ -106,7 +106,7 @@ def test_concurrent_equals_sequential(backend, prompt_ids, tiny_tokenizer):
 def test_update_weights(tmp_path, tiny_model_dir, prompt_ids):
     from transformers import AutoModelForCausalLM
 
-    from verl_metaagent.testing.tiny_model import build_tiny_model
+    from verl_metaagent.demo.tiny_model import build_tiny_model
 
     be = TransformersBackend(tiny_model_dir)
     other = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "seed1", seed=1))

@@ -167,7 +167,7 @@ def test_api_spec_names_every_public_function():
 
 
 def test_design_modules_do_not_import_verl_torch_ray():
-    from verl_metaagent.testing.imports import heavy_imports
+    from support.imports import heavy_imports
 
     statements = (
         "import verl_metaagent.design.api, verl_metaagent.design.workflow, verl_metaagent.design.workflow.nodes\n"

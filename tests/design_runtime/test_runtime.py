@@ -7,7 +7,7 @@ import pytest
 
 from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
 from verl_metaagent.sandbox import active_protections
-from verl_metaagent.testing.processes import sandbox_uid_processes
+from support.processes import sandbox_uid_processes
 
 HEADER = "from verl_metaagent.design.api import *\n"
 

@@ -6,7 +6,7 @@ import sys
 from verl_metaagent.eval import EvalSettings, evaluate_async, load_problems, parse_systems
 from verl_metaagent.eval.metrics import summarize_cells
 from verl_metaagent.eval.records import RunStore
-from verl_metaagent.testing.imports import heavy_imports
+from support.imports import heavy_imports
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -81,7 +81,7 @@ def test_compute_score_passes_kwargs():
 
 
 def test_import_is_light():
-    from verl_metaagent.testing.imports import heavy_imports
+    from support.imports import heavy_imports
 
     statements = "import reward_fns, reward_fns.code\nreward_fns.resolve('math/x'); reward_fns.resolve('code/x')"
     assert heavy_imports(statements, ("verl", "torch", "ray", "sympy", "math_verify")) == []

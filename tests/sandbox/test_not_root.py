@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 import verl_metaagent
-from verl_metaagent.testing.processes import processes_of
+from support.processes import processes_of
 
 from leftovers import PROGRAMS
 
@@ -133,12 +133,12 @@ def _copy_readable(src, dst):
 @pytest.fixture
 def readable_package():
     """A copy of the packages that uid 65534 can import (the checkout may sit in a private dir):
-    the plugin and ``reward_fns`` (the design API uses its answers module)."""
+    the plugin, ``reward_fns`` (the design API uses its answers module) and the tests' ``support`` helpers."""
     root = tempfile.mkdtemp(prefix="vm_nobody_")
     os.chmod(root, 0o755)
     checkout = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
-    for package in ("verl_metaagent", "reward_fns"):
-        _copy_readable(os.path.join(checkout, package), os.path.join(root, package))
+    for package in ("verl_metaagent", "reward_fns", "tests/support"):
+        _copy_readable(os.path.join(checkout, package), os.path.join(root, os.path.basename(package)))
     yield root
     shutil.rmtree(root, ignore_errors=True)
 

@@ -98,7 +98,7 @@ class TransformersBackend:
 
     Args:
         model_path_or_model: a Hugging Face model directory (e.g. from
-            :func:`verl_metaagent.testing.tiny_model.build_tiny_model`) or a loaded causal LM.
+            :func:`verl_metaagent.demo.tiny_model.build_tiny_model`) or a loaded causal LM.
         tokenizer: tokenizer (loaded from the directory when omitted and a path was given); only
             used for eos ids and :attr:`tokenizer` convenience.
         device: torch device for the model and inputs.

@@ -21,7 +21,7 @@ The build is cached: a marker file (:data:`MARKER`) stores a hash of the build p
 with the same parameters on a complete directory returns at once, anything else rebuilds (written
 to a temporary sibling directory and swapped in, so readers never see a half-written checkpoint).
 
-CLI: ``python -m verl_metaagent.testing.tiny_model OUT_DIR``.
+CLI: ``python -m verl_metaagent.demo.tiny_model OUT_DIR``.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def warm_start(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from verl_metaagent.clients.chat_tokens import ChatTokenizer
-    from verl_metaagent.testing.tiny_model import build_tiny_model
+    from verl_metaagent.demo.tiny_model import build_tiny_model
 
     from transformers.utils import logging as hf_logging
 

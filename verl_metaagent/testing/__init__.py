@@ -1,8 +1,9 @@
-"""Test helpers shipped with the plugin.
+"""Helpers for users' own tests, shipped with the plugin.
 
-:mod:`verl_metaagent.testing.tiny_model` builds a tiny, hub-free Qwen3 checkpoint (tokenizer +
-random weights) that loads with ``AutoTokenizer`` / ``AutoModelForCausalLM``. Importing this
-package does not import torch or transformers.
+:mod:`verl_metaagent.testing.openai_server` is a scripted OpenAI-compatible chat server on 127.0.0.1
+(documented in the README and docs/clients.md for testing a client, eval or distillation run offline).
+The project's test-only helpers live in ``tests/support``; the tiny model in
+:mod:`verl_metaagent.demo.tiny_model`.
 """
 
-__all__ = ["tiny_model"]
+__all__ = ["openai_server"]

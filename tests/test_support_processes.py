@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 
-from verl_metaagent.testing.processes import processes_of
+from support.processes import processes_of
 
 
 def test_processes_of_tells_running_from_zombie():
