@@ -67,13 +67,13 @@ def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path, war
         assert m["metaagent/all/rows_executor"] >= 16.0
         assert m[f"metaagent/train/rows_{role}"] == m[f"metaagent/all/rows_{role}"]
         assert m[f"metaagent/train/rows_{other}"] == 0.0
-        assert m["actor/grad_norm"] > 0
         assert 0.0 <= m["metaagent/reward/executor/math/demo_arith/mean"] <= 1.0
         # the rows were rolled out by the policy through verl's server and graded in the sandbox
         assert m["metaagent/rollout/design_valid_rate"] > 0
-    # non-zero advantages somewhere in every trained role (hierarchical groups are not all flat)
-    assert any(steps[s]["metaagent/all/executor/adv_std"] > 0 for s in (1, 2))
-    assert any(steps[s]["metaagent/all/designer/adv_std"] > 0 for s in (3, 4))
+    # each phase trained on non-zero advantages at least once (a step whose groups are all flat, i.e.
+    # every execution of a problem scored the same, has nothing to learn: grad norm 0 is right there)
+    for role, phase_steps in (("executor", (1, 2)), ("designer", (3, 4))):
+        assert any(steps[s][f"metaagent/all/{role}/adv_std"] > 0 and steps[s]["actor/grad_norm"] > 0 for s in phase_steps)
     assert sorted(p.name for p in (out / "checkpoints").glob("global_step_*")) == ["global_step_2", "global_step_4"]
     # every checkpoint says which designer prompt it was trained with (trainer/provenance.py)
     record = json.loads((out / "checkpoints" / "global_step_2" / "actor" / "metaagent_run.json").read_text())
@@ -96,8 +96,8 @@ def test_stock_grpo_with_the_designer_only_loop(tmp_path, warm_model):
     """verl's stock GRPO (sync v1 mode) with ``default_agent_loop=metaagent_designer``: 2 steps, one row per design."""
     steps = run_stock(tmp_path / "run", "designer", 2, model=warm_model)
     assert sorted(steps) == [1, 2]
+    assert any(m["actor/grad_norm"] > 0 for m in steps.values())
     for m in steps.values():
-        assert m["actor/grad_norm"] > 0
         assert 0.0 <= m["critic/score/mean"] <= 1.0
         assert m["training/off_policy/trajectory_staleness/max"] == 0.0  # v1's staleness fields are filled
     # the cpu rollout's logprobs match the FSDP engine's recomputation
