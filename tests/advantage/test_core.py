@@ -150,3 +150,130 @@ def test_errors():
         AdvantageConfig(mode="nope").validate()
     with pytest.raises(ConfigError, match="executor_group"):
         AdvantageConfig(executor_group="question").validate()
+
+
+def test_an_executions_value_is_the_mean_of_its_rows():
+    """A unit's value is the mean reward of its rows (never the max, min or first)."""
+    adv, _ = compute_advantages(
+        ["executor"] * 3, ["u"] * 3, ["u/d0"] * 3, ["u/d0/e0", "u/d0/e0", "u/d0/e1"], [0.0, 1.0, 0.25],
+        AdvantageConfig(norm_by_std=False),
+    )
+    # units: e0 = mean(0, 1) = 0.5, e1 = 0.25; group mean 0.375
+    assert adv.tolist() == pytest.approx([0.125, 0.125, -0.125])
+
+
+def test_epsilon_zero_is_refused_with_std_normalisation_only():
+    with pytest.raises(ConfigError):
+        AdvantageConfig(epsilon=0.0, norm_by_std=True).validate()
+    assert AdvantageConfig(epsilon=0.0, norm_by_std=False).validate().epsilon == 0.0
+    adv, _ = compute_advantages(["designer"] * 2, ["u"] * 2, ["u/d0", "u/d1"], ["", ""], [0.0, 1.0],
+                                AdvantageConfig(epsilon=0.0, norm_by_std=False))
+    assert adv.tolist() == [-0.5, 0.5]
+    assert AdvantageConfig().validate().epsilon == 1e-6 and AdvantageConfig().std_ddof == 1
+
+
+def test_epsilon_is_added_to_the_std():
+    adv, _ = compute_advantages(["designer"] * 2, ["u"] * 2, ["u/d0", "u/d1"], ["", ""], [0.0, 1.0],
+                                AdvantageConfig(epsilon=0.5))
+    std = math.sqrt(0.5)  # sample std of [0, 1]
+    assert adv.tolist() == pytest.approx([-0.5 / (std + 0.5), 0.5 / (std + 0.5)])
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        (AdvantageConfig(executor_group="question"), "metaagent.advantage.executor_group must be 'problem' or 'design', "
+         "got 'question'. Fix: set metaagent.advantage.executor_group=problem"),
+        (AdvantageConfig(executor_stats="x"), "metaagent.advantage.executor_stats must be 'per_execution' or "
+         "'per_sample', got 'x'. Fix: set metaagent.advantage.executor_stats=per_execution"),
+        (AdvantageConfig(mode="m"), "metaagent.advantage.mode must be 'hierarchical' or 'flat_grpo', got 'm'. "
+         "Fix: set metaagent.advantage.mode=hierarchical"),
+        (AdvantageConfig(epsilon=-1.0, norm_by_std=False), "metaagent.advantage.epsilon must be >= 0, got -1.0. "
+         "Fix: set metaagent.advantage.epsilon=1e-6"),
+        (AdvantageConfig(epsilon=0.0), "metaagent.advantage.epsilon must be > 0 when norm_by_std is true (a group "
+         "with std 0 would divide by zero). Fix: set metaagent.advantage.epsilon=1e-6"),
+        (AdvantageConfig(std_ddof=2), "metaagent.advantage.std_ddof must be 0 or 1, got 2. "
+         "Fix: set metaagent.advantage.std_ddof=1"),
+    ],
+)
+def test_config_errors_name_the_key_the_problem_and_the_fix(cfg, message):
+    with pytest.raises(ConfigError) as err:
+        cfg.validate()
+    assert str(err.value) == message
+    with pytest.raises(ConfigError) as err:
+        cfg.validate("algorithm.metaagent_advantage")
+    assert str(err.value) == message.replace("metaagent.advantage", "algorithm.metaagent_advantage")
+
+
+def test_load_advantage_config():
+    from verl_metaagent.advantage.core import load_advantage_config
+
+    assert load_advantage_config(None) == AdvantageConfig()
+    cfg = load_advantage_config({"executor_group": "design", "epsilon": "0.5"})
+    assert (cfg.executor_group, cfg.epsilon) == ("design", 0.5)
+    with pytest.raises(ConfigError, match=r"^x\.y\.mode="):
+        load_advantage_config({"mode": "m"}, path="x.y")
+    with pytest.raises(ConfigError, match=r"x\.y\.nope"):
+        load_advantage_config({"nope": 1}, path="x.y")
+
+
+def test_rowless_executions_count_in_their_group_with_per_execution_stats():
+    """An execution without rows (crashed before its first call) is one unit of its group's statistics."""
+    rows = (["executor"] * 2, ["u"] * 2, ["u/d0", "u/d1"], ["u/d0/e0", "u/d1/e0"], [1.0, 0.0])
+    rowless = [("u", "u/d0", "u/d0/e1", 0.0), ("u", "u/d1", "u/d1/e1", 1.0)]
+    cfg = dict(norm_by_std=False)
+    adv, _ = compute_advantages(*rows, AdvantageConfig(**cfg), rowless_executions=rowless)
+    assert adv.tolist() == [0.5, -0.5]  # problem group [1, 0, 0, 1]: mean 0.5
+    adv, _ = compute_advantages(*rows, AdvantageConfig(executor_group="design", **cfg), rowless_executions=rowless)
+    assert adv.tolist() == [0.5, -0.5]  # design groups d0 [1, 0], d1 [0, 1]
+    lopsided = [("u", "u/d0", "u/d0/e1", 0.0), ("u", "u/d0", "u/d0/e2", 0.0)]
+    adv, stats = compute_advantages(*rows, AdvantageConfig(executor_group="design", **cfg),
+                                    rowless_executions=lopsided)
+    assert adv.tolist() == pytest.approx([2 / 3, 0.0])  # d0 [1, 0, 0]; d1 is a singleton
+    assert stats["singleton_groups"] == 1.0 and stats["groups"] == 2.0
+    adv, _ = compute_advantages(*rows, AdvantageConfig(executor_stats="per_sample", **cfg), rowless_executions=rowless)
+    assert adv.tolist() == [0.5, -0.5]  # per_sample: no rows, no samples: the group is [1, 0]
+    adv, _ = compute_advantages(*rows, AdvantageConfig(executor_stats="per_sample", **cfg),
+                                rowless_executions=lopsided)
+    assert adv.tolist() == [0.5, -0.5]
+    adv, _ = compute_advantages(*rows, AdvantageConfig(mode="flat_grpo", **cfg), rowless_executions=lopsided)
+    assert adv.tolist() == pytest.approx([0.75, -0.25])  # one problem group [1, 0, 0, 0]
+    # a rowless unit never replaces a unit that has rows
+    adv, _ = compute_advantages(*rows, AdvantageConfig(**cfg), rowless_executions=[("u", "u/d0", "u/d0/e0", 0.0)])
+    assert adv.tolist() == [0.5, -0.5]
+    with pytest.raises(ValueError, match="u/d0/e1"):
+        compute_advantages(*rows, AdvantageConfig(**cfg), rowless_executions=[("u", "u/d0", "u/d0/e1", float("inf"))])
+
+
+def test_stats_report_groups_and_per_role_means():
+    adv, stats = run(small_tree(format_reward=0.0), norm_by_std=False)
+    # designer groups: p, q; executor groups: p, q (q's are singletons)
+    assert (stats["groups"], stats["singleton_groups"], stats["flat_groups"]) == (4.0, 2.0, 0.0)
+    designer = [D0, D1, D2, QD]
+    assert stats["designer/adv_mean"] == pytest.approx(np.mean(adv[designer]))
+    assert stats["designer/adv_std"] == pytest.approx(np.std(adv[designer]))
+    assert stats["designer/reward_mean"] == pytest.approx((0.5 + 0.0 + 1.0 + 1.0) / 4)
+    assert stats["executor/reward_mean"] == pytest.approx(5 / 8)  # rows [1, 0, 0, 0, 1, 1, 1, 1]
+    assert stats["pad/rows"] == 2.0 and "pad/adv_mean" not in stats and "pad/reward_mean" not in stats
+    _, stats = compute_advantages(["designer"] * 2, ["u"] * 2, ["u/d0", "u/d1"], ["", ""], [1.0, 1.0])
+    assert (stats["flat_groups"], stats["executor/rows"]) == (1.0, 0.0) and "executor/adv_mean" not in stats
+
+
+def test_rows_of_other_problems_and_pads_never_join_a_group():
+    roles = ["designer", "designer", "designer", "designer", "pad"]
+    uids = ["a", "a", "b", "b", ""]
+    adv, _ = compute_advantages(roles, uids, ["a/d0", "a/d1", "b/d0", "b/d1", ""], [""] * 5, [0.0, 1.0, 10.0, 30.0, 99.0],
+                                AdvantageConfig(norm_by_std=False))
+    assert adv.tolist() == [-0.5, 0.5, -10.0, 10.0, 0.0]
+
+
+def test_inputs_are_checked():
+    with pytest.raises(ValueError, match=r"uid must have shape \(2,\)"):
+        compute_advantages(["designer"] * 2, ["u"], ["u/d0", "u/d1"], ["", ""], [0.0, 1.0])
+    with pytest.raises(ValueError, match="finite"):
+        compute_advantages(["executor"], ["u"], ["u/d0"], ["u/d0/e0"], [float("inf")])
+    adv, _ = compute_advantages(["pad", "designer"], [None, "u"], [None, "u/d0"], [None, ""], [float("nan"), 1.0])
+    assert adv.tolist() == [0.0, 0.0]  # a pad row's reward is never read
+    adv, _ = compute_advantages(("designer", "designer"), ("u", "u"), ("u/d0", "u/d1"), ("", ""), (0, 1),
+                                AdvantageConfig(norm_by_std=False))
+    assert adv.dtype == np.float64 and adv.tolist() == [-0.5, 0.5]

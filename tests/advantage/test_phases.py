@@ -65,3 +65,59 @@ def test_validation_errors_name_key_and_fix():
         phase_at(1, PhaseConfig(first_role="critic"))
     with pytest.raises(ValueError):
         phase_at(-1, PhaseConfig())
+
+
+@pytest.mark.parametrize("mode, roles", [("simultaneous", ("designer", "executor")), ("designer_only", ("designer",)),
+                                         ("executor_only", ("executor",))])
+def test_unbounded_modes_count_steps_in_one_phase(mode, roles):
+    """Outside ``alternate`` there is one unbounded phase: index 0, step_in_phase = step - 1, length 0."""
+    for step, step_in_phase in ((0, 0), (1, 0), (2, 1), (77, 76)):
+        info = phase_at(step, PhaseConfig(mode=mode, phase_length=5))
+        assert (info.active_roles, info.phase_index, info.step_in_phase, info.phase_length, info.mode) == (
+            roles, 0, step_in_phase, 0, mode)
+
+
+def test_alternate_reports_its_length_mode_and_metrics():
+    info = phase_at(5, PhaseConfig(phase_length=3, first_role="designer"))  # steps 4..6: the second phase
+    assert (info.active_roles, info.phase_index, info.step_in_phase, info.phase_length, info.mode) == (
+        ("executor",), 1, 1, 3, "alternate")
+    assert info.name == "executor" and info.is_active("executor") and not info.is_active("designer")
+    assert info.metrics() == {"metaagent/phase/index": 1.0, "metaagent/phase/step_in_phase": 1.0,
+                              "metaagent/phase/trains_designer": 0.0, "metaagent/phase/trains_executor": 1.0}
+    both = phase_at(4, PhaseConfig(mode="simultaneous"))
+    assert both.metrics() == {"metaagent/phase/index": 0.0, "metaagent/phase/step_in_phase": 3.0,
+                              "metaagent/phase/trains_designer": 1.0, "metaagent/phase/trains_executor": 1.0}
+
+
+def test_default_schedule_is_the_papers():
+    assert PhaseConfig() == PhaseConfig(mode="alternate", phase_length=30, first_role="executor")
+    assert phase_at(30).active_roles == ("executor",) and phase_at(31).active_roles == ("designer",)
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        (PhaseConfig(mode="m"), "metaagent.phase.mode must be one of alternate, simultaneous, designer_only, "
+         "executor_only, got 'm'. Fix: set metaagent.phase.mode=alternate (the paper's stagewise co-evolution)"),
+        (PhaseConfig(phase_length=0), "metaagent.phase.phase_length must be an integer >= 1, got 0. "
+         "Fix: set metaagent.phase.phase_length=30 (the paper's K)"),
+        (PhaseConfig(phase_length=2.0), "metaagent.phase.phase_length must be an integer >= 1, got 2.0. "
+         "Fix: set metaagent.phase.phase_length=30 (the paper's K)"),
+        (PhaseConfig(first_role="critic"), "metaagent.phase.first_role must be 'executor' or 'designer', "
+         "got 'critic'. Fix: set metaagent.phase.first_role=executor"),
+    ],
+)
+def test_config_errors_in_full(cfg, message):
+    with pytest.raises(ConfigError) as err:
+        cfg.validate()
+    assert str(err.value) == message
+    assert PhaseConfig(phase_length=1).validate() == PhaseConfig(phase_length=1)
+
+
+def test_load_phase_config():
+    from verl_metaagent.phases import load_phase_config
+
+    assert load_phase_config(None) == PhaseConfig()
+    assert load_phase_config({"mode": "simultaneous", "phase_length": "4"}) == PhaseConfig("simultaneous", 4)
+    with pytest.raises(ConfigError, match=r"^p\.q\.phase_length must"):
+        load_phase_config({"phase_length": 0}, path="p.q")

@@ -32,6 +32,67 @@ def test_design_reward():
     assert design_reward([1.0, 0.0], valid=True, invalid_reward=0.0, valid_bonus=0.1) == pytest.approx(0.6)
 
 
+def test_design_reward_of_an_invalid_design_is_the_format_reward_alone():
+    """The valid-design bonus is for valid designs only; an invalid design (or one without executions)
+    gets exactly the format reward, whatever its executions scored."""
+    assert design_reward([1.0, 1.0], valid=False, invalid_reward=0.1, valid_bonus=0.5) == 0.1
+    assert design_reward([], valid=True, invalid_reward=0.1, valid_bonus=0.5) == 0.1
+    assert design_reward([0.5], valid=True, invalid_reward=0.1, valid_bonus=0.5) == 1.0
+    assert isinstance(design_reward([1], valid=True, invalid_reward=0), float)
+    assert isinstance(design_reward([1], valid=False, invalid_reward=0), float)
+
+
+def test_derive_seed_uses_every_part_and_31_bits():
+    seeds = {derive_seed(7, step, "index:0", j, k, c) for step in (1, 2) for j in range(3) for k in range(3)
+             for c in range(3)}
+    assert len(seeds) == 54
+    assert derive_seed(7, 1, "index:0", 0) != derive_seed(7, 1, "index:1", 0)
+    big = [derive_seed(s, "x") for s in range(200)]
+    assert max(big) >= 2**30 and all(0 <= v < 2**31 for v in big)  # uses the 31st bit, never the 32nd
+    assert derive_seed("3", "x") == derive_seed(3, "x")  # the base seed is an int whatever its type
+
+
+def test_multi_turn_merge_fits_exactly_at_the_response_limit():
+    """A merged row whose response is exactly ``max_response_length`` long is still one row; one token more
+    opens a new row."""
+    calls = [CallTokens("a", [1, 2], [3]), CallTokens("a", [1, 2, 3, 4], [5, 6])]  # merged response: 3, 4, 5, 6
+    rows, dropped = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=8, max_response_length=4)
+    assert dropped == 0 and [r.response_ids for r in rows] == [[3, 4, 5, 6]]
+    rows, dropped = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=8, max_response_length=3)
+    assert dropped == 0 and [r.response_ids for r in rows] == [[3], [5, 6]]
+
+
+def test_single_calls_fit_exactly_at_both_limits():
+    exact = [CallTokens("a", [1, 2, 3], [4, 5])]
+    rows, dropped = calls_to_trajectories(exact, merge_multi_turn=False, max_prompt_length=3, max_response_length=2)
+    assert dropped == 0 and rows[0].prompt_ids == [1, 2, 3] and rows[0].response_mask == [1, 1]
+    assert rows[0].num_turns == 2 and rows[0].logprobs is None
+    for prompt_len, response_len in ((2, 2), (3, 1)):
+        rows, dropped = calls_to_trajectories(exact, merge_multi_turn=False, max_prompt_length=prompt_len,
+                                              max_response_length=response_len)
+        assert rows == [] and dropped == 1
+
+
+def test_a_dropped_call_closes_its_agents_row():
+    """After a call of agent a is dropped, a's next call does not extend a's earlier row."""
+    calls = [CallTokens("a", [1], [2]), CallTokens("a", [1, 2] + [0] * 8, [3]), CallTokens("a", [1, 2, 3], [4])]
+    rows, dropped = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=4, max_response_length=8)
+    assert dropped == 1 and [(r.prompt_ids, r.response_ids) for r in rows] == [([1], [2]), ([1, 2, 3], [4])]
+
+
+def test_merging_with_a_call_without_logprobs_drops_the_rows_logprobs():
+    calls = [CallTokens("a", [1], [2], [-0.1]), CallTokens("a", [1, 2, 3], [4], None)]
+    rows, _ = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=8, max_response_length=8)
+    assert [r.logprobs for r in rows] == [None] and rows[0].messages is None
+    calls = [CallTokens("a", [1], [2], None), CallTokens("a", [1, 2, 3], [4], [-0.4])]
+    rows, _ = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=8, max_response_length=8)
+    assert [r.logprobs for r in rows] == [None]
+    msgs = [{"role": "user", "content": "again"}]
+    calls = [CallTokens("a", [1], [2], [-0.1]), CallTokens("a", [1, 2, 3], [4], [-0.4], messages=msgs)]
+    rows, _ = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=8, max_response_length=8)
+    assert rows[0].messages == msgs and rows[0].full_ids == [1, 2, 3, 4]
+
+
 def test_multi_turn_calls_merge_into_one_row_with_mask():
     calls = [
         CallTokens("solver", [1, 2, 3], [10, 11], [-0.1, -0.2]),
@@ -71,12 +132,19 @@ def test_cap_rows_spreads_evenly():
     assert [r.agent for r in kept] == ["a0", "a3", "a6", "a9"] and dropped == 6
     assert cap_rows(rows, 0) == (rows, 0)
     assert [r.agent for r in cap_rows(rows, 1)[0]] == ["a9"]
+    assert cap_rows(rows, 1)[1] == 9
+    assert cap_rows(rows, 10) == (rows, 0) and cap_rows(rows, 11) == (rows, 0)
+    kept, dropped = cap_rows(rows, 9)  # rounding may pick fewer distinct rows than asked: count what was dropped
+    assert len(kept) + dropped == 10 and [r.agent for r in kept][0] == "a0" and kept[-1].agent == "a9"
+    kept, dropped = cap_rows(rows, 2)
+    assert [r.agent for r in kept] == ["a0", "a9"] and dropped == 8
 
 
 def test_majority_answer():
     assert majority_answer(["4", " 4 ", "5", None]) == "4"
     assert majority_answer(["5", "4"]) == "5"
     assert majority_answer([None, ""]) is None
+    assert majority_answer(["x = 1", "print(2)", "x=1"], task_type="code") == "x = 1"  # programs: whitespace-free text
 
 
 def test_config_defaults_and_overrides():
