@@ -30,6 +30,22 @@ def test_join_copies_prompt_fields_per_row(step_data):
     assert joined.non_tensor_batch["role"].tolist() == [r for _, r, *_ in SPEC]  # rollout fields kept
 
 
+def test_join_keeps_the_rollouts_per_repeat_uid():
+    """A problem sampled twice in one batch grows two trees (``u0`` and ``u0#1``); the prompt's ``uid`` must not
+    overwrite the rows' (the two copies would merge into one advantage group)."""
+    prompts = fake_prompts(2)
+    prompts.non_tensor_batch["uid"] = np.array(["u0", "u0"], dtype=object)
+    rows = fake_rows([(0, "designer", 0, None, 1.0, 2), (0, "designer", 1, None, 0.0, 2),
+                      (1, "designer", 0, None, 0.0, 2), (1, "designer", 1, None, 0.0, 2)])
+    rows.non_tensor_batch["uid"] = np.array(["u0", "u0", "u0#1", "u0#1"], dtype=object)
+    rows.non_tensor_batch["design_uid"] = np.array(["u0/d0", "u0/d1", "u0#1/d0", "u0#1/d1"], dtype=object)
+    joined = join_prompt_rows(prompts, rows)
+    assert joined.non_tensor_batch["uid"].tolist() == ["u0", "u0", "u0#1", "u0#1"]
+    attach_rewards_and_advantages(joined, AdvantageConfig(norm_by_std=False))
+    assert joined.batch["advantages"][:, 0].tolist() == [0.5, -0.5, 0.0, 0.0]
+    assert joined.meta_info == rows.meta_info
+
+
 def test_join_rejects_bad_problem_index(step_data):
     prompts, rows = step_data
     rows.non_tensor_batch["problem_index"][0] = 5
