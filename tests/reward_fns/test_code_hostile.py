@@ -44,20 +44,6 @@ async def test_hostile_scores_zero(name):
     await _still_alive()
 
 
-async def test_network_is_blocked():
-    code = (
-        "import socket\n"
-        "a, b = map(int, input().split())\n"
-        "try:\n"
-        "    socket.create_connection(('1.1.1.1', 80), timeout=1).close()\n"
-        "    print(a + b)\n"
-        "except OSError:\n"
-        "    print('blocked')\n"
-    )
-    res = await _score(code)
-    assert res.score == 0.0
-
-
 async def test_env_secret_not_visible(monkeypatch):
     monkeypatch.setenv("REWARD_FNS_FAKE_SECRET", "hunter2-s3cret")
     code = (
