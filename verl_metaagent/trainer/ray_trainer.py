@@ -22,7 +22,6 @@ them at start-up.
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from pprint import pprint
 from typing import Any, Optional
 
@@ -112,24 +111,12 @@ class MetaAgentRayTrainer(RayPPOTrainer):
             return 1
         return int(actor.get("ppo_micro_batch_size_per_gpu", None) or 1)
 
-    @contextmanager
-    def _mini_batch_rows_override(self, rows: int):
-        """During the call, the actor's ``ppo_mini_batch_size`` is ``rows`` (``rollout.n`` is 1), which
-        is what the inherited ``_update_actor`` sends to the workers as the global mini-batch size."""
-        actor = self.config.actor_rollout_ref.actor
-        saved = actor.ppo_mini_batch_size
-        with open_dict(actor):
-            actor.ppo_mini_batch_size = rows
-        try:
-            yield
-        finally:
-            with open_dict(actor):
-                actor.ppo_mini_batch_size = saved
-
     def _update_actor(self, batch: DataProto) -> DataProto:
         if self._mini_batch_rows is None:
             return super()._update_actor(batch)
-        with self._mini_batch_rows_override(self._mini_batch_rows):
+        from verl_metaagent.trainer.v1_trainer import actor_mini_batch_rows
+
+        with actor_mini_batch_rows(self.config, self._mini_batch_rows):
             return super()._update_actor(batch)
 
     def _old_log_probs(self, batch: DataProto, metrics: dict, timing_raw: dict) -> tuple[DataProto, bool]:

@@ -118,6 +118,21 @@ def check_v1_features(config: Any) -> None:
     )
 
 
+@contextmanager
+def actor_mini_batch_rows(config: Any, rows: int):
+    """During the block the actor's ``ppo_mini_batch_size`` is ``rows`` (``rollout.n`` is 1), which verl's
+    ``_update_actor`` (v1 and legacy) sends to the workers as the global mini-batch size in rows."""
+    actor = config.actor_rollout_ref.actor
+    saved = actor.ppo_mini_batch_size
+    with open_dict(actor):
+        actor.ppo_mini_batch_size = rows
+    try:
+        yield
+    finally:
+        with open_dict(actor):
+            actor.ppo_mini_batch_size = saved
+
+
 def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -> tuple[list[SampledRow], list[dict]]:
     """:class:`SampledRow` per key (pad rows as ``role='pad'``) and the trees' rollout summaries."""
     rows, summaries = [], []
@@ -352,24 +367,10 @@ def _define_trainers() -> dict[str, type]:
                 keys=batch.keys, partition_id=batch.partition_id, fields=TensorDict(out, batch_size=len(batch))
             )
 
-        @contextmanager
-        def _actor_mini_batch_rows(self, rows: int):
-            """During the call the actor's ``ppo_mini_batch_size`` is ``rows`` (``rollout.n`` is 1), which
-            verl's ``_update_actor`` sends to the workers as the global mini-batch size."""
-            actor = self.config.actor_rollout_ref.actor
-            saved = actor.ppo_mini_batch_size
-            with open_dict(actor):
-                actor.ppo_mini_batch_size = rows
-            try:
-                yield
-            finally:
-                with open_dict(actor):
-                    actor.ppo_mini_batch_size = saved
-
         def _update_actor(self, batch, metrics: dict):
             if self._pass_plan is None:
                 return super()._update_actor(batch, metrics)
-            with self._actor_mini_batch_rows(self._pass_plan.rows_per_mini_batch):
+            with actor_mini_batch_rows(self.config, self._pass_plan.rows_per_mini_batch):
                 return super()._update_actor(batch, metrics)
 
         def _save_checkpoint(self):
