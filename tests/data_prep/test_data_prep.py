@@ -10,6 +10,8 @@ import sys
 import pandas as pd
 import pytest
 
+from reward_fns import compute_score
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "datasets")
 sys.path.insert(0, os.path.join(ROOT, "examples", "data_prep"))
@@ -131,11 +133,8 @@ def test_rows_meet_the_rollout_contract(converted, tokenizer):
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     from verl_metaagent.design.prompts import build_designer_messages
+    from verl_metaagent.rollout.problems import problem_from_fields  # what every rollout reads a row with
 
-    try:
-        from verl_metaagent.rollout.worker import problem_from_fields
-    except ImportError as exc:
-        pytest.skip(f"verl_metaagent.rollout.worker does not import: {exc}")
     config = OmegaConf.create({"max_prompt_length": 8192})
     for path in converted.values():
         item = RLHFDataset(data_files=path, tokenizer=tokenizer, config=config)[0]
@@ -165,17 +164,8 @@ def _check_problem(item, problem_from_fields, build_designer_messages):
         assert "Public tests" in text and str(first_input).strip()[:10] in text
 
 
-def _compute_score():
-    import reward_fns
-
-    if not hasattr(reward_fns, "compute_score"):
-        pytest.skip("reward_fns.compute_score is not available yet")
-    return reward_fns.compute_score
-
-
 @pytest.mark.parametrize("dataset", ["polaris", "aime24", "aime25", "olympiadbench"])
 def test_reward_fns_grades_math_rows(converted, dataset):
-    compute_score = _compute_score()
     for row in (dp_common.plain(r) for r in pd.read_parquet(converted[dataset]).to_dict(orient="records")):
         gt = row["reward_model"]["ground_truth"]
         assert compute_score(row["data_source"], f"The answer is \\boxed{{{gt}}}.", gt, row["extra_info"])["score"] == 1.0
@@ -184,7 +174,6 @@ def test_reward_fns_grades_math_rows(converted, dataset):
 
 @pytest.mark.parametrize("dataset", ["apps", "codecontests", "livecodebench_v6"])
 def test_reward_fns_grades_code_rows(converted, dataset):
-    compute_score = _compute_score()
     with open(os.path.join(FIXTURES, "solutions.json")) as f:
         solutions = json.load(f)[dataset]
     for row in (dp_common.plain(r) for r in pd.read_parquet(converted[dataset]).to_dict(orient="records")):
