@@ -95,11 +95,19 @@ def test_three_problems_give_the_expected_rows(tiny_model_dir):
     assert tok.decode(resp, skip_special_tokens=True) == "\\boxed{5}"
     prompt = tok.decode(out.batch["prompts"][1][out.batch["attention_mask"][1, :512].bool()])
     assert "Add the numbers." in prompt and "What is 2 + 3?" in prompt
-    # seeded: the same step/config ask the backend with the same seeds
+    # seeded from (rollout.seed, step, extra_info.index, design, execution, call): every call its own seed,
+    # the designer of problem 0's design 0 the one derive_seed gives, and the trainer's per-run uid plays no part
+    from verl_metaagent.rollout.tree import derive_seed
+
     seeds = [c[2]["seed"] for c in backend.calls]
+    assert len(set(seeds)) == len(seeds) == 6 + 8
+    assert derive_seed(int(config.metaagent.rollout.seed), 1, "index:0", 0) in seeds
+    assert derive_seed(int(config.metaagent.rollout.seed), 1, "index:0", 0, 1, 0) in seeds  # d0, e1, first call
     backend2 = ScriptedBackend(tok, _responses)
     worker2 = HierarchicalAgentLoopWorker(config, backend2)
-    asyncio.run(worker2.generate_sequences(_batch(["What is 2 + 3?", "What is 4 + 4?", "What is 9 + 9?"], ["5", "8", "18"])))
+    rerun = _batch(["What is 2 + 3?", "What is 4 + 4?", "What is 9 + 9?"], ["5", "8", "18"])
+    rerun.non_tensor_batch["uid"] = np.array(["another", "run's", "uuids"], dtype=object)
+    asyncio.run(worker2.generate_sequences(rerun))
     assert sorted(seeds) == sorted(c[2]["seed"] for c in backend2.calls)
     summary = out.meta_info["metaagent_summary"]
     assert summary["rows"] == {"designer": 6, "executor": 8}
