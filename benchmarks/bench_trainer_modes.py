@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,12 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "stock_main_ppo_cpu.sh"
 MODES = ("metaagent", "metaagent_colocate_async")
+#: keys of the printed JSON (tests/test_benchmarks_quick.py checks them) and of each ``arms`` entry
+QUICK_KEYS = ("benchmark", "quick", "steps", "baseline", "arms")
+MODE_KEYS = ("mode", "ok", "steps", "step_seconds_mean", "rows_per_step_mean")
+#: --quick: one step of a tiny tree per arm (a smoke run: the numbers mean nothing)
+QUICK_OVERRIDES = ("data.train_batch_size=2", "metaagent.rollout.num_designs=2", "metaagent.rollout.num_executions=1")
 
 
-def run_arm(mode: str, out: Path, steps: int, phase_length: int) -> dict:
-    env = dict(os.environ, PYTHON=sys.executable, LOOP="tree", STEPS=str(steps), K=str(phase_length), TRAINER_MODE=mode)
+def run_arm(mode: str, out: Path, steps: int, phase_length: int, overrides: tuple = (), warmstart_steps: int = 300) -> dict:
+    env = dict(os.environ, PYTHON=sys.executable, LOOP="tree", STEPS=str(steps), K=str(phase_length), TRAINER_MODE=mode,
+               WARMSTART_STEPS=str(warmstart_steps))
     started = time.monotonic()
-    proc = subprocess.run(["bash", str(SCRIPT), str(out), "trainer.save_freq=-1"], env=env, capture_output=True, text=True)
+    proc = subprocess.run(["bash", str(SCRIPT), str(out), "trainer.save_freq=-1", *overrides], env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
     if proc.returncode != 0:
         return {"mode": mode, "ok": False, "error": proc.stderr[-2000:]}
@@ -61,12 +68,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--phase-length", type=int, default=2)
-    p.add_argument("--quick", action="store_true", help="2 steps per arm (CI smoke; numbers are not meaningful)")
+    p.add_argument("--quick", action="store_true", help="1 step of a tiny tree per arm (CI smoke; numbers are not meaningful)")
     p.add_argument("--out", default=None, help="work dir (default: a temp dir)")
     args = p.parse_args(argv)
-    steps = 2 if args.quick else args.steps
+    steps = 1 if args.quick else args.steps
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_modes_"))
-    arms = {mode: run_arm(mode, work / mode, steps, args.phase_length) for mode in MODES}
+    quick = dict(overrides=QUICK_OVERRIDES, warmstart_steps=20) if args.quick else {}
+    arms = {}
+    for mode in MODES:
+        if arms and (work / MODES[0] / "model").exists() and not (work / mode / "model").exists():
+            shutil.copytree(work / MODES[0] / "model", work / mode / "model")  # one warm start for both arms
+        arms[mode] = run_arm(mode, work / mode, steps, args.phase_length, **quick)
     result = {
         "benchmark": "trainer_modes",
         "quick": bool(args.quick),
