@@ -277,3 +277,44 @@ def test_inputs_are_checked():
     adv, _ = compute_advantages(("designer", "designer"), ("u", "u"), ("u/d0", "u/d1"), ("", ""), (0, 1),
                                 AdvantageConfig(norm_by_std=False))
     assert adv.dtype == np.float64 and adv.tolist() == [-0.5, 0.5]
+
+
+def test_load_advantage_config_paths():
+    from verl_metaagent.advantage.core import load_advantage_config
+
+    with pytest.raises(ConfigError, match=r"^metaagent\.advantage\.mode="):
+        load_advantage_config({"mode": "m"})
+    with pytest.raises(ConfigError, match=r"^x\.y\.epsilon must be >= 0"):
+        load_advantage_config({"epsilon": -1.0, "norm_by_std": False}, path="x.y")
+
+
+@pytest.mark.parametrize("name", ["role", "design_uid", "exec_uid"])
+def test_a_misshapen_id_column_is_named(name):
+    cols = {"role": ["designer"] * 2, "uid": ["u"] * 2, "design_uid": ["u/d0", "u/d1"], "exec_uid": ["", ""]}
+    cols[name] = cols[name][:1]
+    with pytest.raises(ValueError) as err:
+        compute_advantages(cols["role"], cols["uid"], cols["design_uid"], cols["exec_uid"], [0.0, 1.0])
+    assert str(err.value) == f"{name} must have shape (2,), got (1,)"
+
+
+def test_error_messages_in_full():
+    with pytest.raises(ValueError) as err:
+        compute_advantages(["executor"], ["u"], ["u/d0"], [None], [1.0])  # None is no exec_uid
+    assert str(err.value) == "executor rows need a non-empty exec_uid"
+    with pytest.raises(ValueError) as err:
+        compute_advantages(["designer"], ["u"], ["u/d0"], [""], [float("nan")])
+    assert str(err.value) == "rewards of non-pad rows must be finite (got NaN/inf)"
+
+
+def test_rewards_may_come_as_an_object_array():
+    """verl's non_tensor_batch columns are object arrays; their floats are read as float64."""
+    reward = np.array([0.0, 1.0], dtype=object)
+    adv, _ = compute_advantages(["designer"] * 2, ["u"] * 2, ["u/d0", "u/d1"], ["", ""], reward,
+                                AdvantageConfig(norm_by_std=False))
+    assert adv.tolist() == [-0.5, 0.5]
+
+
+def test_flat_groups_are_counted_each():
+    _, stats = compute_advantages(["designer"] * 4, ["a", "a", "b", "b"], ["a/d0", "a/d1", "b/d0", "b/d1"], [""] * 4,
+                                  [1.0, 1.0, 0.0, 0.0])
+    assert (stats["groups"], stats["flat_groups"]) == (2.0, 2.0)

@@ -121,3 +121,15 @@ def test_load_phase_config():
     assert load_phase_config({"mode": "simultaneous", "phase_length": "4"}) == PhaseConfig("simultaneous", 4)
     with pytest.raises(ConfigError, match=r"^p\.q\.phase_length must"):
         load_phase_config({"phase_length": 0}, path="p.q")
+
+
+def test_loader_paths_and_step_errors():
+    from verl_metaagent.phases import load_phase_config
+
+    with pytest.raises(ConfigError, match=r"^metaagent\.phase\.mode="):
+        load_phase_config({"mode": "m"})
+    with pytest.raises(ConfigError, match=r"p\.q\.nope"):
+        load_phase_config({"nope": 1}, path="p.q")
+    with pytest.raises(ValueError) as err:
+        phase_at(-1)
+    assert str(err.value) == "global_step must be >= 0, got -1"

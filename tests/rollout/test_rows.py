@@ -182,3 +182,49 @@ def test_metrics_of_an_empty_summary_and_of_faults():
     assert "metaagent/rollout/agents_per_design" in m
     no_exec = rollout_metrics(tree_summary([tree([design(0, 0.0, [], valid=False)])], [], RowStats()))
     assert "metaagent/rollout/agents_per_design" not in no_exec and "metaagent/rollout/executor_reward_mean" not in no_exec
+
+
+def test_counters_add_up_over_executions_and_designs():
+    long_call = call("x", [1] * 200, [2])
+    many = [call(f"a{i}", [i], [i]) for i in range(3)]
+    d0 = design(0, 0.0, [], fault="designer")
+    d1 = design(1, 0.0, [], fault="designer")
+    d2 = design(2, 1.0, [execution(2, 0, 0.0, [], fault="backend"), execution(2, 1, 0.0, [], fault="backend"),
+                         execution(2, 2, 1.0, [long_call] + many), execution(2, 3, 1.0, [long_call] + many)])
+    stats = RowStats(designer_too_long=5)
+    rows = tree_to_rows(tree([d0, d1, d2]), prompt_length=100, response_length=100, merge_multi_turn=False,
+                        max_rows_per_execution=2, stats=stats)  # validate defaults to False: training rows
+    assert [(r.role, r.exec_uid, r.agent) for r in rows] == [
+        ("designer", "", "designer"), ("executor", "p/d2/e2", "a0"), ("executor", "p/d2/e2", "a2"),
+        ("executor", "p/d2/e3", "a0"), ("executor", "p/d2/e3", "a2")]
+    assert (stats.infra_fault_designs, stats.infra_fault_executions, stats.calls_too_long, stats.rows_over_cap) == (
+        2, 2, 2, 2)
+    _ = rows_of(tree([design(0, 0.0, [], valid=False, prompt=(1,) * 200)]), stats=stats)
+    assert stats.designer_too_long == 6
+
+
+def test_executor_rows_keep_their_logprobs():
+    t = tree([design(0, 1.0, [execution(0, 0, 1.0, [call("a", [1], [2, 3], logprobs=[-0.1, -0.2])])])])
+    assert rows_of(t)[1].logprobs == [-0.1, -0.2]
+
+
+def test_validation_row_is_fitted_and_counted_too():
+    stats = RowStats()
+    t = tree([design(0, 1.0, [execution(0, 0, 1.0, [])], prompt=(1,) * 10)], validation_reward=1.0)
+    (row,) = tree_to_rows(t, prompt_length=4, response_length=8, merge_multi_turn=False, max_rows_per_execution=0,
+                          validate=True, stats=stats)
+    assert row.prompt_ids == [1] * 4 and stats.designer_too_long == 1
+
+
+def test_a_long_designer_answer_without_logprobs_is_cut():
+    d = design(0, 0.0, [], valid=False, response=(6, 7, 8))
+    d.logprobs = None
+    (row,) = rows_of(tree([d]), response_length=2)
+    assert (row.response_ids, row.logprobs) == ([6, 7], None)
+
+
+def test_summary_of_faults_and_of_no_rows():
+    t = tree([design(0, 0.0, [execution(0, 0, 0.0, [], fault="backend")], fault="designer")])
+    summary = tree_summary([t], [], RowStats())
+    assert summary["designs"][0]["fault"] is True and summary["executions"][0]["fault"] is True
+    assert summary["rows"] == {"designer": 0, "executor": 0}

@@ -93,6 +93,16 @@ def test_merging_with_a_call_without_logprobs_drops_the_rows_logprobs():
     assert rows[0].messages == msgs and rows[0].full_ids == [1, 2, 3, 4]
 
 
+def test_a_call_that_continues_without_a_new_turn_merges_and_later_calls_still_count():
+    """A prompt equal to the row's tokens so far extends the row (no user turn in between); the calls after a
+    merge are still processed."""
+    calls = [CallTokens("a", [1], [2], [-0.2]), CallTokens("a", [1, 2], [3], [-0.3]), CallTokens("b", [7], [8])]
+    rows, dropped = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=8, max_response_length=8)
+    assert dropped == 0 and [(r.agent, r.response_ids, r.response_mask) for r in rows] == [
+        ("a", [2, 3], [1, 1]), ("b", [8], [1])]
+    assert rows[0].logprobs == [-0.2, -0.3]
+
+
 def test_multi_turn_calls_merge_into_one_row_with_mask():
     calls = [
         CallTokens("solver", [1, 2, 3], [10, 11], [-0.1, -0.2]),
@@ -145,6 +155,9 @@ def test_majority_answer():
     assert majority_answer(["5", "4"]) == "5"
     assert majority_answer([None, ""]) is None
     assert majority_answer(["x = 1", "print(2)", "x=1"], task_type="code") == "x = 1"  # programs: whitespace-free text
+    # answers vote by their normal form (1/2 = 0.5 = \\frac12), programs by their text
+    votes = ["1/2", "y", "y", "0.5", "\\frac12"]
+    assert majority_answer(votes) == "1/2" and majority_answer(votes, task_type="code") == "y"
 
 
 def test_config_defaults_and_overrides():
