@@ -169,3 +169,21 @@ def test_dry_run_lists_every_unusable_data_file(config, tmp_path):
     config["data"]["train_files"] = ["/nonexistent/a.parquet", "/nonexistent/b.parquet"]
     warnings = data_warnings(config)
     assert len(warnings) == 2 and all(w.startswith("data.train_files names '/nonexistent/") for w in warnings)
+
+
+def test_a_data_source_without_a_grader_fails_before_any_llm_call(tmp_path):
+    """reward_fns grades the rollout: every data_source of the data must have a grader (issue: open registry)."""
+    import pandas as pd
+    import pytest
+
+    from verl_metaagent.config.preflight import check_graders_for_data
+    from verl_metaagent.utils.config_utils import ConfigError
+
+    path = tmp_path / "train.parquet"
+    row = {"prompt": [{"role": "user", "content": "q"}], "reward_model": {"ground_truth": "1"}, "extra_info": {"index": 0}}
+    pd.DataFrame([{**row, "data_source": "math/aime24"}, {**row, "data_source": "my/unknown_source"}]).to_parquet(path)
+    config = {"data": {"train_files": [str(path)], "val_files": []}, "reward": {"custom_reward_function": {"path": None}}}
+    with pytest.raises(ConfigError, match=r"data.train_files.*'my/unknown_source'"):
+        check_graders_for_data(config)
+    # a custom reward function grades instead: nothing to check
+    check_graders_for_data({**config, "reward": {"custom_reward_function": {"path": "/x/my_reward.py"}}})

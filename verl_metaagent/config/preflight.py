@@ -6,6 +6,8 @@ names the key and the fix, for the settings a new user gets wrong first:
 * **numbers** -- the integer / float settings parse (``data.train_batch_size=abc``);
 * **data** -- ``data.train_files`` / ``data.val_files`` exist, are readable parquet and have the
   columns the rollout reads (``data.prompt_key``, ``data_source``, ``reward_model``);
+* **graders** -- every ``data_source`` in them has a ``reward_fns`` grader (unless a custom reward
+  function grades), so a missing grader is found before the first LLM call;
 * **model** -- ``actor_rollout_ref.model.path`` is an existing folder or looks like a hub id
   (``Qwen/Qwen3-4B``);
 * **engine** -- the rollout engine named by ``actor_rollout_ref.rollout.name`` is installed;
@@ -147,6 +149,31 @@ def _check_parquet(key: str, path: str, columns: tuple) -> None:
             "write verl's rows (data_source, prompt, reward_model, extra_info), or set data.prompt_key to the prompt column")
 
 
+def uses_reward_fns(config: Any) -> bool:
+    """True when rewards come from ``reward_fns`` (no custom reward function, or ``pkg://reward_fns``)."""
+    path = str(_get(config, "reward.custom_reward_function.path", None) or "")
+    return not path or path.startswith("pkg://reward_fns")
+
+
+def check_graders_for_data(config: Any) -> None:
+    """Every ``data_source`` of the local train / val parquet files has a ``reward_fns`` grader (or verl's
+    fallback), checked before any LLM call; skipped when a custom reward function grades instead."""
+    if not uses_reward_fns(config):
+        return
+    import pyarrow.parquet as pq
+
+    import reward_fns
+
+    for key in ("data.train_files", "data.val_files"):
+        for path in _as_list(_get(config, key, None)):
+            local = os.path.expanduser(str(path))
+            if _REMOTE.match(str(path)) or not os.path.isfile(local):
+                continue
+            sources = set(pq.read_table(local, columns=["data_source"]).column("data_source").to_pylist())
+            missing = reward_fns.missing_graders(str(s) for s in sources)
+            require(not missing, key, reward_fns.missing_graders_message(missing, str(path)), "add the grader (above) or fix the rows' data_source")
+
+
 # ------------------------------------------------------------------------------------------ model
 def looks_like_hub_id(path: str) -> bool:
     """``owner/name`` with no leading ``/``, ``.`` or ``~`` (a Hugging Face hub id)."""
@@ -261,6 +288,7 @@ def preflight(config: Any) -> None:
     """
     check_numbers(config)
     check_data_files(config)
+    check_graders_for_data(config)
     check_model_path(config)
     check_rollout_engine(config)
     check_prompt_length(config)

@@ -374,7 +374,7 @@ class TreeRunner:
         """Set the tree's answer and reward per ``cfg.validation.select`` (``first`` execution or ``majority`` vote)."""
         executions = [e for d in tree.designs for e in d.executions]
         if self.cfg.validation.select == "majority":
-            answer = majority_answer([e.final_answer for e in executions])
+            answer = majority_answer([e.final_answer for e in executions], task_type=tree.problem.task_type)
             matching = [e for e in executions if e.final_answer is not None and " ".join(e.final_answer.split()) == answer]
             chosen = matching[0] if matching else None
         else:
