@@ -64,6 +64,13 @@ def test_bad_options_and_variables_are_named(options, environ, message):
         settings_from_config(options, environ)
 
 
+def test_an_omegaconf_section_is_read_as_it_comes():
+    """The trainer's config is OmegaConf: a DictConfig section with a ListConfig of paths."""
+    omegaconf = pytest.importorskip("omegaconf")
+    section = omegaconf.OmegaConf.create({"sandbox": {"mode": "spawn", "jail_paths": ["/nix"]}}).sandbox
+    assert settings_from_config(section, {}) == SandboxSettings("spawn", True, ("/nix",), "auto")
+
+
 def test_where_names_the_config_section():
     with pytest.raises(ValueError, match=r"^cfg\.sandbox\.mode="):
         settings_from_config({"mode": "x"}, {}, where="cfg.sandbox")

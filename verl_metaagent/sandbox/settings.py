@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Mapping, Optional
 
 #: ``zygote`` (default) or ``spawn``: how children start (docs/sandbox.md).
@@ -99,7 +100,7 @@ def check_jail_path(path: str, where: str) -> str:
 
 def _jail_paths(value: Any, where: str) -> tuple:
     items = [p for p in value.split(":") if p] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)):
+    if not isinstance(items, Sequence):  # a list, a tuple, an OmegaConf ListConfig
         raise ValueError(f"{where}={value!r}: expected a list of absolute paths (or a ':'-separated string)")
     return tuple(check_jail_path(p, where) for p in items)
 
