@@ -46,8 +46,8 @@ def run_stock(out: Path, loop: str, steps: int, *overrides: str, model: Path | N
     for line in (out / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
         data = record.get("data", {})
-        if "training/global_step" in data:
-            steps_seen[int(record["step"])] = data
+        if "training/global_step" in data or any(k.startswith("val-core/") for k in data):
+            steps_seen.setdefault(int(record["step"]), {}).update(data)
     return steps_seen
 
 
@@ -57,7 +57,9 @@ def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path, war
     """4 steps, K=2: steps 1-2 train the executor, 3-4 the designer, from stock main_ppo; then a second
     launch resumes from the step-2 checkpoint (save_freq=2) and continues at step 3, in the designer phase."""
     out = tmp_path / "run"
-    steps = run_stock(out, "tree", 4, model=warm_model)
+    steps = run_stock(out, "tree", 4, "trainer.val_before_train=true", model=warm_model)
+    # verl's validation before training ran through the tree (one design, executed once, greedy)
+    assert 0.0 <= steps.pop(0)["val-core/math/demo_arith/reward/mean@1"] <= 1.0
     assert sorted(steps) == [1, 2, 3, 4]
     for step, role, other in ((1, "executor", "designer"), (2, "executor", "designer"), (3, "designer", "executor"), (4, "designer", "executor")):
         m = steps[step]
