@@ -1,0 +1,129 @@
+"""The written compare rules of the graders, case by case: ``reward_fns/math/compare.py`` (shapes, exact
+numbers, sets / tuples / intervals / unions / matrices, prose never handed to sympy) and
+``reward_fns/code/compare.py`` (stdout lines and tokens, float tolerance, call-based values)."""
+
+import time
+
+import pytest
+
+from reward_fns.answers.normalize import normalize
+from reward_fns.code.compare import FLOAT_TOL, call_output_match, outputs_match, tokens_match, values_match
+from reward_fns.math import compare
+from reward_fns.math.compare import Budget, equivalent, has_prose, scalar_equal, symbolic
+
+PM = "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"
+# (gold, prediction, equivalent?)
+MATH = [
+    ("995", "999", False), ("0.5", "\\frac{1}{2}", True), ("0.333", "\\frac{1}{3}", False),
+    ("25\\%", "25", True), ("25", "25\\%", True), ("25\\%", "0.25", False), ("25%", "25%", True),
+    ("\\{3\\}", "3", True), ("2", "\\{2\\}", True), ("\\{2, 3\\}", "2", False), ("\\emptyset", "0", False),
+    ("\\{1,2\\}", "\\{2,1\\}", True), ("\\{1,2\\}", "\\{1,2,2\\}", True), ("\\{1,2\\}", "\\{1,3\\}", False),
+    ("\\{1,2\\}", "\\{1\\}", False), ("\\{1\\}", "\\{1,2\\}", False),
+    ("1, 2", "2, 1", True), ("1, 2", "1, 2, 3", False), ("1, 2", "(2, 1)", True), ("1, 2", "[1, 2]", False),
+    ("(1, 2)", "(2, 1)", False), ("(1,2)", "(1,2)", True), ("(1, 2)", "1, 2", True), ("(1, 2)", "2, 1", False),
+    ("(1, 2)", "(1, 2, 3)", False), ("(1,2)", "\\{1,2\\}", False), ("\\{1,2\\}", "(1,2)", False),
+    ("\\{1,2\\}", "[1,2]", False), ("[1,2]", "(1,2)", False), ("(1,2)", "[1,2]", False),
+    ("[1,2)", "[1,2)", True), ("[1,2)", "[1,2]", False), ("(-\\infty, 2)", "(-\\infty,2)", True),
+    ("[1, 2)", "[1, 3)", False), ("(0.5, 2]", "(\\frac12, 2]", True),
+    ("(-\\infty, 2) \\cup (3, \\infty)", "(3,\\infty)\\cup(-\\infty,2)", True),
+    ("(-\\infty, 2) \\cup (3, \\infty)", "(3,\\infty)", False),
+    ("(-\\infty, 2) \\cup (3, \\infty)", "(-\\infty, 2) \\cup (4, \\infty)", False),
+    ("x < -2 \\text{ or } x > 3", "(-\\infty,-2)\\cup(3,\\infty)", True),
+    ("(-\\infty,-2)\\cup(3,\\infty)", "x < -2 \\text{ or } x > 3", True),
+    (PM, PM.replace("pmatrix", "bmatrix"), True), (PM, PM.replace("4", "5"), False),
+    (PM, "\\begin{pmatrix}1&2&3\\\\3&4&5\\end{pmatrix}", False), (PM, "\\begin{pmatrix}1&2\\end{pmatrix}", False),
+    ("\\begin{pmatrix}1&2\\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", False),
+    ("\\begin{pmatrix}0.5&2\\end{pmatrix}", "\\begin{pmatrix}\\frac12&2\\end{pmatrix}", True),
+    (PM.replace("pmatrix", "vmatrix"), PM, False), (PM, PM.replace("pmatrix", "vmatrix"), False),
+    (PM.replace("pmatrix", "vmatrix"), PM.replace("pmatrix", "vmatrix"), True),
+    ("3 \\pm 1", "2, 4", True), ("3 \\pm 1", "4, 2", True), ("3 \\pm 1", "2", False),
+    ("Yes", "yes", True), ("Yes", "no", False), ("north east", "north-east", False),
+    ("x^2+2x+1", "(x+1)^2", True), ("\\sqrt{2}", "2^{1/2}", True), ("x+1", "x+2", False),
+    ("\\mathbb{R}\\setminus\\{0\\}", "(-\\infty,0)\\cup(0,\\infty)", True),
+    ("(-\\infty,0)\\cup(0,\\infty)", "\\mathbb{R}\\setminus\\{0\\}", True),
+]
+
+
+@pytest.mark.parametrize("gold, pred, expected", MATH)
+def test_math_rules(gold, pred, expected):
+    assert equivalent(normalize(gold), normalize(pred), Budget(30.0)) is expected
+
+
+def test_prose_is_a_string_only():
+    assert has_prose("the answer") and has_prose("\\text{apple}") and has_prose("Math")
+    assert not has_prose("\\sin x") and not has_prose("sqrt{x} + cosh") and not has_prose("abc")
+    assert not has_prose("\\begin{pmatrix}1\\end{pmatrix}") and not has_prose("\\frac12")
+    assert not symbolic("two apples", "2", Budget(30.0)) and not symbolic("2", "two apples", Budget(30.0))
+
+
+def test_symbolic_limits():
+    assert symbolic("x^2+2x+1", "(x+1)^2", Budget(30.0))
+    fits = "20" + "+0" * 999  # exactly MAX_SYMBOLIC_CHARS (2000) characters: handed to sympy
+    long = "2" + fits  # one more: never handed to sympy
+    assert len(fits) == compare.MAX_SYMBOLIC_CHARS == len(long) - 1
+    assert symbolic(fits, "20", Budget(30.0)) and symbolic("20", fits, Budget(30.0))
+    assert not symbolic(long, "220", Budget(30.0)) and not symbolic("220", long, Budget(30.0))
+    spent = Budget(0.0)
+    time.sleep(0.01)
+    assert not symbolic("x^2+2x+1", "(x+1)^2", spent) and spent.timed_out
+    fresh = Budget(30.0)
+    assert fresh.remaining() > 29 and not fresh.timed_out
+
+
+def test_scalar_rules_directly():
+    b = Budget(30.0)
+    assert scalar_equal("7", "7", b) and scalar_equal("7\\%", "7", b) and scalar_equal("7", "7%", b)
+    assert not scalar_equal("7", "8", b) and not scalar_equal("0.7", "7\\%", b)
+    assert scalar_equal("Apple Pie", "apple pie", b) and not scalar_equal("apple", "pear", b)
+
+
+# ------------------------------------------------------------------------------------------------ code
+
+
+@pytest.mark.parametrize("a, b, ok", [
+    ("3", "3", True), ("995", "999", False), ("1.0", "1", True), ("1", "1.0", True), ("1e3", "1000", True),
+    ("1E3", "1000", True), ("inf", "inf", True),
+    ("nan", "nan", True), ("nan", "NaN", False), ("NaN", "0.5", False), ("0.5", "nan", False),
+    ("1000.0", "1000.0005", True), ("1000.0", "1000.002", False), ("0.0000001", "0.0", True),
+    ("0.000002", "0.0", False), ("1.x", "1.0", False), ("abc", "abd", False), ("E", "3", False),
+    ("12", "12.0000001", True), ("-0.5", "-0.5000001", True), ("1.0000001", "-1.0", False),
+])
+def test_tokens(a, b, ok):
+    assert tokens_match(a, b) is ok
+
+
+def test_token_tolerance_is_relative_to_the_expected_value_and_configurable():
+    assert FLOAT_TOL == 1e-6
+    assert tokens_match("2000000.0", "2000001.0")  # 1 <= 1e-6 * 2e6
+    assert not tokens_match("1.0", "2000001.0") and not tokens_match("2000003.0", "2000000.0")
+    assert tokens_match("1.05", "1.0", tol=0.1) and not tokens_match("1.05", "1.0", tol=0.01)
+    assert outputs_match("1.05", "1.0", tol=0.1) and not outputs_match("1.05", "1.0")
+    assert call_output_match(1.05, 1.0, tol=0.1) and call_output_match(1.05, [1.0], tol=0.1)
+    assert values_match([1.05], [1.0], tol=0.1) and values_match({"a": 1.05}, {"a": 1.0}, tol=0.1)
+
+
+@pytest.mark.parametrize("actual, expected, ok", [
+    ("3\n", "3", True), ("3   \r\n4\r\n\r\n", "3\n4", True), ("3\r4", "3\n4", True), ("3\n\n\n", "3", True),
+    ("\n3", "3", True), ("1 2 3", "1\n2\n3", True), ("3 4", "3", False), ("", "3", False), ("", "", True),
+    ("a\nb\n", ["a", "b"], True), ("a\nb", ("a", "b"), True), ("1\n2", [1, 2], True), ("a", ["a", "b"], False),
+    (None, "3", False), (None, "", False), ("YES", "yes", False), ("0.3333333", "0.333333333", True),
+])
+def test_outputs(actual, expected, ok):
+    assert outputs_match(actual, expected) is ok
+
+
+@pytest.mark.parametrize("actual, expected, ok", [
+    (True, True, True), (True, 1, False), (1, True, False), (False, 0, False), (3, 3, True), (3, 4, False),
+    (3, 3.0000001, True), (3.0000001, 3, True), (float("nan"), float("nan"), False), (0.5, float("nan"), False),
+    (10**20, 10**20 + 1, False), ([1, 2], (1, 2), True), ([1, 2], [1, 2, 3], False), ([1, 2], [2, 1], False),
+    ({"a": [1.0]}, {"a": [1]}, True), ({"a": 1}, {"b": 1}, False), ({"a": 1}, {"a": 1, "b": 2}, False),
+    ("x", "x", True), ("x", "y", False), (None, None, True), ([1], 1, False), ({"a": 1}, [1], False),
+])
+def test_values(actual, expected, ok):
+    assert values_match(actual, expected) is ok
+
+
+def test_call_outputs_unwrap_only_a_one_element_list():
+    assert call_output_match(3, [3]) and call_output_match([3], [3]) and call_output_match([1, 2], [[1, 2]])
+    assert not call_output_match(3, [3, 3]) and not call_output_match(3, (3,)) and not call_output_match(3, [4])
+    assert not call_output_match(True, [1])
