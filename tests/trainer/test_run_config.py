@@ -82,3 +82,22 @@ async def test_pass_fraction_reaches_the_code_grader():
     score = lambda r: r.score if hasattr(r, "score") else (r["score"] if isinstance(r, dict) else float(r))  # noqa: E731
     assert score(train) == pytest.approx(2 / 3)
     assert score(val) == 0.0
+
+
+def test_the_sandbox_section_is_validated_at_start_and_applied_by_the_workers(monkeypatch):
+    import os
+
+    from verl_metaagent.rollout.config import apply_sandbox_settings
+
+    with pytest.raises(ConfigError, match="metaagent.sandbox"):
+        validate_run_config(cfg("+metaagent.sandbox.no_such_knob=1"))
+    validate_run_config(cfg("+metaagent.sandbox.mode=spawn"))
+    for key in [k for k in os.environ if k.startswith("VERL_METAAGENT_SANDBOX")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the worker writes the process environment
+    apply_sandbox_settings({"mode": "spawn", "jail": False})
+    assert os.environ["VERL_METAAGENT_SANDBOX_MODE"] == "spawn"
+    assert os.environ["VERL_METAAGENT_SANDBOX_JAIL"] in ("0", "false")
+    os.environ["VERL_METAAGENT_SANDBOX_MODE"] = "zygote"  # an explicit variable wins over the config
+    apply_sandbox_settings({"mode": "spawn"})
+    assert os.environ["VERL_METAAGENT_SANDBOX_MODE"] == "zygote"

@@ -57,6 +57,12 @@ def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig
     sandbox = data.get("sandbox") or {}
     if not isinstance(sandbox, dict):
         raise ConfigError(f"{path}.sandbox must be a mapping, got {sandbox!r}.")
+    from verl_metaagent.sandbox import settings_from_config
+
+    try:
+        settings_from_config(sandbox, {}, where=f"{path}.sandbox")  # validated at start-up, applied by the rollout workers
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return MetaAgentConfig(
         rollout=load_rollout_config(data.get("rollout"), f"{path}.rollout"),
         advantage=load_advantage_config(data.get("advantage"), f"{path}.advantage"),

@@ -9,9 +9,9 @@ the fix for every bad value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
-from verl_metaagent.utils.config_utils import build_dataclass, require
+from verl_metaagent.utils.config_utils import require, section_loader
 
 PromptVariant = Literal["full", "short"]
 ValidationSelect = Literal["first", "majority"]
@@ -213,6 +213,15 @@ class RolloutTreeConfig:
         return self
 
 
-def load_rollout_config(node: Any, path: str = "metaagent.rollout") -> RolloutTreeConfig:
-    """Build and validate :class:`RolloutTreeConfig` from an OmegaConf node / dict / None (defaults)."""
-    return build_dataclass(RolloutTreeConfig, node, path).validate(path)
+load_rollout_config = section_loader(RolloutTreeConfig, "metaagent.rollout")
+
+
+def apply_sandbox_settings(section: Any) -> None:
+    """``metaagent.sandbox`` (mode, jail, jail_paths, design_work_root) -> this process's sandbox settings,
+    for the executions a rollout worker runs; ``VERL_METAAGENT_SANDBOX_*`` variables already set win
+    (:func:`verl_metaagent.sandbox.settings_from_config`)."""
+    import os
+
+    from verl_metaagent.sandbox import settings_from_config
+
+    os.environ.update(settings_from_config(section, os.environ).to_environ())

@@ -24,7 +24,7 @@ from typing import Any
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput
 
 from verl_metaagent.clients.token_client import TokenPolicyClient
-from verl_metaagent.rollout.config import SamplingConfig, load_rollout_config
+from verl_metaagent.rollout.config import SamplingConfig, apply_sandbox_settings, load_rollout_config
 from verl_metaagent.rollout.grading import make_grader
 from verl_metaagent.rollout.tree_runner import TreeRunner
 from verl_metaagent.rollout.problems import problem_from_fields
@@ -52,6 +52,7 @@ class DesignerAgentLoop(AgentLoopBase):
     async def run(self, sampling_params: dict[str, Any], **kwargs) -> AgentLoopOutput:
         step = int(kwargs.get("global_steps", 0) or 0)
         metaagent = self.config.get("metaagent", None) or {}
+        apply_sandbox_settings(metaagent.get("sandbox", None))
         cfg = load_rollout_config(metaagent.get("rollout", None))
         cfg = dataclasses.replace(
             cfg,

@@ -29,7 +29,7 @@ from verl.utils.ray_utils import auto_await
 
 from verl_metaagent import contract
 from verl_metaagent.clients.token_client import TokenPolicyClient
-from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig, load_rollout_config
+from verl_metaagent.rollout.config import RolloutTreeConfig, SamplingConfig, apply_sandbox_settings, load_rollout_config
 from verl_metaagent.rollout.grading import code_test_runner_factory, make_grader
 from verl_metaagent.rollout.rows import RowSpec, RowStats, merge_summaries, rollout_metrics, tree_summary, tree_to_rows
 from verl_metaagent.rollout.problems import problem_from_fields
@@ -91,6 +91,7 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
     def __init__(self, config, llm_client, teacher_client=None, reward_loop_worker_handles=None):
         super().__init__(config, llm_client, teacher_client, reward_loop_worker_handles)
         metaagent = config.get("metaagent", None) or {}
+        apply_sandbox_settings(metaagent.get("sandbox", None))
         self.tree_config: RolloutTreeConfig = load_rollout_config(metaagent.get("rollout", None))
         self.grader = make_grader(config)
         self._semaphore: Optional[asyncio.Semaphore] = None
