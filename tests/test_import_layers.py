@@ -32,7 +32,10 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cpu": ((P + "cpu",), ("backends", "utils")),
     "rollout": ((P + "rollout",), ("answers", "clients", "contract", "design", "reward_fns", "sandbox", "utils")),
     "trainer_core": ((P + "trainer.step_plan", P + "trainer.provenance"), ("advantage", "contract", "phases", "utils")),
-    "config": ((P + "config",), ("advantage", "contract", "cpu", "phases", "rollout", "trainer_core", "utils")),
+    "config": (
+        (P + "config",),
+        ("advantage", "contract", "cpu", "phases", "reward_fns", "rollout", "sandbox", "trainer_core", "utils"),
+    ),
     "plugin": (("verl_metaagent", P + "_lazy_registration", P + "stock_launch"), ("utils",)),
     "trainer": (
         (P + "trainer",),

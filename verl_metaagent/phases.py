@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from verl_metaagent.contract import ROLE_DESIGNER, ROLE_EXECUTOR
-from verl_metaagent.utils.config_utils import build_dataclass, require
+from verl_metaagent.utils.config_utils import require, section_loader
 
 PhaseMode = Literal["alternate", "simultaneous", "designer_only", "executor_only"]
 FirstRole = Literal["executor", "designer"]
@@ -64,9 +64,7 @@ class PhaseConfig:
         return self
 
 
-def load_phase_config(node: object, path: str = "metaagent.phase") -> PhaseConfig:
-    """``PhaseConfig`` from a config node / dict / None (defaults), validated (errors name ``path``)."""
-    return build_dataclass(PhaseConfig, node, path).validate(path)
+load_phase_config = section_loader(PhaseConfig, "metaagent.phase")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from verl_metaagent.contract import ROLE_DESIGNER, ROLE_EXECUTOR, ROLE_PAD, ROLES
-from verl_metaagent.utils.config_utils import build_dataclass, require
+from verl_metaagent.utils.config_utils import require, section_loader
 
 ExecutorGroup = Literal["problem", "design"]
 ExecutorStats = Literal["per_execution", "per_sample"]
@@ -104,9 +104,7 @@ class AdvantageConfig:
         return self
 
 
-def load_advantage_config(node: object, path: str = "metaagent.advantage") -> AdvantageConfig:
-    """``AdvantageConfig`` from a config node / dict / None (defaults), validated (errors name ``path``)."""
-    return build_dataclass(AdvantageConfig, node, path).validate(path)
+load_advantage_config = section_loader(AdvantageConfig, "metaagent.advantage")
 
 
 def _as_str_array(values: Sequence, name: str, size: int) -> np.ndarray:

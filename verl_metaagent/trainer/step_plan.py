@@ -30,7 +30,7 @@ from typing import Literal, Sequence
 from verl_metaagent.advantage.core import AdvantageConfig, compute_advantages
 from verl_metaagent.contract import ROLE_PAD, TRAINED_ROLES
 from verl_metaagent.phases import PhaseConfig, PhaseInfo, phase_at
-from verl_metaagent.utils.config_utils import build_dataclass, require
+from verl_metaagent.utils.config_utils import require, section_loader
 
 RolePasses = Literal["separate", "mixed"]
 ROLE_PASSES = ("separate", "mixed")
@@ -70,9 +70,7 @@ class UpdateConfig:
         return self
 
 
-def load_update_config(node: object, path: str = "metaagent.actor_update") -> UpdateConfig:
-    """``UpdateConfig`` from a config node / dict / None (defaults), validated (errors name ``path``)."""
-    return build_dataclass(UpdateConfig, node, path).validate(path)
+load_update_config = section_loader(UpdateConfig, "metaagent.actor_update")
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,18 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     return value
 
 
+def section_loader(cls: type[T], default_path: str):
+    """The loader of one config section: ``load(node, path=default_path) -> cls``, which builds ``cls`` from a
+    config node / dict / None (defaults) with :func:`build_dataclass` and runs its ``validate(path)``.
+    Each section's owner defines its loader with this (``config/`` only composes them)."""
+
+    def load(node: Any, path: str = default_path) -> T:
+        return build_dataclass(cls, node, path).validate(path)
+
+    load.__doc__ = f"``{cls.__name__}`` of ``{default_path}`` from a config node / dict / None, validated."
+    return load
+
+
 def require(condition: bool, key: str, message: str, fix: str) -> None:
     """Raise :class:`ConfigError` ``"<key> <message>. Fix: <fix>"`` unless ``condition`` holds."""
     if not condition:
