@@ -263,6 +263,12 @@ def _define_trainers() -> dict[str, type]:
 
             with marked_timer("adv", timing_raw, color="brown"):
                 plan = self._plan(sampled, metrics)
+            self._trained_this_step = bool(plan.passes)
+            if not plan.passes:
+                # nothing to train (an executor phase where every design was invalid, or -- async -- the first
+                # step of a phase, whose rows were all dispatched in the previous one): verl's loop logs and
+                # clears the step's batch, so hand it the untrained rows
+                return sampled
             if plan.untrained_keys:
                 tq.kv_clear(keys=plan.untrained_keys, partition_id=sampled.partition_id)
 
@@ -385,7 +391,7 @@ def _define_trainers() -> dict[str, type]:
             )
 
         def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
-            if len(batch.keys) == 0:  # nothing trained this step (e.g. every design invalid in a designer phase)
+            if not getattr(self, "_trained_this_step", True) or len(batch.keys) == 0:  # nothing trained this step
                 metrics.update({"training/global_step": global_steps, "training/epoch": epoch})
                 return
             super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
