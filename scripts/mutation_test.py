@@ -113,7 +113,8 @@ def _mutmut(work: Path, *args: str, check: bool = True) -> str:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     done = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, env=env, capture_output=True, text=True)
     if check and done.returncode != 0:
-        raise RuntimeError(f"mutmut {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        output = done.stdout[-3000:] + done.stderr[-3000:]
+        raise RuntimeError(f"mutmut {' '.join(args)} failed ({done.returncode}):\n{output}")
     return done.stdout
 
 

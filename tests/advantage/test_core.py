@@ -182,8 +182,8 @@ def test_epsilon_is_added_to_the_std():
 @pytest.mark.parametrize(
     "cfg, message",
     [
-        (AdvantageConfig(executor_group="question"), "metaagent.advantage.executor_group must be 'problem' or 'design', "
-         "got 'question'. Fix: set metaagent.advantage.executor_group=problem"),
+        (AdvantageConfig(executor_group="question"), "metaagent.advantage.executor_group must be 'problem' or "
+         "'design', got 'question'. Fix: set metaagent.advantage.executor_group=problem"),
         (AdvantageConfig(executor_stats="x"), "metaagent.advantage.executor_stats must be 'per_execution' or "
          "'per_sample', got 'x'. Fix: set metaagent.advantage.executor_stats=per_execution"),
         (AdvantageConfig(mode="m"), "metaagent.advantage.mode must be 'hierarchical' or 'flat_grpo', got 'm'. "
@@ -262,7 +262,8 @@ def test_stats_report_groups_and_per_role_means():
 def test_rows_of_other_problems_and_pads_never_join_a_group():
     roles = ["designer", "designer", "designer", "designer", "pad"]
     uids = ["a", "a", "b", "b", ""]
-    adv, _ = compute_advantages(roles, uids, ["a/d0", "a/d1", "b/d0", "b/d1", ""], [""] * 5, [0.0, 1.0, 10.0, 30.0, 99.0],
+    designs = ["a/d0", "a/d1", "b/d0", "b/d1", ""]
+    adv, _ = compute_advantages(roles, uids, designs, [""] * 5, [0.0, 1.0, 10.0, 30.0, 99.0],
                                 AdvantageConfig(norm_by_std=False))
     assert adv.tolist() == [-0.5, 0.5, -10.0, 10.0, 0.0]
 

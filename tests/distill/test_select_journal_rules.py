@@ -97,8 +97,8 @@ def test_the_version_is_checked_and_named(tmp_path):
     write_lines(path, [{"kind": "header", "version": JOURNAL_VERSION + 1}])
     with pytest.raises(JournalError) as err:
         read_journal(str(path))
-    assert f"journal version {JOURNAL_VERSION + 1}, this code reads version {JOURNAL_VERSION}; start a new --out" in str(
-        err.value)
+    expected = f"journal version {JOURNAL_VERSION + 1}, this code reads version {JOURNAL_VERSION}; start a new --out"
+    assert expected in str(err.value)
 
 
 def test_journal_writes_a_header_once_and_refuses_headless_files(tmp_path):
@@ -148,7 +148,8 @@ def test_opening_truncates_a_torn_tail(tmp_path):
 def sample(sid, role="designer", problem="p", pattern="single", reward=1.0, text=None):
     return SFTSample(id=sid, role=role, problem_id=problem, pattern=pattern, reward=reward,
                      messages=[{"role": "user", "content": f"q {problem}"},
-                               {"role": "assistant", "content": text or format_designer_answer(sid, CODE + f"x = '{sid}'\n")}])
+                               {"role": "assistant",
+                                "content": text or format_designer_answer(sid, CODE + f"x = '{sid}'\n")}])
 
 
 def test_dedupe_updates_the_seen_set_and_counts():
@@ -178,7 +179,8 @@ def test_balance_water_fills():
     assert [s.id for s in picked] == sorted(s.id for s in picked)
     assert len(balance(pool, 1, seed=0)) == 1 and len(balance(pool, 9, seed=0)) == 9
     assert [s.id for s in balance(pool, len(pool))] == sorted(s.id for s in pool)
-    assert [s.id for s in balance(pool, 3, key=lambda s: s.id[0])] == [s.id for s in balance(pool, 3, key=lambda s: s.id[0])]
+    by_letter = [s.id for s in balance(pool, 3, key=lambda s: s.id[0])]
+    assert len(by_letter) == 3 and len({i[0] for i in by_letter}) == 3  # one per first letter
 
 
 def test_select_pipeline_counts():
@@ -211,7 +213,8 @@ def test_selection_config_validation():
     for kwargs, message in (({"min_design_reward": 1.5}, "--min-design-reward must be in [0, 1], got 1.5"),
                             ({"min_design_reward": -0.1}, "--min-design-reward must be in [0, 1], got -0.1"),
                             ({"min_execution_reward": 2.0}, "--min-execution-reward must be in [0, 1], got 2.0"),
-                            ({"designer_prompt": "long"}, "--designer-prompt must be 'short' or 'teacher', got 'long'")):
+                            ({"designer_prompt": "long"},
+                             "--designer-prompt must be 'short' or 'teacher', got 'long'")):
         with pytest.raises(ValueError) as err:
             SelectionConfig(**kwargs).validate()
         assert str(err.value) == message

@@ -181,7 +181,8 @@ def test_metrics_of_an_empty_summary_and_of_faults():
     assert m["metaagent/rollout/infra_fault_rate"] == 0.5
     assert "metaagent/rollout/agents_per_design" in m
     no_exec = rollout_metrics(tree_summary([tree([design(0, 0.0, [], valid=False)])], [], RowStats()))
-    assert "metaagent/rollout/agents_per_design" not in no_exec and "metaagent/rollout/executor_reward_mean" not in no_exec
+    assert "metaagent/rollout/agents_per_design" not in no_exec
+    assert "metaagent/rollout/executor_reward_mean" not in no_exec
 
 
 def test_counters_add_up_over_executions_and_designs():
