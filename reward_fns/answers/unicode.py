@@ -30,7 +30,6 @@ def _root_argument(s: str, i: int) -> tuple[str, int]:
     """The radicand starting at ``s[i]`` and the index after it: ``(...)``, ``{...}``, a number,
     a LaTeX command or one letter."""
     if i < len(s) and s[i] in "({":
-        close = ")" if s[i] == "(" else "}"
         depth = 0
         for j in range(i, len(s)):
             if s[j] in "({":

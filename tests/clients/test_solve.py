@@ -1,6 +1,5 @@
 """Design-then-execute through an OpenAI-compatible endpoint (loopback server) and the token client."""
 
-import pytest
 
 from verl_metaagent.clients import OpenAIChatClient, TokenPolicyClient
 from verl_metaagent.solve import solve_async, solve_config

@@ -6,7 +6,6 @@ The expected numbers are worked out by hand from the outcome table in conftest.p
 import csv
 import io
 import json
-import os
 
 import pytest
 

@@ -21,7 +21,7 @@ def test_dry_run_of_the_whole_chain(tmp_path):
     # every stage ran its dry run, in order, and each stage's output is the next one's input
     assert "distil (dry run)" in stages[0] and f"--out {tmp_path}/work/cold_start" in stages[0]
     assert f"METAAGENT_SFT_DIR={tmp_path}/work/cold_start" in stages[1] and "run_sft_cold_start.sh qwen3_4b" in stages[1]
-    assert f"sft/global_step_N/huggingface/metaagent_run.json (prompt_variant=short, stage=sft)" in stages[2]
+    assert "sft/global_step_N/huggingface/metaagent_run.json (prompt_variant=short, stage=sft)" in stages[2]
     assert "run_recipe.sh qwen3_4b_main metaagent.rollout.prompt_variant=short" in stages[3]
     assert f"--local_dir {tmp_path}/work/rl/global_step_N/actor --target_dir {tmp_path}/work/rl_hf" in stages[4]
     assert "run_eval_test_benchmarks.sh metaagent.rollout.prompt_variant=short" in stages[6]

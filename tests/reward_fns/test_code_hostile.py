@@ -2,12 +2,10 @@
 
 import asyncio
 import json
-import os
 
 import pytest
 
 import reward_fns
-from reward_fns.code import CodeGradeConfig, run_tests
 
 STDIO = json.dumps({"inputs": ["1 2\n", "5 5\n"], "outputs": ["3", "10"]})
 GOOD = "a, b = map(int, input().split())\nprint(a + b)\n"

@@ -67,7 +67,7 @@ def test_three_problems_give_the_expected_rows(tiny_model_dir):
     from transformers import AutoTokenizer
 
     from verl_metaagent.backends.scripted import ScriptedBackend
-    from verl_metaagent.rollout.worker import HierarchicalAgentLoopWorker, _generate_tree_batch
+    from verl_metaagent.rollout.worker import HierarchicalAgentLoopWorker
 
     config = _config(tiny_model_dir)
     backend = ScriptedBackend(AutoTokenizer.from_pretrained(tiny_model_dir), _responses)

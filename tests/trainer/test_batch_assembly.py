@@ -96,7 +96,7 @@ def test_assembly_sizes_for_dp(step_data, dp, mode, role, count):
     assert len(set(pad_uids)) == len(pad_uids) and all(u.startswith("__pad__") for u in pad_uids)
     assert all(x == "" for x in batch.non_tensor_batch["exec_uid"][pad])
     # real rows are untouched by padding
-    assert out.metrics[f"metaagent/train/rows_pad"] == plan.pad_rows
+    assert out.metrics["metaagent/train/rows_pad"] == plan.pad_rows
 
 
 def test_expected_padding_numbers():

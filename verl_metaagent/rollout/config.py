@@ -9,7 +9,7 @@ the fix for every bad value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from verl_metaagent.utils.config_utils import require, section_loader
 

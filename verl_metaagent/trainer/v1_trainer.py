@@ -181,7 +181,6 @@ def _trainer_classes() -> dict[str, type]:
 
 
 def _define_trainers() -> dict[str, type]:
-    import numpy as np
     import torch
     import transfer_queue as tq
     from tensordict import TensorDict
@@ -424,4 +423,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["MetaAgentTrainer", "MetaAgentTrainerColocateAsync", "TRAINER_MODES", "prepare_v1_config", "check_v1_features", "register", "TRAINER_MODE", "ConfigError"]
+__all__ = [  # noqa: F822 -- the trainer classes come from the module's __getattr__ (built when verl is importable)
+    "MetaAgentTrainer", "MetaAgentTrainerColocateAsync", "TRAINER_MODES", "prepare_v1_config", "check_v1_features", "register", "TRAINER_MODE", "ConfigError"]
