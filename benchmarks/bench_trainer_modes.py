@@ -2,7 +2,10 @@
 (``metaagent_colocate_async``) at equal samples, on the CPU demo task through verl's stock launcher.
 
 Both arms run ``examples/stock_main_ppo_cpu.sh`` with the same data, model, tree (M x N), batch and
-steps; only ``trainer.v1.trainer_mode`` differs. The async arm keeps one batch of trees growing
+steps; only ``trainer.v1.trainer_mode`` differs. Both train both roles every step
+(``metaagent.phase.mode=simultaneous``, ``--phase-mode``): with alternating phases the async arm
+trains nothing at the first step of each phase (its rows were dispatched in the previous phase), which
+is the phase rule's cost, not the machinery's; ``skipped_steps`` reports it. The async arm keeps one batch of trees growing
 (sandboxed executions, grading) while a step trains; its LLM requests are paused during the
 update and resumed with the new weights. Reported: mean ``timing_s/step`` over steps 2..S (step 1
 includes warm-up), the rows trained per step, and the async/sync ratio. Prints one JSON object.
@@ -33,22 +36,27 @@ MODE_KEYS = ("mode", "ok", "steps", "step_seconds_mean", "rows_per_step_mean")
 QUICK_OVERRIDES = ("data.train_batch_size=2", "metaagent.rollout.num_designs=2", "metaagent.rollout.num_executions=1")
 
 
-def run_arm(mode: str, out: Path, steps: int, phase_length: int, overrides: tuple = (), warmstart_steps: int = 300) -> dict:
+def run_arm(
+    mode: str, out: Path, steps: int, phase_length: int, overrides: tuple = (), warmstart_steps: int = 300,
+    phase_mode: str = "simultaneous",
+) -> dict:
     env = dict(os.environ, PYTHON=sys.executable, LOOP="tree", STEPS=str(steps), K=str(phase_length), TRAINER_MODE=mode,
                WARMSTART_STEPS=str(warmstart_steps))
     started = time.monotonic()
-    proc = subprocess.run(["bash", str(SCRIPT), str(out), "trainer.save_freq=-1", *overrides], env=env, capture_output=True, text=True)
+    args = ["bash", str(SCRIPT), str(out), "trainer.save_freq=-1", f"metaagent.phase.mode={phase_mode}", *overrides]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
     if proc.returncode != 0:
         return {"mode": mode, "ok": False, "error": proc.stderr[-2000:]}
-    steps_seen = {}
+    steps_seen: dict[int, dict] = {}
     for line in (out / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
         if "training/global_step" in record.get("data", {}):
-            steps_seen[int(record["step"])] = record["data"]
-    timed = [steps_seen[s]["timing_s/step"] for s in sorted(steps_seen) if s >= 2] or [
-        steps_seen[s]["timing_s/step"] for s in sorted(steps_seen)
+            steps_seen.setdefault(int(record["step"]), {}).update(record["data"])
+    timed = [steps_seen[s].get("timing_s/step", 0.0) for s in sorted(steps_seen) if s >= 2] or [
+        steps_seen[s].get("timing_s/step", 0.0) for s in sorted(steps_seen)
     ]
+    skipped = sum(int(steps_seen[s].get("metaagent/train/skipped_empty_phase", 0)) for s in steps_seen)
     rows = [
         steps_seen[s].get("metaagent/all/rows_designer", 0) + steps_seen[s].get("metaagent/all/rows_executor", 0)
         for s in sorted(steps_seen)
@@ -60,6 +68,7 @@ def run_arm(mode: str, out: Path, steps: int, phase_length: int, overrides: tupl
         "step_seconds_mean": statistics.fmean(timed),
         "step_seconds": [round(t, 2) for t in timed],
         "rows_per_step_mean": statistics.fmean(rows) if rows else 0.0,
+        "skipped_steps": skipped,
         "launch_wall_seconds": round(wall, 1),
     }
 
@@ -68,6 +77,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--phase-length", type=int, default=2)
+    p.add_argument("--phase-mode", default="simultaneous", help="metaagent.phase.mode of both arms (alternate: see docstring)")
     p.add_argument("--quick", action="store_true", help="1 step of a tiny tree per arm (CI smoke; numbers are not meaningful)")
     p.add_argument("--out", default=None, help="work dir (default: a temp dir)")
     args = p.parse_args(argv)
@@ -78,7 +88,7 @@ def main(argv=None) -> int:
     for mode in MODES:
         if arms and (work / MODES[0] / "model").exists() and not (work / mode / "model").exists():
             shutil.copytree(work / MODES[0] / "model", work / mode / "model")  # one warm start for both arms
-        arms[mode] = run_arm(mode, work / mode, steps, args.phase_length, **quick)
+        arms[mode] = run_arm(mode, work / mode, steps, args.phase_length, phase_mode=args.phase_mode, **quick)
     result = {
         "benchmark": "trainer_modes",
         "quick": bool(args.quick),

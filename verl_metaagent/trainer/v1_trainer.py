@@ -392,6 +392,7 @@ def _define_trainers() -> dict[str, type]:
         def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
             if not getattr(self, "_trained_this_step", True) or len(batch.keys) == 0:  # nothing trained this step
                 metrics.update({"training/global_step": global_steps, "training/epoch": epoch})
+                metrics.update({f"timing_s/{name}": seconds for name, seconds in timing_raw.items()})
                 return
             super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
 
