@@ -114,6 +114,11 @@ def write_markdown(path: Path, report: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+#: keys of the printed JSON (tests/test_benchmarks_quick.py) and of each entry under ``sets``
+QUICK_KEYS = ("benchmark", "quick", "baseline", "sets", "never_worse_than_baseline")
+MODE_KEYS = ("ours_agree", "math_verify_agree")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"first {QUICK_CASES} cases of each set")

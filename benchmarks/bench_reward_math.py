@@ -66,8 +66,17 @@ def _scorers():
     return out
 
 
-def run(repeat: int) -> dict:
+#: keys of the printed JSON (tests/test_benchmarks_quick.py) and of each scorer's entry under ``results``
+QUICK_KEYS = ("benchmark", "n_cases", "repeat", "results")
+MODE_KEYS = ("agreement", "false_positives", "false_negatives", "cases_per_s_all")
+#: --quick: this many cases (a smoke run of every scorer)
+QUICK_CASES = 12
+
+
+def run(repeat: int, quick: bool = False) -> dict:
     cases = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    if quick:
+        cases = cases[:QUICK_CASES]
     results = {}
     for name, fn in _scorers().items():
         fn(cases[0]["response"], cases[0]["gold"])  # warm up (imports, worker start)
@@ -109,5 +118,6 @@ def run(repeat: int) -> dict:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help=f"the first {QUICK_CASES} cases only (CI smoke)")
     args = ap.parse_args()
-    print(json.dumps(run(args.repeat), indent=1))
+    print(json.dumps(run(args.repeat, args.quick), indent=1))

@@ -143,6 +143,10 @@ def rounds_by_depth(calls: list[tuple[str, list[dict]]]) -> list[list[list[dict]
     return [rounds[d] for d in sorted(rounds)]
 
 
+#: keys of the printed JSON (tests/test_benchmarks_quick.py)
+QUICK_KEYS = ("llm_calls", "executions", "wall_median_s", "overhead_fraction", "target", "pass")
+
+
 def run() -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--problems", type=int, default=4)
@@ -152,7 +156,10 @@ def run() -> dict:
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per LLM call")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sandbox-mode", default="zygote", choices=["zygote", "spawn"])
+    parser.add_argument("--quick", action="store_true", help="1 problem, 1 design x 2 executions, 0.05 s latency, 1 repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.problems, args.designs, args.executions, args.latency, args.repeats = 1, 1, 2, 0.05, 1
     os.environ["VERL_METAAGENT_SANDBOX_MODE"] = args.sandbox_mode
     load_before = os.getloadavg()[0]
 

@@ -31,7 +31,7 @@ SCRIPT = ROOT / "examples" / "stock_main_ppo_cpu.sh"
 MODES = ("metaagent", "metaagent_colocate_async")
 #: keys of the printed JSON (tests/test_benchmarks_quick.py checks them) and of each ``arms`` entry
 QUICK_KEYS = ("benchmark", "quick", "steps", "baseline", "arms")
-MODE_KEYS = ("mode", "ok", "steps", "step_seconds_mean", "rows_per_step_mean")
+MODE_KEYS = ("mode", "ok", "steps", "step_seconds_mean", "rows_per_step_mean", "skipped_steps")
 #: --quick: one step of a tiny tree per arm (a smoke run: the numbers mean nothing)
 QUICK_OVERRIDES = ("data.train_batch_size=2", "metaagent.rollout.num_designs=2", "metaagent.rollout.num_executions=1")
 
