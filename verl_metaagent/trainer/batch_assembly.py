@@ -130,13 +130,13 @@ def plan_minibatches(rows: int, dp_size: int, num_mini_batches: int, micro_batch
         raise ValueError(
             f"need rows, dp_size, num_mini_batches, micro_batch_size >= 1; got {rows}, {dp_size}, {num_mini_batches}, {micro_batch_size}"
         )
-    for nm in range(num_mini_batches, 0, -1):
+    for nm in range(num_mini_batches, 1, -1):
         unit = nm * dp_size * micro_batch_size
         padded = -(-rows // unit) * unit
         if padded // nm > padded - rows:
             return MiniBatchPlan(rows, padded, padded - rows, nm, padded // nm)
-    # one mini-batch of ``unit`` rows can still be mostly padding when micro_batch_size * dp > rows:
-    # accept it as long as it holds a real row (then the global token count is > 0)
+    # one mini-batch always holds a real row (then the global token count is > 0), even when it is
+    # mostly padding because micro_batch_size * dp_size > rows
     unit = dp_size * micro_batch_size
     padded = -(-rows // unit) * unit
     return MiniBatchPlan(rows, padded, padded - rows, 1, padded)
