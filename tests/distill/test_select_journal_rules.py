@@ -287,3 +287,135 @@ def test_candidate_thresholds_and_prompt_choice():
                                       config=SelectionConfig(require_think=False, strip_executor_thinking=False))
     assert keep_think.executor[0].messages[-1]["content"] == "<think>t</think>a"
     assert keep_think.designer[0].id == "designer_p_d0"
+
+
+# ------------------------------------------------------------------------------------------------ more rules
+
+
+def test_blank_lines_are_skipped_and_a_bad_complete_tail_is_named(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    path.write_text(json.dumps(HEADER) + "\n\n" + json.dumps({"kind": "problem", "problem_id": "a"}) + "\n")
+    assert list(read_journal(str(path)).done) == ["a"]
+    path.write_text(json.dumps(HEADER) + "\n" + json.dumps({"kind": "note"}))  # complete, but no newline
+    with pytest.raises(JournalError) as err:
+        read_journal(str(path))
+    assert str(err.value) == f"{path}:2: unknown record kind 'note'"
+
+
+def test_journal_lines_are_compact_utf8_and_the_file_is_private_to_its_owner(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "journal.jsonl"
+    j = Journal(str(path), {"who": "é"})
+    assert j.state == JournalState()
+    with j:
+        j.append({"kind": "run", "note": "naïve"})
+        with pytest.raises(JournalError) as err:
+            j.append({"kind": "bogus"})
+        assert str(err.value) == f"{path}: unknown record kind 'bogus'"
+    lines = path.read_bytes().decode("utf-8").splitlines()
+    assert lines[1] == '{"kind":"run","note":"naïve"}'
+    header = json.loads(lines[0])
+    assert isinstance(header["created"], float) and header["config"] == {"who": "é"}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644 & ~umask
+    with pytest.raises(JournalError) as err:
+        Journal(str(path)).append({"kind": "run"})
+    assert str(err.value) == "journal is not open"
+
+
+def test_selection_config_bounds_are_inclusive():
+    for kwargs in ({"min_design_reward": 1.0}, {"min_design_reward": 0.0}, {"min_execution_reward": 0.0},
+                   {"min_execution_reward": 0.5}):
+        assert SelectionConfig(**kwargs).validate()
+
+
+def test_identical_calls_stay_two_chats():
+    class Call:
+        def __init__(self, agent, messages):
+            self.agent, self.messages = agent, messages
+
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert len(agent_chats([Call("A", chat), Call("A", list(chat))])) == 2
+
+
+def bad_reply_call(agent="S"):
+    return CallTokens(agent, [], [], messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}])
+
+
+def test_every_rejection_counts_each_time():
+    ok_exec = execution(0, 1.0, [call("S", "a")])
+    t = tree(
+        design(0, [], valid=False), design(1, [], valid=False),  # invalid twice
+        design(2, []), design(3, []),  # not executed twice
+        design(4, [execution(0, 0.0, [call("S", "a")])]), design(5, [execution(0, 0.0, [call("S", "a")])]),
+        design(6, [ok_exec], think=""), design(7, [ok_exec], think=""),
+    )
+    t.designs[6].executions = []  # keep the executor side out of this count
+    t.designs[7].executions = []
+    t.designs[6].stop_reason = t.designs[7].stop_reason = None
+    out = candidates_from_tree(t, problem_id="p", short_prompt=SHORT, config=SelectionConfig())
+    assert out.rejected["designer: invalid design"] == 2 and out.rejected["designer: not executed"] == 4
+    assert out.rejected["designer: mean reward below threshold"] == 2
+    cut = tree(design(0, [ok_exec]), design(1, [ok_exec]))
+    for d in cut.designs:
+        d.stop_reason = "length"
+    out = candidates_from_tree(cut, problem_id="p", short_prompt=SHORT, config=SelectionConfig())
+    assert out.rejected["designer: answer cut at max_tokens"] == 2 and out.designer == []
+
+
+def test_designer_rejections_for_missing_code_think_or_a_malformed_prompt():
+    ok = [execution(0, 1.0, [call("S", "a")])]
+    no_code = tree(design(0, ok), design(1, ok))
+    for d in no_code.designs:
+        d.text = "<think>plan</think> and no code at all"
+    out = candidates_from_tree(no_code, problem_id="p", short_prompt=SHORT, config=SelectionConfig())
+    assert out.rejected["designer: no code"] == 2 and out.designer == []
+    out = candidates_from_tree(tree(design(0, ok, think=""), design(1, ok, think="")), problem_id="p",
+                               short_prompt=SHORT, config=SelectionConfig())
+    assert out.rejected["designer: no <think> analysis"] == 2
+    out = candidates_from_tree(tree(design(0, ok), design(1, ok)), problem_id="p", short_prompt=[],
+                               config=SelectionConfig())  # no user turn: the sample is malformed
+    assert out.rejected["designer: malformed sample"] == 2 and out.designer == []
+
+
+def test_the_short_prompt_is_used_even_when_the_design_kept_its_teachers():
+    t = tree(design(0, [execution(0, 1.0, [call("S", "a")])], messages=[{"role": "user", "content": "teacher"}]))
+    out = candidates_from_tree(t, problem_id="p", short_prompt=SHORT, config=SelectionConfig())
+    assert out.designer[0].messages[0] == SHORT[0] and out.designer[0].source == ""
+
+
+def test_executor_samples_carry_the_problem_and_rejections_count_each_time():
+    t = tree(design(0, [execution(0, 0.0, [call("S", "x")]), execution(1, 1.0, [call("S", "a", stop="length")]),
+                        execution(2, 1.0, [call("S", "b", stop="length")]), execution(3, 1.0, [call("T", "ok")]),
+                        execution(4, 1.0, [bad_reply_call("U"), bad_reply_call("V")])], pattern="debate"))
+    out = candidates_from_tree(t, problem_id="p9", short_prompt=SHORT, config=SelectionConfig(), source="s")
+    assert [(s.id, s.agent) for s in out.executor] == [("executor_p9_d0e3_0", "T")]
+    e = out.executor[0]
+    assert (e.problem_id, e.data_source, e.task_type, e.pattern, e.source, e.reward, e.role) == (
+        "p9", "math/x", "math", "debate", "s", 1.0, "executor")
+    assert out.rejected["executor: a reply was cut at max_tokens"] == 2
+    assert out.stats["correct_executions"] == 4
+    assert out.rejected["executor: execution incorrect"] == 1
+    assert out.rejected["executor: malformed chat"] == 2  # two agents' chats with an empty reply
+
+
+def test_balance_and_select_defaults_and_seeds():
+    pool = [sample(f"{c}{i}", pattern=c) for c in "ab" for i in range(6)]
+    assert balance(pool, 5) == balance(pool, 5, seed=0)
+    picks = {tuple(s.id for s in balance(pool, 5, seed=s)) for s in range(6)}
+    assert len(picks) > 1
+    for seed in range(3):
+        assert select(pool, role="designer", target=5, seed=seed)[0] == balance(pool, 5, seed=seed)
+    assert select(pool, role="designer", target=5)[0] == balance(pool, 5)
+    assert len(select(pool, role="designer", target=0)[0]) == 12  # per_problem defaults to no cap
+
+
+def test_balance_water_fills_over_several_rounds():
+    pool = [sample(f"{c}0", pattern=c) for c in "abcd"]
+    pool += [sample(f"e{i}", pattern="e") for i in range(4)] + [sample(f"f{i:02d}", pattern="f") for i in range(20)]
+    picked = balance(pool, 22)
+    assert len(picked) == 22
+    assert Counter(s.pattern for s in picked) == {"a": 1, "b": 1, "c": 1, "d": 1, "e": 4, "f": 14}
