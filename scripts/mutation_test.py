@@ -42,7 +42,12 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "phases": (("verl_metaagent/phases.py",), ("tests/advantage/test_phases.py",)),
     "trainer": (
         ("verl_metaagent/trainer/batch_assembly.py", "verl_metaagent/trainer/step_plan.py"),
-        ("tests/trainer/test_batch_assembly.py", "tests/trainer/test_step_plan.py"),
+        (
+            "tests/trainer/test_batch_assembly.py",
+            "tests/trainer/test_batch_assembly_rules.py",
+            "tests/trainer/test_step_plan.py",
+            "tests/trainer/test_step_plan_rules.py",
+        ),
     ),
     "tree_rows": (
         ("verl_metaagent/rollout/tree.py", "verl_metaagent/rollout/rows.py"),
