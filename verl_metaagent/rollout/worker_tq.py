@@ -33,6 +33,7 @@ import torch
 from verl.experimental.agent_loop.agent_loop import AgentLoopOutput
 from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ
 
+from verl_metaagent import contract
 from verl_metaagent.rollout.config import load_rollout_config
 from verl_metaagent.rollout.rows import RowSpec, RowStats, tree_summary
 from verl_metaagent.rollout.problems import problem_from_fields
@@ -41,7 +42,7 @@ from verl_metaagent.rollout.worker import HierarchicalAgentLoopWorker, row_to_ou
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
-SUMMARY_FIELD = "metaagent_summary"
+SUMMARY_FIELD = contract.SUMMARY
 
 
 def row_keys(uid: str, rows: list[RowSpec]) -> list[str]:
@@ -49,10 +50,10 @@ def row_keys(uid: str, rows: list[RowSpec]) -> list[str]:
     (from ``design_uid`` ``"{uid}/d{j}"``), index = position inside that design's subtree."""
     keys, seen = [], {}
     for row in rows:
-        session = int(str(row.design_uid).rsplit("/d", 1)[-1]) if row.design_uid else 0
+        session = contract.design_index(row.design_uid) if row.design_uid else 0
         index = seen.get(session, 0)
         seen[session] = index + 1
-        keys.append(f"{uid}_{session}_{index}")
+        keys.append(contract.tq_key(uid, session, index))
     return keys
 
 
@@ -101,7 +102,7 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
 
         uid = str(prompt["uid"])
         partition = "val" if validate else "train"
-        step = int(prompt.get("global_steps", 0) or 0)
+        step = int(prompt.get(contract.GLOBAL_STEPS, 0) or 0)
         await tq.async_kv_put(key=uid, partition_id=partition, tag={"status": "running"})
         status = "failure"
         try:
@@ -130,7 +131,7 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
         fields, tags = [], []
         for i, (key, row) in enumerate(zip(keys, rows)):
             output = row_to_output(row)
-            output.extra_fields["min_global_steps"], output.extra_fields["max_global_steps"] = span
+            output.extra_fields[contract.MIN_GLOBAL_STEPS], output.extra_fields[contract.MAX_GLOBAL_STEPS] = span
             if i == 0:
                 output.extra_fields[SUMMARY_FIELD] = summary
             field, tag = self._tq_record(output, prompt, session_id=int(key.split("_")[1]))
@@ -162,10 +163,10 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
             "prompt_len": prompt_len,
             "response_len": response_len,
             "seq_len": prompt_len + response_len,
-            "global_steps": prompt.get("global_steps"),
-            "min_global_steps": output.extra_fields["min_global_steps"],
-            "max_global_steps": output.extra_fields["max_global_steps"],
-            "role": output.extra_fields["role"],
+            contract.GLOBAL_STEPS: prompt.get(contract.GLOBAL_STEPS),
+            contract.MIN_GLOBAL_STEPS: output.extra_fields[contract.MIN_GLOBAL_STEPS],
+            contract.MAX_GLOBAL_STEPS: output.extra_fields[contract.MAX_GLOBAL_STEPS],
+            contract.ROLE: output.extra_fields[contract.ROLE],
         }
         return field, tag
 

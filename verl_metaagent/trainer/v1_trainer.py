@@ -34,6 +34,7 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf, open_dict
 
+from verl_metaagent import contract
 from verl_metaagent.config.schema import MetaAgentConfig, validate_run_config
 from verl_metaagent.trainer.step_plan import SampledRow, StepPlan, mini_batches_for, plan_step
 from verl_metaagent.utils.config_utils import ConfigError, require
@@ -46,7 +47,7 @@ ASYNC_TRAINER_MODE = "metaagent_colocate_async"
 TRAINER_MODES = (TRAINER_MODE, ASYNC_TRAINER_MODE)
 MANAGER_FQN = "verl_metaagent.rollout.worker_tq.TreeAgentLoopManagerTQ"
 LEGACY_MANAGER_FQN = "verl_metaagent.rollout.worker.HierarchicalAgentLoopManager"
-SUMMARY_FIELD = "metaagent_summary"
+SUMMARY_FIELD = contract.SUMMARY
 
 
 def prepare_v1_config(config: Any) -> MetaAgentConfig:
@@ -141,20 +142,20 @@ def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -
         extra = extra if isinstance(extra, dict) else {}
         if SUMMARY_FIELD in extra and extra[SUMMARY_FIELD]:
             summaries.append(extra[SUMMARY_FIELD])
-        if tag.get("is_padding", False) or "role" not in extra:
-            rows.append(SampledRow(key=key, role="pad", uid="", design_uid="", exec_uid="", reward=0.0))
+        if tag.get("is_padding", False) or contract.ROLE not in extra:
+            rows.append(SampledRow(key=key, role=contract.ROLE_PAD, uid="", design_uid="", exec_uid="", reward=0.0))
             continue
         rows.append(
             SampledRow(
                 key=key,
-                role=str(extra["role"]),
-                uid=str(extra.get("uid", key.split("_")[0])),
-                design_uid=str(extra.get("design_uid", "") or ""),
-                exec_uid=str(extra.get("exec_uid", "") or ""),
-                reward=float(extra.get("metaagent_reward", 0.0)),
-                data_source=str(extra.get("data_source", "") or ""),
-                generated_at=int(tag.get("global_steps") or 0),
-                rowless_executions=tuple((str(e), float(r)) for e, r in (extra.get("rowless_executions") or ())),
+                role=str(extra[contract.ROLE]),
+                uid=str(extra.get(contract.UID, key.split("_")[0])),
+                design_uid=str(extra.get(contract.DESIGN_UID, "") or ""),
+                exec_uid=str(extra.get(contract.EXEC_UID, "") or ""),
+                reward=float(extra.get(contract.REWARD, 0.0)),
+                data_source=str(extra.get(contract.DATA_SOURCE, "") or ""),
+                generated_at=int(tag.get(contract.GLOBAL_STEPS) or 0),
+                rowless_executions=tuple((str(e), float(r)) for e, r in (extra.get(contract.ROWLESS_EXECUTIONS) or ())),
             )
         )
     return rows, summaries
