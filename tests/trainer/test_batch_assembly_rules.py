@@ -52,11 +52,21 @@ def test_join_copies_prompt_tensors_per_row_and_keeps_the_rollouts():
     prompts.batch["responses"] = torch.full((2, 5), -1)  # the rollout's own tensor wins
     rows = fake_rows([(1, "designer", 0, None, 1.0, 2), (0, "designer", 0, None, 0.0, 2)])
     rows.meta_info = {"step": 3}
+    responses = rows.batch["responses"].clone()
     joined = join_prompt_rows(prompts, rows)
     assert joined.batch["dummy_tensor"].flatten().tolist() == [9, 7]
-    assert torch.equal(joined.batch["responses"], rows.batch["responses"])
+    assert torch.equal(joined.batch["responses"], responses)
     assert joined.meta_info == {"step": 3}
     assert joined.non_tensor_batch["extra_info"].tolist() == [{"index": 1}, {"index": 0}]
+
+
+def test_join_with_prompts_that_carry_no_tensors():
+    prompts = fake_prompts(1)
+    prompts = prompts.select_idxs(np.array([True]))
+    prompts.batch = None  # e.g. a dataloader batch of non-tensor fields only
+    joined = join_prompt_rows(prompts, fake_rows(SMALL))
+    assert len(joined) == 4 and "dummy_tensor" not in joined.batch.keys()
+    assert joined.non_tensor_batch["reward_model"].tolist() == [{"ground_truth": "0"}] * 4
 
 
 def test_attach_keeps_given_scores_and_rewards_and_sets_returns():
@@ -158,9 +168,14 @@ def test_step_metrics_and_results():
     assert m["metaagent/train/rows_per_mini_batch"] == 2.0 and m["metaagent/train/skipped_empty_phase"] == 0.0
     assert out.phase.mode == "simultaneous" and len(out.all_rows) == 4 and out.plan.num_mini_batches == 2
     assert out.all_rows.batch["advantages"][:, 0].tolist() == [0.25, 0.5, -0.5, -0.25]
-    micro = assemble_step_batch(prompts, rows, global_step=1, adv_config=AdvantageConfig(),
+    three = rows.select_idxs(np.array([True, True, True, False]))
+    micro = assemble_step_batch(prompts, three, global_step=1, adv_config=AdvantageConfig(),
                                 phase_config=PhaseConfig(mode="simultaneous"), dp_size=1, num_mini_batches=1)
-    assert micro.plan == MiniBatchPlan(4, 4, 0, 1, 4)  # micro_batch_size defaults to 1
+    assert micro.plan == MiniBatchPlan(3, 3, 0, 1, 3)  # micro_batch_size defaults to 1
+    micro = assemble_step_batch(prompts, three, global_step=1, adv_config=AdvantageConfig(),
+                                phase_config=PhaseConfig(mode="simultaneous"), dp_size=1, num_mini_batches=1,
+                                micro_batch_size=2)
+    assert micro.plan == MiniBatchPlan(3, 4, 1, 1, 4)
     skipped = assemble_step_batch(prompts, rows.select_idxs(np.array([True, False, False, True])), global_step=1,
                                   adv_config=AdvantageConfig(), phase_config=PhaseConfig(), dp_size=1,
                                   num_mini_batches=1)
