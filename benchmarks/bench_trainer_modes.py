@@ -33,7 +33,10 @@ MODES = ("metaagent", "metaagent_colocate_async")
 QUICK_KEYS = ("benchmark", "quick", "steps", "baseline", "arms")
 MODE_KEYS = ("mode", "ok", "steps", "step_seconds_mean", "rows_per_step_mean", "skipped_steps")
 #: --quick: one step of a tiny tree per arm (a smoke run: the numbers mean nothing)
-QUICK_OVERRIDES = ("data.train_batch_size=2", "metaagent.rollout.num_designs=2", "metaagent.rollout.num_executions=1")
+QUICK_OVERRIDES = (
+    "data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+    "metaagent.rollout.num_designs=2", "metaagent.rollout.num_executions=1",
+)
 
 
 def run_arm(
