@@ -31,6 +31,10 @@ def test_design_index_refuses_what_is_no_design_uid(bad):
 
 def test_tq_key():
     assert contract.tq_key("u", 2, 0) == "u_2_0" and contract.tq_key("u", "1", "5") == "u_1_5"
+    assert contract.split_tq_key(contract.tq_key("a_b#1", 3, 12)) == ("a_b#1", 3, 12)
+    for bad in ("u", "u_1", "_1_2", "u_x_2", "u_1_x", "u__2"):
+        with pytest.raises(ValueError, match="not a TQ key"):
+            contract.split_tq_key(bad)
 
 
 def test_names():

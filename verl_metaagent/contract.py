@@ -82,6 +82,19 @@ def tq_key(uid: str, session: int, index: int) -> str:
     return f"{uid}_{int(session)}_{int(index)}"
 
 
+def split_tq_key(key: str) -> tuple[str, int, int]:
+    """``(uid, session, index)`` of a :func:`tq_key` (the uid may itself contain ``_``).
+
+    Raises:
+        ValueError: ``key`` is not a TQ key.
+    """
+    uid, sep1, rest = str(key).rpartition("_")
+    uid, sep2, session = uid.rpartition("_")
+    if not (sep1 and sep2 and uid and session.isdigit() and rest.isdigit()):
+        raise ValueError(f"not a TQ key ('{{uid}}_{{session}}_{{index}}'): {key!r}")
+    return uid, int(session), int(rest)
+
+
 __all__ = [
     "ROLE_DESIGNER",
     "ROLE_EXECUTOR",
@@ -110,4 +123,5 @@ __all__ = [
     "repeat_uid",
     "design_index",
     "tq_key",
+    "split_tq_key",
 ]
