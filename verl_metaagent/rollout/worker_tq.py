@@ -100,7 +100,7 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
     async def _grow_and_put(self, prompt: dict, validate: bool) -> None:
         import transfer_queue as tq
 
-        uid = str(prompt["uid"])
+        uid = str(prompt[contract.UID])
         partition = "val" if validate else "train"
         step = int(prompt.get(contract.GLOBAL_STEPS, 0) or 0)
         await tq.async_kv_put(key=uid, partition_id=partition, tag={"status": "running"})
@@ -134,7 +134,7 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
             output.extra_fields[contract.MIN_GLOBAL_STEPS], output.extra_fields[contract.MAX_GLOBAL_STEPS] = span
             if i == 0:
                 output.extra_fields[SUMMARY_FIELD] = summary
-            field, tag = self._tq_record(output, prompt, session_id=int(key.split("_")[1]))
+            field, tag = self._tq_record(output, prompt, session_id=contract.split_tq_key(key)[1])
             fields.append(field)
             tags.append(tag)
         await tq.async_kv_batch_put(keys=keys, fields=list_of_dict_to_tensordict(fields), tags=tags, partition_id=partition)

@@ -149,7 +149,7 @@ def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -
             SampledRow(
                 key=key,
                 role=str(extra[contract.ROLE]),
-                uid=str(extra.get(contract.UID, key.split("_")[0])),
+                uid=str(extra.get(contract.UID) or contract.split_tq_key(key)[0]),
                 design_uid=str(extra.get(contract.DESIGN_UID, "") or ""),
                 exec_uid=str(extra.get(contract.EXEC_UID, "") or ""),
                 reward=float(extra.get(contract.REWARD, 0.0)),
