@@ -42,7 +42,6 @@ from verl_metaagent.rollout.worker import HierarchicalAgentLoopWorker, row_to_ou
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
-SUMMARY_FIELD = contract.SUMMARY
 
 
 def row_keys(uid: str, rows: list[RowSpec]) -> list[str]:
@@ -133,7 +132,7 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
             output = row_to_output(row)
             output.extra_fields[contract.MIN_GLOBAL_STEPS], output.extra_fields[contract.MAX_GLOBAL_STEPS] = span
             if i == 0:
-                output.extra_fields[SUMMARY_FIELD] = summary
+                output.extra_fields[contract.SUMMARY] = summary
             field, tag = self._tq_record(output, prompt, session_id=contract.split_tq_key(key)[1])
             fields.append(field)
             tags.append(tag)
@@ -186,4 +185,4 @@ class TreeAgentLoopManagerTQ(AgentLoopManagerTQ):
         load_rollout_config(metaagent.get("rollout", None))  # fail at start-up on a bad config
 
 
-__all__ = ["TreeAgentLoopWorkerTQ", "TreeAgentLoopManagerTQ", "row_keys", "SUMMARY_FIELD"]
+__all__ = ["TreeAgentLoopWorkerTQ", "TreeAgentLoopManagerTQ", "row_keys"]

@@ -47,7 +47,6 @@ ASYNC_TRAINER_MODE = "metaagent_colocate_async"
 TRAINER_MODES = (TRAINER_MODE, ASYNC_TRAINER_MODE)
 MANAGER_FQN = "verl_metaagent.rollout.worker_tq.TreeAgentLoopManagerTQ"
 LEGACY_MANAGER_FQN = "verl_metaagent.rollout.worker.HierarchicalAgentLoopManager"
-SUMMARY_FIELD = contract.SUMMARY
 
 
 def prepare_v1_config(config: Any) -> MetaAgentConfig:
@@ -140,8 +139,8 @@ def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -
     for key, tag, extra in zip(keys, tags, extra_fields):
         extra = getattr(extra, "data", extra) if not isinstance(extra, dict) else extra
         extra = extra if isinstance(extra, dict) else {}
-        if SUMMARY_FIELD in extra and extra[SUMMARY_FIELD]:
-            summaries.append(extra[SUMMARY_FIELD])
+        if contract.SUMMARY in extra and extra[contract.SUMMARY]:
+            summaries.append(extra[contract.SUMMARY])
         if tag.get("is_padding", False) or contract.ROLE not in extra:
             rows.append(SampledRow(key=key, role=contract.ROLE_PAD, uid="", design_uid="", exec_uid="", reward=0.0))
             continue
