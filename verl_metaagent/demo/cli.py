@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Optional
 
 from verl_metaagent.demo import report
-from verl_metaagent.demo import task as demo_task
+from verl_metaagent.demo.tasks import get_task
 
 
 def latest_checkpoint_step(ckpt_dir: Path) -> int:
@@ -59,6 +59,7 @@ def demo_overrides(
     save_freq: int,
     seed: int,
     resume: bool,
+    max_agent_calls: int = 6,
 ) -> list[str]:
     """Hydra overrides of the demo's RL run (CPU settings from ``verl_metaagent.cpu`` + a small tree)."""
     from verl_metaagent.cpu import cpu_engine_overrides
@@ -87,7 +88,7 @@ def demo_overrides(
         f"metaagent.rollout.num_executions={num_executions}",
         "metaagent.rollout.prompt_variant=short",
         "metaagent.rollout.executor_sampling.max_tokens=12",
-        f"metaagent.rollout.budget.max_agent_calls={demo_task.NUM_VOTERS + 1}",
+        f"metaagent.rollout.budget.max_agent_calls={max_agent_calls}",
         "metaagent.rollout.budget.wall_seconds=60",
         f"metaagent.rollout.seed={seed}",
         f"metaagent.phase.phase_length={phase_length}",
@@ -138,8 +139,13 @@ def _follow(proc: subprocess.Popen, launch_metrics: Path, metrics: Path, total_s
     drain()
 
 
-def policy_change(model_dir: Path, ckpt_dir: Path, problems: list) -> Optional[dict]:
-    """Exact designer / executor probabilities of the warm start and of the latest checkpoint."""
+def policy_change(
+    model_dir: Path, ckpt_dir: Path, problems: list, task_name: str = "arith", designer_subdir: Optional[str] = None
+) -> Optional[dict]:
+    """Exact designer / executor probabilities of the warm start and of the latest checkpoint.
+
+    ``designer_subdir``: the designer actor's checkpoint folder when the run used separate parameters.
+    """
     from verl_metaagent.demo.warmstart import evaluate_policy
 
     step = latest_checkpoint_step(ckpt_dir)
@@ -148,8 +154,10 @@ def policy_change(model_dir: Path, ckpt_dir: Path, problems: list) -> Optional[d
     try:
         return {
             "final_step": step,
-            "warm_start": evaluate_policy(model_dir, problems),
-            "final": evaluate_policy(model_dir, problems, ckpt_dir / f"global_step_{step}"),
+            "warm_start": evaluate_policy(model_dir, problems, task_name=task_name),
+            "final": evaluate_policy(
+                model_dir, problems, ckpt_dir / f"global_step_{step}", task_name=task_name, designer_subdir=designer_subdir
+            ),
         }
     except Exception as exc:  # the report must not hide the run's own result
         print(f"[demo] could not evaluate the checkpoint: {exc!r}", file=sys.stderr)
@@ -169,6 +177,13 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
         prog="python -m verl_metaagent.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--out", default="outputs/demo", help="output dir (model, data, metrics, plot, checkpoints)")
+    p.add_argument(
+        "--task",
+        default="arith",
+        choices=("arith", "family"),
+        help="arith: single-digit additions, two designs (the README demo); family: three problem kinds where "
+        "different designs win (the ablation task, docs/ablations.md)",
+    )
     p.add_argument("--steps", type=int, default=24, help="RL steps (with --resume: the step to continue to)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in <out>/checkpoints")
     p.add_argument("--phase-length", type=int, default=2, help="K: steps per phase (roles alternate, executor first)")
@@ -184,7 +199,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--executions", type=int, default=2, help="N: executions per design")
     p.add_argument("--lr", type=float, default=1e-3, help="actor learning rate")
     p.add_argument("--ppo-epochs", type=int, default=2, help="passes over each step's rows in the actor update")
-    p.add_argument("--problems", type=int, default=16, help="RL training problems (of the 81 a+b, a,b in 1..9)")
+    p.add_argument(
+        "--problems", type=int, default=16, help="RL training problems (arith: of the 81 a+b; family: split evenly over the kinds)"
+    )
     p.add_argument("--save-freq", type=int, default=8, help="checkpoint every this many steps (and at the last)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, rollout sampling and warm start")
     p.add_argument("--warmstart-steps", type=int, default=300, help="supervised warm-start steps (cached)")
@@ -212,18 +229,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     from verl_metaagent.demo.warmstart import WarmStartConfig, warm_start
 
-    ws_cfg = WarmStartConfig(steps=args.warmstart_steps, batch_size=args.warmstart_batch, seed=args.seed)
-    model_dir, ws_info = warm_start(out / "model", ws_cfg)
-    print(
-        "[demo] warm-started policy: P(design=single) {:.2f}  P(design=vote) {:.2f}  P(agent call correct) {:.2f}".format(
-            ws_info["p_design_single"], ws_info["p_design_vote"], ws_info["p_executor_correct"]
-        ),
-        flush=True,
+    task = get_task(args.task)
+    ws_cfg = WarmStartConfig(
+        steps=args.warmstart_steps, batch_size=args.warmstart_batch, seed=args.seed, task_name=args.task
     )
+    model_dir, ws_info = warm_start(out / "model", ws_cfg)
+    probs = "  ".join(f"{k} {v:.2f}" for k, v in ws_info.items() if k.startswith("p_"))
+    print(f"[demo] warm-started policy (exact probabilities): {probs}", flush=True)
 
     train = out / "data" / "train.parquet"
-    problems = demo_task.train_problems(args.problems, seed=args.seed)
-    demo_task.write_dataset(train, problems)
+    problems = task.train_problems(args.problems, args.seed)
+    task.write_dataset(train, problems)
     if args.prepare_only:
         print(json.dumps({"model": str(model_dir), "train": str(train)}), flush=True)
         return 0
@@ -261,6 +277,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         save_freq=args.save_freq,
         seed=args.seed,
         resume=args.resume,
+        max_agent_calls=task.max_agent_calls,
     )
     cmd = [sys.executable, "-m", "verl_metaagent.main", *overrides, *args.extra]
     (out / "command.json").write_text(json.dumps(cmd, indent=1))
@@ -283,7 +300,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     rc = proc.returncode
 
     rows = report.read_rows(metrics)
-    policy = policy_change(Path(model_dir), ckpt_dir, problems)
+    designer_subdir = report.separate_designer_subdir(ckpt_dir)
+    policy = policy_change(Path(model_dir), ckpt_dir, problems, args.task, designer_subdir)
     summary = {"summary": report.summarize(rows), "policy": policy, "warm_start": ws_info, "rows": rows,
                "wall_seconds": round(time.monotonic() - started, 1), "exit_code": rc}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -294,7 +312,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             v = s[key]
             if v["first"] is not None and v["last"] is not None:
                 print(f"[demo] {label:<18} first {s['window']} steps {v['first']:.3f} -> last {s['window']} steps {v['last']:.3f} ({v['change']:+.3f})")
-        if policy:
+        if policy and args.task == "arith":
             a, b = policy["warm_start"], policy["final"]
             print(
                 f"[demo] policy on the {len(problems)} RL problems, warm start -> step {policy['final_step']} checkpoint "

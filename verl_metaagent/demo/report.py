@@ -13,6 +13,7 @@ METRICS = {
     "design_valid_rate": "metaagent/rollout/design_valid_rate",
     "vote_share": "metaagent/rollout/pattern/ensemble",
     "single_share": "metaagent/rollout/pattern/single",
+    "other_share": "metaagent/rollout/pattern/other",
     "calls_per_execution": "metaagent/rollout/calls_per_execution",
     "phase_index": "metaagent/phase/index",
     "trains_designer": "metaagent/phase/trains_designer",
@@ -30,7 +31,7 @@ def step_row(record: dict) -> Optional[dict]:
     for short, key in METRICS.items():
         value = data.get(key)
         row[short] = None if value is None else float(value)
-    for share in ("vote_share", "single_share"):
+    for share in ("vote_share", "single_share", "other_share"):
         if row[share] is None and row["design_valid_rate"] is not None:
             row[share] = 0.0  # the rollout omits patterns that did not occur
     if row["trains_designer"] and row["trains_executor"]:
@@ -59,6 +60,21 @@ def read_rows(path: Path) -> list[dict]:
     return [rows[s] for s in sorted(rows)]
 
 
+def separate_designer_subdir(ckpt_dir: Path) -> Optional[str]:
+    """The designer actor's folder in the latest checkpoint of a separate-parameters run, else None.
+
+    With ``metaagent.parameters=separate`` a checkpoint holds verl's ``actor`` (the executor) and
+    a second actor folder whose name contains ``designer``.
+    """
+    steps = sorted(Path(ckpt_dir).glob("global_step_*"), key=lambda p: int(p.name.rsplit("_", 1)[-1]) if p.name.rsplit("_", 1)[-1].isdigit() else -1)
+    if not steps:
+        return None
+    for sub in sorted(steps[-1].iterdir()):
+        if sub.is_dir() and "designer" in sub.name and any(sub.glob("model_world_size_*_rank_*.pt")):
+            return sub.name
+    return None
+
+
 def _fmt(value: Optional[float], spec: str = ".2f") -> str:
     return "  - " if value is None else format(value, spec)
 
@@ -68,7 +84,7 @@ def progress_line(row: dict, total_steps: int) -> str:
     return (
         f"[demo] step {row['step']:>3}/{total_steps}  trains {row['phase'] or '-':<8}  "
         f"reward: designer {_fmt(row['designer_reward'])}  executor {_fmt(row['executor_reward'])}  "
-        f"designs: vote {_fmt(row['vote_share'])} single {_fmt(row['single_share'])} "
+        f"designs: vote {_fmt(row['vote_share'])} single {_fmt(row['single_share'])} other {_fmt(row.get('other_share'))} "
         f"valid {_fmt(row['design_valid_rate'])}  ({_fmt(row['step_seconds'], '.1f')} s)"
     )
 

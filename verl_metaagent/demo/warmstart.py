@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from verl_metaagent.demo import task as demo_task
+from verl_metaagent.demo.tasks import get_task
 
 #: Marker file written last into a finished warm-start directory.
 MARKER = ".demo_warmstart.json"
@@ -44,6 +45,7 @@ class WarmStartConfig:
         designer_per_problem / executor_per_problem: samples per problem and role.
         hidden_size / num_layers: size of the tiny Qwen3 model.
         seed: seed of the data, the model init and the batch order.
+        task_name: the demo task (``verl_metaagent.demo.tasks``): ``arith`` or ``family``.
     """
 
     steps: int = 500
@@ -55,11 +57,13 @@ class WarmStartConfig:
     hidden_size: int = 64
     num_layers: int = 2
     seed: int = 0
+    task_name: str = "arith"
 
     def digest(self) -> str:
-        """Hash of the settings (the cache key)."""
-        task = {"designs": demo_task.DESIGNS, "agent_prompt": demo_task.AGENT_PROMPT}
-        blob = json.dumps({"version": WARMSTART_VERSION, "task": task, **asdict(self)}, sort_keys=True)
+        """Hash of the settings and of the task's fingerprint (the cache key)."""
+        fields = asdict(self)
+        task = get_task(fields.pop("task_name")).fingerprint
+        blob = json.dumps({"version": WARMSTART_VERSION, "task": task, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -91,28 +95,27 @@ def response_logprob(model, chat, messages: list[dict], response: str, eos_id: i
     return float(logp[mask].gather(1, target[mask].unsqueeze(1)).sum())
 
 
-def evaluate(model, chat, eos_id: int, problems: list[demo_task.Problem]) -> dict:
-    """Exact (teacher-forced) probabilities of the warm-started policy on ``problems``.
+def evaluate(model, chat, eos_id: int, problems: list, task_name: str = "arith", designer_model=None) -> dict:
+    """Exact (teacher-forced, temperature 1) probabilities of the policy on ``problems``.
 
-    ``p_design_<name>``: mean probability that the designer writes that design verbatim;
-    ``p_executor_correct``: mean probability that one agent call answers ``\\boxed{sum}`` verbatim
-    (= single-call accuracy under temperature-1 sampling, up to other spellings of the sum).
+    One value per probe of the task (``DemoTask.probes``): the mean probability of answering the
+    probe's messages with exactly its response. ``arith``: ``p_design_<name>`` (the designer
+    writes that design verbatim) and ``p_executor_correct`` (one agent call answers
+    ``\\boxed{sum}`` verbatim = single-call accuracy, up to other spellings of the sum).
+    Designer probes (``p_design_*``) use ``designer_model`` when given (separate parameters).
     """
     out: dict = {}
-    for name, text in demo_task.DESIGNS.items():
-        probs = [math.exp(response_logprob(model, chat, demo_task.designer_messages(p), text, eos_id)) for p in problems]
-        out[f"p_design_{name}"] = sum(probs) / len(probs)
-    probs = [
-        math.exp(response_logprob(model, chat, demo_task.executor_messages(p), demo_task.boxed(p.answer), eos_id))
-        for p in problems
-    ]
-    out["p_executor_correct"] = sum(probs) / len(probs)
+    for name, pairs in get_task(task_name).probes(problems).items():
+        policy = designer_model if designer_model is not None and name.startswith("p_design_") else model
+        probs = [math.exp(response_logprob(policy, chat, messages, response, eos_id)) for messages, response in pairs]
+        out[name] = sum(probs) / len(probs)
     return out
 
 
-def load_policy(model_dir, checkpoint: Optional[Path] = None):
+def load_policy(model_dir, checkpoint: Optional[Path] = None, actor_subdir: str = "actor"):
     """``(model, chat, eos_id)`` of the warm-started model, with the actor weights of a verl
-    checkpoint (``<ckpt>/global_step_<n>``, FSDP2 state dict of one rank) loaded over it if given."""
+    checkpoint (``<ckpt>/global_step_<n>/<actor_subdir>``, FSDP2 state dict of one rank) loaded
+    over it if given."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -123,9 +126,11 @@ def load_policy(model_dir, checkpoint: Optional[Path] = None):
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     if checkpoint is not None:
-        shards = sorted((Path(checkpoint) / "actor").glob("model_world_size_*_rank_*.pt"))
+        shards = sorted((Path(checkpoint) / actor_subdir).glob("model_world_size_*_rank_*.pt"))
         if len(shards) != 1:
-            raise FileNotFoundError(f"expected one actor shard (world size 1) in {checkpoint}/actor, found {len(shards)}")
+            raise FileNotFoundError(
+                f"expected one actor shard (world size 1) in {checkpoint}/{actor_subdir}, found {len(shards)}"
+            )
         import logging
 
         mesh_log = logging.getLogger("torch.distributed.device_mesh")
@@ -143,10 +148,23 @@ def load_policy(model_dir, checkpoint: Optional[Path] = None):
     return model, ChatTokenizer(tokenizer), tokenizer.convert_tokens_to_ids("<|im_end|>")
 
 
-def evaluate_policy(model_dir, problems: list[demo_task.Problem], checkpoint: Optional[Path] = None) -> dict:
-    """:func:`evaluate` of the warm-started model or of a verl checkpoint of it (see :func:`load_policy`)."""
+def evaluate_policy(
+    model_dir,
+    problems: list,
+    checkpoint: Optional[Path] = None,
+    task_name: str = "arith",
+    designer_subdir: Optional[str] = None,
+) -> dict:
+    """:func:`evaluate` of the warm-started model or of a verl checkpoint of it (see :func:`load_policy`).
+
+    ``designer_subdir``: with separate parameters, the checkpoint folder of the designer's actor
+    (the executor's is verl's ``actor``); designer probes then use that policy.
+    """
     model, chat, eos_id = load_policy(model_dir, checkpoint)
-    return {k: round(v, 4) for k, v in evaluate(model, chat, eos_id, problems).items()}
+    designer = None
+    if checkpoint is not None and designer_subdir:
+        designer = load_policy(model_dir, checkpoint, designer_subdir)[0]
+    return {k: round(v, 4) for k, v in evaluate(model, chat, eos_id, problems, task_name, designer).items()}
 
 
 def warm_start(
@@ -179,10 +197,11 @@ def warm_start(
 
     started = time.monotonic()
     log(f"[demo] warm start: {cfg.steps} supervised steps on the task format -> {out_dir} (cached for re-runs)")
-    problems = demo_task.all_problems()
+    task = get_task(cfg.task_name)
+    problems = task.warmstart_pool(cfg.seed)
     init_dir = build_tiny_model(
         out_dir.parent / (out_dir.name + "_init"),
-        corpus=demo_task.tokenizer_corpus(problems),
+        corpus=task.tokenizer_corpus(problems),
         hidden_size=cfg.hidden_size,
         num_layers=cfg.num_layers,
         seed=cfg.seed,
@@ -191,13 +210,7 @@ def warm_start(
     chat = ChatTokenizer(tokenizer)
     eos_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pad_id = tokenizer.pad_token_id
-    samples = demo_task.warmstart_samples(
-        problems,
-        designer_per_problem=cfg.designer_per_problem,
-        executor_per_problem=cfg.executor_per_problem,
-        p_correct=cfg.p_correct,
-        seed=cfg.seed,
-    )
+    samples = task.warmstart_samples(problems, cfg)
     encoded = [encode_sample(chat, s, eos_id) for s in samples]
 
     with torch.random.fork_rng(devices=[]):
@@ -241,7 +254,7 @@ def warm_start(
             if (step + 1) % max(1, cfg.steps // 5) == 0 or step + 1 == cfg.steps:
                 log(f"[demo] warm start: step {step + 1}/{cfg.steps}  loss {loss_ema:.3f}  ({time.monotonic() - started:.0f} s)")
         model.eval()
-        probs = evaluate(model, chat, eos_id, problems)
+        probs = evaluate(model, chat, eos_id, problems, cfg.task_name)
 
     info = {
         "hash": digest,
