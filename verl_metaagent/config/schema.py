@@ -4,7 +4,8 @@ Each section's dataclass and loader live with its owner; this module only compos
 ``rollout`` (:func:`verl_metaagent.rollout.config.load_rollout_config`), ``advantage``
 (:func:`verl_metaagent.advantage.core.load_advantage_config`), ``phase``
 (:func:`verl_metaagent.phases.load_phase_config`), ``actor_update``
-(:func:`verl_metaagent.trainer.step_plan.load_update_config`) and ``sandbox`` (free-form).
+(:func:`verl_metaagent.trainer.step_plan.load_update_config`), ``sandbox`` (free-form) and the scalar
+``parameters`` (``shared`` / ``separate``, :mod:`verl_metaagent.trainer.separate_params`).
 Every error is a :class:`~verl_metaagent.utils.config_utils.ConfigError` naming the key and the fix.
 No verl / torch imports.
 """
@@ -16,10 +17,11 @@ from typing import Any
 
 from verl_metaagent.advantage.core import AdvantageConfig, load_advantage_config
 from verl_metaagent.phases import PhaseConfig, load_phase_config
+from verl_metaagent.trainer.separate_params import check_separate_config, load_parameters
 from verl_metaagent.trainer.step_plan import UpdateConfig, load_update_config
 from verl_metaagent.utils.config_utils import ConfigError, require, to_plain
 
-SECTIONS = ("rollout", "advantage", "phase", "actor_update", "sandbox")
+SECTIONS = ("rollout", "advantage", "phase", "actor_update", "sandbox", "parameters")
 ALLOWED_LOSS_AGG_MODES = ("token-mean", "token-sum")
 
 
@@ -33,6 +35,8 @@ class MetaAgentConfig:
         phase: stagewise co-evolution schedule.
         actor_update: optimizer steps per training step and per-role update passes (v1 trainer).
         sandbox: options for the design sandbox (interpreted by the rollout / sandbox modules).
+        parameters: ``shared`` (one policy designs and executes; the paper) or ``separate`` (the ablation:
+            a designer policy and an executor policy, each with its own optimizer and rollout replicas).
     """
 
     rollout: Any = None
@@ -40,6 +44,7 @@ class MetaAgentConfig:
     phase: PhaseConfig = field(default_factory=PhaseConfig)
     actor_update: UpdateConfig = field(default_factory=UpdateConfig)
     sandbox: dict = field(default_factory=dict)
+    parameters: str = "shared"
 
 
 def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig:
@@ -69,6 +74,7 @@ def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig
         phase=load_phase_config(data.get("phase"), f"{path}.phase"),
         actor_update=load_update_config(data.get("actor_update"), f"{path}.actor_update"),
         sandbox=dict(sandbox),
+        parameters=load_parameters(data.get("parameters"), f"{path}.parameters"),
     )
 
 
@@ -141,6 +147,7 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         ConfigError: naming the key and the fix.
     """
     meta = load_metaagent_config(_get(config, "metaagent"))
+    check_separate_config(config, meta.parameters, meta.actor_update.role_passes)
     check_sampling_matches_logprob_pass(config, meta)
     apply_verl_std_switch(config, meta)
     from verl_metaagent.trainer.provenance import check_prompt_variant
