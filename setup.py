@@ -99,7 +99,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["verl_metaagent", "verl_metaagent.*", "reward_fns", "reward_fns.*"]),
+    packages=find_packages(
+        include=["verl_metaagent", "verl_metaagent.*", "metaagent_sandbox", "metaagent_sandbox.*", "reward_fns", "reward_fns.*"]
+    ),
     package_data={"verl_metaagent": ["**/*.yaml", "**/*.md", "**/*.json", "**/*.py.txt"], "reward_fns": ["**/*.json"]},
     include_package_data=True,
     install_requires=install_requires,

@@ -1,6 +1,6 @@
 """The sandbox fork-server ("zygote"): run as ``python -I -S _zygote_main.py ARGS``, never imported.
 
-Started by :mod:`verl_metaagent.sandbox.zygote` with a scrubbed environment and one inherited
+Started by :mod:`metaagent_sandbox.zygote` with a scrubbed environment and one inherited
 ``AF_UNIX``/``SOCK_SEQPACKET`` control socket. It loads the child side of the sandbox
 (``_child.py``, next to this file), imports the preload modules once (trusted, installed code,
 named by the parent: no code comes with the request) and builds the file-system jail, then splits

@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Optional
 
-from verl_metaagent.sandbox.uids import is_sandbox_uid, release_uid
+from metaagent_sandbox.uids import is_sandbox_uid, release_uid
 
 #: World-writable places a sandbox uid can write to besides its work dir; emptied of its files after a run.
 SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")

@@ -16,7 +16,7 @@ import stat
 import tempfile
 from typing import Optional
 
-from verl_metaagent.sandbox.settings import AUTO, settings_from_environ
+from metaagent_sandbox.settings import AUTO, settings_from_environ
 
 #: Name of the runs directory made inside the chosen base (``/dev/shm``, the system temp dir, ...).
 RUNS_DIR_NAME = "verl_metaagent_sandbox_runs"

@@ -31,7 +31,7 @@ other's files. ``VERL_METAAGENT_SANDBOX_JAIL=0`` turns the jail off (:mod:`.sett
 The code that builds the jail is ``_child.build_jail``, run by the zygote and by each ``spawn``
 child (both before any untrusted code, as root or in the run's fresh user namespace). This module
 says what the jail shows (:func:`jail_spec`) and which jail a run gets (:func:`jail_for_run`);
-:func:`verl_metaagent.sandbox.probe.jail_works` whether it can be built here.
+:func:`metaagent_sandbox.probe.jail_works` whether it can be built here.
 """
 
 from __future__ import annotations
@@ -41,15 +41,15 @@ import sys
 import tempfile
 from typing import Optional
 
-from verl_metaagent.sandbox.hostdirs import memory_work_root, per_user, private_dir, runs_dir
-from verl_metaagent.sandbox.settings import JAIL_PATHS_ENV, check_jail_path, settings_from_environ
+from metaagent_sandbox.hostdirs import memory_work_root, per_user, private_dir, runs_dir
+from metaagent_sandbox.settings import JAIL_PATHS_ENV, check_jail_path, settings_from_environ
 
 #: Host paths bound into the jail when they exist (directories or symlinks to them).
 SYSTEM_PATHS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/dev", "/proc")
 
 
 def extra_jail_paths() -> "list[str]":
-    """The directories of :data:`~verl_metaagent.sandbox.settings.JAIL_PATHS_ENV`, checked.
+    """The directories of :data:`~metaagent_sandbox.settings.JAIL_PATHS_ENV`, checked.
 
     Raises:
         ValueError: an entry is not an absolute path to an existing directory, or is ``/`` (which
@@ -101,7 +101,7 @@ _SPECS: dict = {}
 
 def jail_for_run(work: str, shm_mb: int, protections: dict, own_proc: bool) -> Optional[dict]:
     """The jail this run's child enters (a :func:`jail_spec`), or None where the jail does not work
-    (``protections`` from :func:`~verl_metaagent.sandbox.probe.active_protections`) or the work
+    (``protections`` from :func:`~metaagent_sandbox.probe.active_protections`) or the work
     dir is not in a runs dir the jail shows. ``own_proc``: as in :func:`jail_spec`.
 
     As root the zygote builds one jail for all its children, showing the runs dirs (the system

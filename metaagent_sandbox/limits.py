@@ -30,7 +30,7 @@ class SandboxLimits:
 
 @dataclass
 class SandboxResult:
-    """Outcome of :func:`verl_metaagent.sandbox.run_python`.
+    """Outcome of :func:`metaagent_sandbox.run_python`.
 
     ``status``: ``ok`` (exit 0), ``error`` (non-zero exit), ``timeout`` (wall or CPU limit),
     ``output_limit``, ``killed`` (by a signal, e.g. memory), or ``error`` with ``detail['reason']``.

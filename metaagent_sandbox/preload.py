@@ -10,6 +10,7 @@ files in the work dir) can be imported by it: the child's ``sys.path`` is the st
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -25,10 +26,23 @@ PRELOAD_MODULES = (
     "zlib", "ctypes",
 )
 
+
+def _package_dirs(*names: str) -> "dict[str, str]":
+    """``{name: directory}`` of the installed top-level packages among ``names``, found without importing
+    them (``find_spec`` of a top-level name runs no ``__init__``); a name that is not installed is left out."""
+    dirs = {}
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            dirs[name] = os.path.abspath(list(spec.submodule_search_locations)[0])
+    return dirs
+
+
 #: Top-level packages of this project a preload may name, with their directories. A child enters
 #: one through a bare module whose ``__path__`` is that directory: its ``__init__`` does not run
-#: (the plugin's installs an import hook) and the project root never goes on ``sys.path``.
-PROJECT_PACKAGES = {"verl_metaagent": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+#: (the plugin's installs an import hook) and the project root never goes on ``sys.path``. The
+#: sandbox itself imports nothing of them; without the plugin installed this is empty.
+PROJECT_PACKAGES = _package_dirs("verl_metaagent")
 
 #: Standard-library modules whose import does something (opens a browser, prints, starts a GUI demo).
 _NOT_PRELOADABLE = frozenset({"antigravity", "this", "idlelib", "turtledemo"})

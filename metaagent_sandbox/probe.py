@@ -14,9 +14,9 @@ import signal
 import time
 from typing import Callable
 
-from verl_metaagent.sandbox import _child
-from verl_metaagent.sandbox.jail import jail_spec
-from verl_metaagent.sandbox.settings import settings_from_environ
+from metaagent_sandbox import _child
+from metaagent_sandbox.jail import jail_spec
+from metaagent_sandbox.settings import settings_from_environ
 
 IS_ROOT = os.geteuid() == 0
 

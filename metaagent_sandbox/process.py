@@ -19,7 +19,7 @@ fallback). Output is capped (:mod:`.supervisor`); afterwards the work dir is del
 process of the run's uid is killed and waited for (:mod:`.cleanup`): the run returns when none is
 left, or its uid stays quarantined until none is. Where a layer is not available (not root,
 namespaces forbidden in a container), the run goes on with the others;
-:func:`~verl_metaagent.sandbox.probe.active_protections` reports which are active.
+:func:`~metaagent_sandbox.probe.active_protections` reports which are active.
 """
 
 from __future__ import annotations
@@ -33,18 +33,18 @@ import socket
 import time
 from typing import Any, Optional, Sequence
 
-from verl_metaagent.sandbox._child import CHANNEL_FDS
-from verl_metaagent.sandbox.cleanup import sweeper
-from verl_metaagent.sandbox.hostdirs import make_work_dir
-from verl_metaagent.sandbox.jail import jail_for_run
-from verl_metaagent.sandbox.limits import SandboxLimits, SandboxResult, describe_end
-from verl_metaagent.sandbox.preload import PRELOAD_MODULES, PROJECT_PACKAGES, check_preload
-from verl_metaagent.sandbox.probe import active_protections, own_proc_possible
-from verl_metaagent.sandbox.settings import MODES, settings_from_environ
-from verl_metaagent.sandbox.spawn import spawn_child
-from verl_metaagent.sandbox.supervisor import SandboxAbort, Serve, Supervisor
-from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
-from verl_metaagent.sandbox.zygote import BASE_ENV, ZygoteChild, ZygoteUnavailable, get_zygote
+from metaagent_sandbox._child import CHANNEL_FDS
+from metaagent_sandbox.cleanup import sweeper
+from metaagent_sandbox.hostdirs import make_work_dir
+from metaagent_sandbox.jail import jail_for_run
+from metaagent_sandbox.limits import SandboxLimits, SandboxResult, describe_end
+from metaagent_sandbox.preload import PRELOAD_MODULES, PROJECT_PACKAGES, check_preload
+from metaagent_sandbox.probe import active_protections, own_proc_possible
+from metaagent_sandbox.settings import MODES, settings_from_environ
+from metaagent_sandbox.spawn import spawn_child
+from metaagent_sandbox.supervisor import SandboxAbort, Serve, Supervisor
+from metaagent_sandbox.uids import claim_uid, release_uid, uid_was_left_clean
+from metaagent_sandbox.zygote import BASE_ENV, ZygoteChild, ZygoteUnavailable, get_zygote
 
 __all__ = ["CHANNEL_FDS", "PROGRAM_FILE", "SandboxAbort", "default_mode", "run_in_sandbox", "run_python",
            "run_python_sync"]
@@ -148,7 +148,7 @@ async def run_in_sandbox(
     (one per distinct preload and process); ``"spawn"`` starts a fresh interpreter; ``None`` ->
     :func:`default_mode`. A zygote that cannot start or fork falls back to ``spawn``
     (``detail['mode']`` says which ran). ``work_root``: where the work dir is made (default: the
-    system temp dir; see :func:`~verl_metaagent.sandbox.hostdirs.memory_work_root`).
+    system temp dir; see :func:`~metaagent_sandbox.hostdirs.memory_work_root`).
 
     Raises:
         TypeError, ValueError: a malformed argument (named in the message); nothing has run.

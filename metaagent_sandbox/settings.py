@@ -35,7 +35,7 @@ _FALSE = ("0", "false", "no", "off")
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    """Process-wide sandbox settings (limits are per call: :class:`~verl_metaagent.sandbox.SandboxLimits`).
+    """Process-wide sandbox settings (limits are per call: :class:`~metaagent_sandbox.SandboxLimits`).
 
     Attributes:
         mode: ``"zygote"`` (children forked from a warm fork-server) or ``"spawn"`` (a fresh

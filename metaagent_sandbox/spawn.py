@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Optional
 
-from verl_metaagent.sandbox.cleanup import kill_child
+from metaagent_sandbox.cleanup import kill_child
 
 
 @functools.lru_cache(maxsize=1)

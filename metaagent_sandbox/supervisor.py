@@ -12,9 +12,9 @@ import os
 import time
 from typing import Awaitable, Callable, Optional
 
-from verl_metaagent.sandbox.child_io import Channel, InputFeeder, LineReader, OutputCollector
-from verl_metaagent.sandbox.cleanup import sweeper
-from verl_metaagent.sandbox.limits import SandboxLimits
+from metaagent_sandbox.child_io import Channel, InputFeeder, LineReader, OutputCollector
+from metaagent_sandbox.cleanup import sweeper
+from metaagent_sandbox.limits import SandboxLimits
 
 
 class SandboxAbort(Exception):

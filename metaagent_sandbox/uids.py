@@ -14,7 +14,7 @@ import os
 import threading
 from typing import Optional
 
-from verl_metaagent.sandbox.hostdirs import dev_shm_is_tmpfs, private_dir
+from metaagent_sandbox.hostdirs import dev_shm_is_tmpfs, private_dir
 
 #: Sandbox uids are ``UID_BASE .. UID_BASE + UID_SLOTS - 1`` (no account needs to exist).
 UID_BASE = 61000

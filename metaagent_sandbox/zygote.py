@@ -5,7 +5,7 @@ need. The zygote (``_zygote_main.py``) is one long-lived helper per parent proce
 (module names, see :mod:`.preload`): started lazily with the scrubbed environment, it imports the
 preload once and forks a child per run; the child applies the run's protections, drops its
 privileges and runs the caller's program (``_child.run``; see
-:func:`verl_metaagent.sandbox.run_in_sandbox`).
+:func:`metaagent_sandbox.run_in_sandbox`).
 
 Lifetime: each zygote belongs to a daemon thread of this process that started it and waits for
 its end; the zygote dies with that thread (``PR_SET_PDEATHSIG``) or when its control socket
@@ -32,8 +32,8 @@ import threading
 import time
 from typing import Optional
 
-from verl_metaagent.sandbox.cleanup import kill_child
-from verl_metaagent.sandbox.preload import PROJECT_PACKAGES
+from metaagent_sandbox.cleanup import kill_child
+from metaagent_sandbox.preload import PROJECT_PACKAGES
 
 logger = logging.getLogger(__name__)
 

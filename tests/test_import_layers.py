@@ -1,5 +1,5 @@
-"""docs/architecture.md's layer rules as a test: walk every import of the plugin and of ``reward_fns``
-(with ``ast``, nothing is imported) and fail on an import that the layer table does not allow.
+"""docs/architecture.md's layer rules as a test: walk every import of the plugin, ``metaagent_sandbox`` and
+``reward_fns`` (with ``ast``, nothing is imported) and fail on an import that the layer table does not allow.
 
 The table below is the one in docs/architecture.md ("Layers"); a test checks that both say the same.
 A module belongs to the unit with the longest matching module prefix; an import between two modules
@@ -14,14 +14,14 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("verl_metaagent", "reward_fns")
+PACKAGES = ("verl_metaagent", "metaagent_sandbox", "reward_fns")
 P = "verl_metaagent."
 
 # unit: (module prefixes, units it may import)
 LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "contract": ((P + "contract",), ()),
     "utils": ((P + "utils",), ()),
-    "sandbox": ((P + "sandbox",), ()),
+    "sandbox": (("metaagent_sandbox", P + "sandbox"), ()),  # verl_metaagent.sandbox: the re-export
     "answers": (("reward_fns.answers",), ()),
     "reward_fns": (("reward_fns",), ("answers", "sandbox")),
     "advantage": ((P + "advantage",), ("contract", "utils")),
@@ -172,7 +172,28 @@ def test_the_check_catches_an_upward_import():
     assert violations([(P + "clients.token_client", P + "rollout.tree")])  # clients reaching the rollout
     assert violations([("reward_fns.math.grader", P + "rollout.tree")])
     assert violations([(P + "sandbox.process", P + "utils.lazy")])
+    assert violations([("metaagent_sandbox.process", P + "utils.lazy")])
+    assert violations([("reward_fns.code.grader", P + "utils")])  # reward_fns stays stand-alone
+    assert not violations([("reward_fns.code._executor", "metaagent_sandbox")])
     assert not violations([(P + "trainer.v1_trainer", P + "config.schema")])
+
+
+def test_the_stand_alone_packages_import_nothing_of_the_plugin():
+    """``reward_fns`` and ``metaagent_sandbox`` never name ``verl_metaagent`` (not even its ``sandbox`` re-export,
+    which the table allows as part of the sandbox unit): importing the plugin's package installs its import hook.
+    tests/reward_fns/test_standalone.py checks the same at run time, in a fresh interpreter."""
+    standalone = [m for m in MODULES if m.split(".")[0] in ("reward_fns", "metaagent_sandbox")]
+    assert "reward_fns.code._executor" in standalone and "metaagent_sandbox.process" in standalone
+    found = {m: [n for n in _imported_names(m, MODULES[m]) if n == "verl_metaagent" or n.startswith(P)]
+             for m in standalone}
+    assert {m: names for m, names in found.items() if names} == {}
+
+
+def test_the_sandbox_re_export_is_only_a_re_export():
+    """``verl_metaagent.sandbox`` holds no code of its own: one ``__init__`` that imports ``metaagent_sandbox``."""
+    assert [m for m in MODULES if m.startswith(P + "sandbox")] == [P + "sandbox"]
+    assert {n.split(".")[0] for n in _imported_names(P + "sandbox", MODULES[P + "sandbox"])} == {
+        "importlib", "pkgutil", "sys", "metaagent_sandbox"}
 
 
 def test_relative_imports_resolve(tmp_path):

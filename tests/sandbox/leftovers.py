@@ -12,7 +12,7 @@ import os
 import time
 from typing import List, Optional
 
-from verl_metaagent.sandbox.uids import LOCK_DIR
+from metaagent_sandbox.uids import LOCK_DIR
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -11,10 +11,10 @@ import stat
 
 import pytest
 
-import verl_metaagent.sandbox as sandbox
-from verl_metaagent.sandbox import SandboxLimits, active_protections, run_in_sandbox, run_python, run_python_sync
-from verl_metaagent.sandbox.process import PROGRAM_FILE
-from verl_metaagent.sandbox.uids import is_sandbox_uid
+import metaagent_sandbox as sandbox
+from metaagent_sandbox import SandboxLimits, active_protections, run_in_sandbox, run_python, run_python_sync
+from metaagent_sandbox.process import PROGRAM_FILE
+from metaagent_sandbox.uids import is_sandbox_uid
 
 PROT = active_protections()
 LIM = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)

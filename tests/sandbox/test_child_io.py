@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from verl_metaagent.sandbox import CHANNEL_FDS, SandboxAbort, SandboxLimits, run_in_sandbox
-from verl_metaagent.sandbox.child_io import Channel, LineReader
+from metaagent_sandbox import CHANNEL_FDS, SandboxAbort, SandboxLimits, run_in_sandbox
+from metaagent_sandbox.child_io import Channel, LineReader
 
 CHANNEL_ARGV = [str(fd) for fd in CHANNEL_FDS]
 LIM = SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from verl_metaagent.sandbox import cleanup
-from verl_metaagent.sandbox.uids import UID_BASE
+from metaagent_sandbox import cleanup
+from metaagent_sandbox.uids import UID_BASE
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create files of sandbox uids")
 RUN_UID, OTHER_UID = UID_BASE + 7, UID_BASE + 8
@@ -121,7 +121,7 @@ def test_kill_uids_kills_and_reports_a_uid_whose_zombie_nobody_reaps():
 def test_a_uid_left_in_use_that_a_sweep_cannot_empty_is_quarantined_and_another_taken(monkeypatch):
     """A crashed parent left a uid marked in use with a process (here: a zombie of ours, which no
     sweep can reap): the next run sweeps it, quarantines it and runs under another uid."""
-    from verl_metaagent.sandbox import process, run_python_sync, uids
+    from metaagent_sandbox import process, run_python_sync, uids
 
     uid, fd = uids.claim_uid()
     os.pwrite(fd, b"inuse", 0)

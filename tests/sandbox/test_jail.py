@@ -6,10 +6,10 @@ import stat
 
 import pytest
 
-from verl_metaagent.sandbox import PRELOAD_MODULES, SandboxLimits, active_protections, run_python_sync
-from verl_metaagent.sandbox import probe
-from verl_metaagent.sandbox.jail import forget_jail_specs, interpreter_links, jail_paths
-from verl_metaagent.sandbox.probe import own_proc_possible
+from metaagent_sandbox import PRELOAD_MODULES, SandboxLimits, active_protections, run_python_sync
+from metaagent_sandbox import probe
+from metaagent_sandbox.jail import forget_jail_specs, interpreter_links, jail_paths
+from metaagent_sandbox.probe import own_proc_possible
 
 PROT = active_protections()
 LIM = SandboxLimits(wall_seconds=10, cpu_seconds=5, memory_mb=256, max_processes=8, max_output_bytes=1 << 16)
@@ -103,8 +103,8 @@ def test_the_project_and_its_venv_are_not_visible():
 
 @needs_jail
 def test_a_runs_dir_deleted_and_made_again_is_bound_anew(sandbox_mode):
-    from verl_metaagent.sandbox import zygote as zygote_mod
-    from verl_metaagent.sandbox.hostdirs import runs_dir
+    from metaagent_sandbox import zygote as zygote_mod
+    from metaagent_sandbox.hostdirs import runs_dir
 
     assert run("print(1)").stdout == "1\n"
     before = zygote_mod.zygote_pid(PRELOAD_MODULES)
@@ -169,8 +169,8 @@ def fresh_jail_specs():
 
 @needs_jail
 def test_extra_paths_are_shown_and_bad_ones_are_refused(secret, monkeypatch, fresh_jail_specs):
-    from verl_metaagent.sandbox.jail import extra_jail_paths
-    from verl_metaagent.sandbox.settings import JAIL_PATHS_ENV
+    from metaagent_sandbox.jail import extra_jail_paths
+    from metaagent_sandbox.settings import JAIL_PATHS_ENV
 
     monkeypatch.setenv(JAIL_PATHS_ENV, os.path.dirname(secret))
     r = run(f"print(open({secret!r}).read())")

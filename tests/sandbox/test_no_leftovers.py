@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python_sync
+from metaagent_sandbox import SandboxLimits, active_protections, run_python_sync
 
 from leftovers import PROGRAMS, now_ticks, processes_started_before, uid_is_held
 
@@ -48,8 +48,8 @@ def test_a_quarantined_uid_is_released_once_it_is_empty_and_never_handed_out_bef
     what it finds on each recheck and releases the uid once nothing of it is left."""
     import time
 
-    from verl_metaagent.sandbox.cleanup import Sweeper
-    from verl_metaagent.sandbox.uids import claim_uid, release_uid, uid_was_left_clean
+    from metaagent_sandbox.cleanup import Sweeper
+    from metaagent_sandbox.uids import claim_uid, release_uid, uid_was_left_clean
 
     uid, fd = claim_uid()
     uid_was_left_clean(fd)

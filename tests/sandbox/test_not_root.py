@@ -69,7 +69,7 @@ print(made)
 DRIVER = r"""
 import asyncio, json, sys
 from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
-from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python
+from metaagent_sandbox import SandboxLimits, active_protections, run_python
 probe, port, package, storm = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 design = "from verl_metaagent.design.api import *\nfinish(Agent('a', 'b').ask())\n"
 async def caller(request):
@@ -133,11 +133,11 @@ def _copy_readable(src, dst):
 @pytest.fixture
 def readable_package():
     """A copy of the packages that uid 65534 can import (the checkout may sit in a private dir):
-    the plugin, ``reward_fns`` (the design API uses its answers module) and the tests' ``support`` helpers."""
+    the plugin, the sandbox, ``reward_fns`` (the design API uses its answers module) and the tests' ``support`` helpers."""
     root = tempfile.mkdtemp(prefix="vm_nobody_")
     os.chmod(root, 0o755)
     checkout = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))
-    for package in ("verl_metaagent", "reward_fns", "tests/support"):
+    for package in ("verl_metaagent", "metaagent_sandbox", "reward_fns", "tests/support"):
         _copy_readable(os.path.join(checkout, package), os.path.join(root, os.path.basename(package)))
     yield root
     shutil.rmtree(root, ignore_errors=True)
@@ -145,7 +145,7 @@ def readable_package():
 
 def test_an_ordinary_user_gets_network_ipc_and_file_system_isolation(readable_package):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_package, "HOME": "/nonexistent", "TMPDIR": "/tmp"}
-    check = _run_as_nobody(["-c", "import os, verl_metaagent.sandbox; assert os.getuid() == %d" % NOBODY], env, 60)
+    check = _run_as_nobody(["-c", "import os, metaagent_sandbox; assert os.getuid() == %d" % NOBODY], env, 60)
     if check.returncode != 0:
         pytest.skip(f"this interpreter is not usable by uid {NOBODY}: {check.stderr[-300:]}")
     userns = _run_as_nobody(["-c", "import ctypes; assert ctypes.CDLL(None).unshare(0x10000000) == 0"], env, 60)
@@ -215,7 +215,7 @@ def test_the_hostile_battery_passes_as_an_ordinary_user(readable_package):
 # hog excepted).
 LEFTOVER_DRIVER = r"""
 import asyncio, json, os, subprocess, sys
-from verl_metaagent.sandbox import PRELOAD_MODULES, SandboxLimits, run_python, zygote
+from metaagent_sandbox import PRELOAD_MODULES, SandboxLimits, run_python, zygote
 programs = json.loads(sys.argv[1])
 def running():
     mine = set()
@@ -250,7 +250,7 @@ def test_as_an_ordinary_user_no_process_outlives_its_run(readable_package):
     """Not root, a run's processes live in its own pid namespace: when its init ends, the kernel
     kills them all, before the run is reported over."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_package, "HOME": "/nonexistent", "TMPDIR": "/tmp"}
-    has_pid_namespace = "from verl_metaagent.sandbox import active_protections as a; assert a()['pid_namespace']"
+    has_pid_namespace = "from metaagent_sandbox import active_protections as a; assert a()['pid_namespace']"
     check = _run_as_nobody(["-c", has_pid_namespace], env, 60)
     if check.returncode != 0:
         pytest.skip(f"no pid namespace for uid {NOBODY} here: {check.stderr[-300:]}")

@@ -3,7 +3,7 @@
 import os
 import time
 
-from verl_metaagent.sandbox.probe import check_in_child
+from metaagent_sandbox.probe import check_in_child
 
 
 def test_the_childs_answer_is_returned():
@@ -27,7 +27,7 @@ def test_a_probe_that_never_answers_is_killed_and_counts_as_no():
 
 
 def test_kernel_version_comparison(monkeypatch):
-    from verl_metaagent.sandbox import probe
+    from metaagent_sandbox import probe
 
     class Uname:
         release = "5.14.0-362.el9.x86_64"

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from verl_metaagent.sandbox import SandboxLimits, active_protections, run_python, run_python_sync
-from verl_metaagent.sandbox.probe import own_proc_possible
+from metaagent_sandbox import SandboxLimits, active_protections, run_python, run_python_sync
+from metaagent_sandbox.probe import own_proc_possible
 
 from leftovers import now_ticks, processes_started_before
 
@@ -219,7 +219,7 @@ def test_active_protections_values():
 
 def test_no_verl_torch_ray_imports():
     code = (
-        "import sys, verl_metaagent.sandbox, verl_metaagent.design.runtime, verl_metaagent.design._transport\n"
+        "import sys, metaagent_sandbox, verl_metaagent.design.runtime, verl_metaagent.design._transport\n"
         "bad = [m for m in ('verl', 'torch', 'ray') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -229,7 +229,7 @@ def test_no_verl_torch_ray_imports():
 
 @pytest.mark.skipif(not PROT["unprivileged_uid"], reason="uid locks are used only as root")
 def test_uid_lock_dir_that_others_can_write_is_refused(tmp_path, monkeypatch):
-    from verl_metaagent.sandbox import uids
+    from metaagent_sandbox import uids
 
     shared = tmp_path / "locks"
     shared.mkdir()
@@ -240,8 +240,8 @@ def test_uid_lock_dir_that_others_can_write_is_refused(tmp_path, monkeypatch):
 
 
 def test_work_root_places_the_work_dir_and_is_removed(tmp_path, monkeypatch):
-    from verl_metaagent.sandbox import run_in_sandbox
-    from verl_metaagent.sandbox.hostdirs import RUNS_DIR_NAME, memory_work_root, per_user
+    from metaagent_sandbox import run_in_sandbox
+    from metaagent_sandbox.hostdirs import RUNS_DIR_NAME, memory_work_root, per_user
 
     root = tmp_path / "root"
     root.mkdir()
@@ -271,7 +271,7 @@ def test_work_root_places_the_work_dir_and_is_removed(tmp_path, monkeypatch):
     ],
 )
 def test_describe_end(seen, exit_code, expected):
-    from verl_metaagent.sandbox.limits import describe_end
+    from metaagent_sandbox.limits import describe_end
 
     limits = SandboxLimits(wall_seconds=4.5, cpu_seconds=2, max_output_bytes=100)
     assert describe_end(seen, exit_code, limits) == expected

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from verl_metaagent.sandbox import SandboxSettings, settings_from_config
-from verl_metaagent.sandbox.settings import JAIL_ENV, JAIL_PATHS_ENV, MODE_ENV, WORKDIR_ENV, settings_from_environ
+from metaagent_sandbox import SandboxSettings, settings_from_config
+from metaagent_sandbox.settings import JAIL_ENV, JAIL_PATHS_ENV, MODE_ENV, WORKDIR_ENV, settings_from_environ
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ def test_to_environ_gives_a_process_the_same_settings(settings):
 
 
 def test_the_sandbox_reads_its_knobs_through_the_settings(monkeypatch, tmp_path):
-    from verl_metaagent.sandbox.hostdirs import memory_work_root
-    from verl_metaagent.sandbox.process import default_mode
+    from metaagent_sandbox.hostdirs import memory_work_root
+    from metaagent_sandbox.process import default_mode
 
     for key, value in SandboxSettings("spawn", True, (), str(tmp_path)).to_environ().items():
         monkeypatch.setenv(key, value)

@@ -11,11 +11,11 @@ import pytest
 
 from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
 from verl_metaagent.design.runtime import _DESIGN_PRELOAD
-from verl_metaagent.sandbox import PRELOAD_MODULES as PRELOAD
-from verl_metaagent.sandbox import SandboxLimits, active_protections, run_in_sandbox, run_python_sync
-from verl_metaagent.sandbox import zygote as zygote_mod
-from verl_metaagent.sandbox.process import default_mode
-from verl_metaagent.sandbox.settings import MODE_ENV
+from metaagent_sandbox import PRELOAD_MODULES as PRELOAD
+from metaagent_sandbox import SandboxLimits, active_protections, run_in_sandbox, run_python_sync
+from metaagent_sandbox import zygote as zygote_mod
+from metaagent_sandbox.process import default_mode
+from metaagent_sandbox.settings import MODE_ENV
 
 from leftovers import now_ticks, processes_started_before
 
@@ -181,8 +181,8 @@ def test_design_children_load_only_what_designs_may_use():
     """The design zygote's warm heap is what every fork copies page by page: no logging, no
     threading, no import hook of the package, and the project root is not on the script's path."""
     from verl_metaagent.design.validate import ALLOWED_MODULES
-    from verl_metaagent.sandbox import _child
-    from verl_metaagent.sandbox.preload import PROJECT_PACKAGES
+    from metaagent_sandbox import _child
+    from metaagent_sandbox.preload import PROJECT_PACKAGES
 
     project_root = os.path.dirname(PROJECT_PACKAGES["verl_metaagent"])
     probe = (
@@ -194,7 +194,7 @@ def test_design_children_load_only_what_designs_may_use():
     out = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     modules, path = (eval(line) for line in out.stdout.splitlines())
-    assert {"logging", "threading", "verl_metaagent._lazy_registration", "verl_metaagent.sandbox"}.isdisjoint(modules)
+    assert {"logging", "threading", "verl_metaagent._lazy_registration", "metaagent_sandbox"}.isdisjoint(modules)
     assert set(ALLOWED_MODULES - {"workflow"}) <= set(modules)
     assert {"verl_metaagent.design.api", "verl_metaagent.design.workflow.nodes"} <= set(modules)
     assert project_root not in path
@@ -203,8 +203,8 @@ def test_design_children_load_only_what_designs_may_use():
 def test_zygote_dies_with_its_parent():
     code = (
         "import os, sys\n"
-        "from verl_metaagent.sandbox import run_python_sync, zygote\n"
-        "from verl_metaagent.sandbox import PRELOAD_MODULES as PRELOAD\n"
+        "from metaagent_sandbox import run_python_sync, zygote\n"
+        "from metaagent_sandbox import PRELOAD_MODULES as PRELOAD\n"
         "assert run_python_sync('print(1)', mode='zygote').stdout == '1\\n'\n"
         "print(zygote.zygote_pid(PRELOAD), zygote.forker_pid(PRELOAD), flush=True)\n"
         "os._exit(0)\n"  # no clean-up of any kind
