@@ -133,6 +133,8 @@ class TreeRunner:
         mask_faults: training: a failed designer call or grader marks the design / execution as an
             infrastructure fault (masked, counted; ``rollout/faults.py``) instead of raising. Off for
             evaluation, distillation and ``solve``, where the error must reach the user.
+        designer_client: the policy that writes the designs when it is not ``client`` (the
+            separate-parameters ablation); ``client`` then answers only the agent calls.
     """
 
     def __init__(
@@ -150,9 +152,11 @@ class TreeRunner:
         logprobs: bool = True,
         execution_semaphore: Optional[asyncio.Semaphore] = None,
         mask_faults: bool = False,
+        designer_client: Optional[PolicyClient] = None,
     ):
         self.cfg = cfg
         self.client = client
+        self.designer_client = designer_client if designer_client is not None else client
         self.grader = grader
         self.prompt_length = prompt_length
         self.response_length = response_length
@@ -202,7 +206,7 @@ class TreeRunner:
             logprobs=self.logprobs,
         )
         try:
-            out = await self.client.complete(duid, messages, params)
+            out = await self.designer_client.complete(duid, messages, params)
         except Exception as exc:  # an LLM backend failure: in training this design is masked, the step goes on
             if not self.mask_faults:
                 raise

@@ -26,6 +26,7 @@ import ray
 from verl.experimental.agent_loop.agent_loop import AgentLoopManager, AgentLoopMetrics, AgentLoopOutput, AgentLoopWorker
 from verl.protocol import DataProto
 from verl.utils.ray_utils import auto_await
+from verl.workers.rollout.llm_server import LLMServerClient
 
 from verl_metaagent import contract
 from verl_metaagent.clients.token_client import TokenPolicyClient
@@ -79,6 +80,21 @@ def row_to_output(row: RowSpec) -> AgentLoopOutput:
     )
 
 
+class RoleLLMClients(LLMServerClient):
+    """The executor's ``LLMServerClient`` that also carries the designer's (``metaagent.parameters=separate``).
+
+    Built by the trainer with ``executor_manager.get_client(client_cls=RoleLLMClients,
+    designer_client=designer_manager.get_client())`` and handed to the agent-loop workers as their
+    ``llm_client``. Everything verl's base classes do with ``llm_client`` (``generate``, tracing) goes
+    to the executor's replicas; :meth:`HierarchicalAgentLoopWorker.designer_policy_client` unpacks
+    :attr:`designer` so designer generations go to the designer's replicas. Picklable (Ray handles).
+    """
+
+    def __init__(self, config, load_balancer_handle=None, *, designer_client: LLMServerClient, **kwargs):
+        super().__init__(config, load_balancer_handle, **kwargs)
+        self.designer = designer_client
+
+
 class HierarchicalAgentLoopWorker(AgentLoopWorker):
     """An ``AgentLoopWorker`` whose ``generate_sequences`` grows one M x N tree per input problem.
 
@@ -112,11 +128,23 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         return self._semaphore
 
     def policy_client(self) -> TokenPolicyClient:
-        """A client over the worker's LLM servers (the trained policy answers every call)."""
+        """A client over the worker's LLM servers (the trained policy answers every call; with separate
+        parameters, the executor policy: every agent call)."""
         return TokenPolicyClient(self.llm_client, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {}))
 
-    def tree_runner(self, client: TokenPolicyClient, *, step: int, validate: bool) -> TreeRunner:
-        """A :class:`TreeRunner` for one step (training or validation) with this worker's settings."""
+    def designer_policy_client(self) -> Optional[TokenPolicyClient]:
+        """A client over the designer policy's servers when the trainer gave the worker a
+        :class:`RoleLLMClients` (``metaagent.parameters=separate``); None when one policy plays both roles."""
+        designer = getattr(self.llm_client, "designer", None)
+        if designer is None:
+            return None
+        return TokenPolicyClient(designer, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {}))
+
+    def tree_runner(
+        self, client: TokenPolicyClient, *, step: int, validate: bool, designer_client: Optional[TokenPolicyClient] = None
+    ) -> TreeRunner:
+        """A :class:`TreeRunner` for one step (training or validation) with this worker's settings
+        (``designer_client``: the designer policy when it is not ``client``)."""
         return TreeRunner(
             self.tree_config,
             client,
@@ -130,6 +158,7 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
             logprobs=bool(self.rollout_config.calculate_log_probs),
             execution_semaphore=self.execution_semaphore(),
             mask_faults=True,
+            designer_client=designer_client,
         )
 
     def tree_rows(self, tree: ProblemTree, validate: bool, stats: RowStats) -> list[RowSpec]:
@@ -147,7 +176,9 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
     async def generate_sequences(self, batch: DataProto) -> DataProto:
         validate = bool(batch.meta_info.get("validate", False))
         step = int(batch.meta_info.get("global_steps", -1))
-        runner = self.tree_runner(self.policy_client(), step=step, validate=validate)
+        runner = self.tree_runner(
+            self.policy_client(), step=step, validate=validate, designer_client=self.designer_policy_client()
+        )
         started = time.monotonic()
         problems = problems_from_batch(batch)
         trees: list[ProblemTree] = list(await asyncio.gather(*(runner.grow(p) for p in problems)))

@@ -106,7 +106,8 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
         status = "failure"
         try:
             client = self.policy_client()
-            runner = self.tree_runner(client, step=step, validate=validate)
+            designer = self.designer_policy_client()
+            runner = self.tree_runner(client, step=step, validate=validate, designer_client=designer)
             problem = problem_from_fields(prompt, uid=uid, problem_index=0)
             tree = await runner.grow(problem)
             stats = RowStats()
@@ -114,15 +115,26 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
             if rows:
                 summary = tree_summary([tree], rows, stats)
                 span = client.weight_version_span(default=step)
-                await self._put_rows(uid, rows, prompt, partition, summary, span)
+                # with separate parameters each row carries the versions of the policy that wrote it
+                spans = {contract.ROLE_DESIGNER: designer.weight_version_span(default=step)} if designer else {}
+                await self._put_rows(uid, rows, prompt, partition, summary, span, spans)
             status = "finished"
         except Exception:  # one problem's failure must not end the step; verl counts failed groups
             logger.exception("metaagent: growing the tree of prompt %s failed", uid)
         await tq.async_kv_put(key=uid, partition_id=partition, tag={"status": status})
 
     async def _put_rows(
-        self, uid: str, rows: list[RowSpec], prompt: dict, partition: str, summary: dict, span: tuple[int, int]
+        self,
+        uid: str,
+        rows: list[RowSpec],
+        prompt: dict,
+        partition: str,
+        summary: dict,
+        span: tuple[int, int],
+        role_spans: dict[str, tuple[int, int]] | None = None,
     ) -> None:
+        """Put one problem's rows into TQ; ``span`` (``role_spans[row.role]`` when given) is the
+        ``(min, max)`` policy version of the row's calls."""
         import transfer_queue as tq
         from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
@@ -130,7 +142,8 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
         fields, tags = [], []
         for i, (key, row) in enumerate(zip(keys, rows)):
             output = row_to_output(row)
-            output.extra_fields[contract.MIN_GLOBAL_STEPS], output.extra_fields[contract.MAX_GLOBAL_STEPS] = span
+            row_span = (role_spans or {}).get(row.role, span)
+            output.extra_fields[contract.MIN_GLOBAL_STEPS], output.extra_fields[contract.MAX_GLOBAL_STEPS] = row_span
             if i == 0:
                 output.extra_fields[contract.SUMMARY] = summary
             field, tag = self._tq_record(output, prompt, session_id=contract.split_tq_key(key)[1])
