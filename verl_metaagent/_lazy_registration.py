@@ -1,10 +1,13 @@
 """Register the plugin's pieces with verl's registries *when verl loads them*, not before.
 
-``import verl_metaagent`` must be cheap (sandboxed children and ``reward_fns`` import parts of
-it) and must work while verl itself is half-way through ``verl/__init__.py`` (that is where
-``VERL_USE_EXTERNAL_MODULES`` and the ``verl.plugins`` entry point are imported). So instead
-of importing verl here, we install a post-import hook: each registration runs right after the
-verl module that owns the registry finishes importing, or at once if it is already imported.
+``import verl_metaagent`` must be cheap and must work while verl itself is half-way through
+``verl/__init__.py`` (that is where ``VERL_USE_EXTERNAL_MODULES`` and the ``verl.plugins`` entry
+point are imported). So instead of importing verl here, we install a post-import hook: each
+registration runs right after the verl module that owns the registry finishes importing, or at once
+if it is already imported. ``import verl_metaagent`` installs the hook; ``reward_fns`` and
+``metaagent_sandbox`` import nothing of ``verl_metaagent``, so a grader never installs it
+(tests/reward_fns/test_standalone.py), and the sandbox's design children enter the package without
+running its ``__init__``.
 
 Registrations are listed in :data:`REGISTRATIONS` as ``verl module -> "our.module:function"``;
 the function receives the imported verl module and must be idempotent.
