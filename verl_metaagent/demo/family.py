@@ -37,7 +37,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from verl_metaagent.demo.task import WarmStartSample, boxed
 
@@ -259,36 +259,48 @@ def designer_messages(problem: FamilyProblem) -> list[dict]:
     return build_designer_messages({"question": problem.question, "task_type": "math"}, "short")
 
 
-def agent_messages(problem: FamilyProblem, design: str, replies: Sequence[str] = ()) -> list[list[dict]]:
-    """The messages of every agent call of ``design`` on ``problem``, built by the design API itself.
+def run_design(problem: FamilyProblem, design: str, reply: Callable[[list[dict]], str]) -> tuple[list[list[dict]], str]:
+    """Run one of our own :data:`DESIGNS` in-process with the design API: ``(messages of every call, final answer)``.
 
-    The design's code runs in-process against a recording transport that answers the i-th call
-    with ``replies[i]`` (empty if missing), so the messages match what the sandboxed script sends
-    (e.g. the second ``decompose`` agent sees the first's reply under "Outputs of other agents").
+    ``reply(messages) -> text`` answers each agent call. Only for these constant designs (the
+    warm-start data, the probes and the tests); model-written designs run in the sandbox.
     """
     from verl_metaagent.design import _transport, api
 
-    captured: list[list[dict]] = []
+    calls: list[list[dict]] = []
+    final: list[str] = []
     saved = _transport.request
 
-    def record(op: str, payload: dict) -> dict:
+    def transport(op: str, payload: dict) -> dict:
         if op == "ask":
-            text = replies[len(captured)] if len(captured) < len(replies) else ""
-            captured.append([dict(m) for m in payload["messages"]])
-            return {"text": text}
+            messages = [dict(m) for m in payload["messages"]]
+            calls.append(messages)
+            return {"text": reply(messages)}
+        if op == "final":
+            final.append(str(payload.get("answer", "")))
         return {}
 
-    _transport.request = record  # type: ignore[assignment]
+    _transport.request = transport  # type: ignore[assignment]
     try:
         api.configure(question=problem.question, task_type="math")
-        scope: dict = {}
-        exec(compile(DESIGNS[design], f"<design {design}>", "exec"), scope)  # our own constant code
+        exec(compile(DESIGNS[design], f"<design {design}>", "exec"), {})
     except SystemExit:
         pass
     finally:
         _transport.request = saved  # type: ignore[assignment]
         api.configure()
-    return captured
+    return calls, (final[0] if final else "")
+
+
+def agent_messages(problem: FamilyProblem, design: str, replies: Sequence[str] = ()) -> list[list[dict]]:
+    """The messages of every agent call of ``design`` on ``problem``, built by the design API itself.
+
+    The i-th call is answered with ``replies[i]`` (empty if missing), so the messages match what
+    the sandboxed script sends (e.g. the second ``decompose`` agent sees the first's reply under
+    "Outputs of other agents").
+    """
+    answers = iter(replies)
+    return run_design(problem, design, lambda messages: next(answers, ""))[0]
 
 
 def warmstart_samples(
