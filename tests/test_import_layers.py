@@ -31,7 +31,10 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "design": ((P + "design",), ("answers", "sandbox", "utils")),
     "cpu": ((P + "cpu",), ("backends", "utils")),
     "rollout": ((P + "rollout",), ("answers", "clients", "contract", "design", "reward_fns", "sandbox", "utils")),
-    "trainer_core": ((P + "trainer.step_plan", P + "trainer.provenance"), ("advantage", "contract", "phases", "utils")),
+    "trainer_core": (
+        (P + "trainer.step_plan", P + "trainer.provenance", P + "trainer.separate_params"),
+        ("advantage", "contract", "phases", "utils"),
+    ),
     "config": (
         (P + "config",),
         ("advantage", "contract", "cpu", "phases", "reward_fns", "rollout", "sandbox", "trainer_core", "utils"),
@@ -45,6 +48,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "eval": ((P + "eval",), ("backends", "clients", "design", "reward_fns", "rollout", "solve", "utils")),
     "distill": ((P + "distill",), ("clients", "design", "reward_fns", "rollout", "utils")),
     "demo": ((P + "demo",), ("backends", "clients", "cpu", "design", "rollout", "utils")),
+    "ablate": ((P + "ablate",), ("demo",)),
     "cli": ((P + "cli",), ("clients", "design", "distill", "eval", "reward_fns", "rollout", "solve", "utils")),
     "launch": ((P + "main", P + "dry_run"), ("config", "rollout", "trainer", "trainer_core", "utils")),
     "testing": ((P + "testing",), ()),
