@@ -345,6 +345,8 @@ def _make_adapter_class() -> type:
                 * self.config.pipeline_model_parallel_size
             )
             self.replica_rank = rank // world if replica_rank == -1 else replica_rank
+            # metaagent.parameters=separate: the designer's workers serve replicas numbered after the executor's
+            self.replica_rank += int(os.environ.get("VERL_METAAGENT_REPLICA_RANK_OFFSET", "0") or 0)
             self.rollout_rank = rank % world
             self._has_server = self.rollout_rank == 0
             self.server_handle = None

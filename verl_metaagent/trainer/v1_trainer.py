@@ -23,6 +23,10 @@ weight sync after each step, checkpoints, validation, tracker) with only the ste
 
 Not supported (rejected at start by :func:`check_v1_features`, naming the key): a critic, KL in
 the reward, a colocated reward model (rewards come from the tree), ``parameter_sync_step > 1``.
+
+``metaagent.parameters=separate`` (the ablation, :mod:`verl_metaagent.trainer.separate_params`):
+a second actor worker group, rollout replicas and weight sync for the designer; each pass trains
+its role's policy; only the policies in phase are synced; both are checkpointed and resumed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from omegaconf import OmegaConf, open_dict
 
 from verl_metaagent import contract
 from verl_metaagent.config.schema import MetaAgentConfig, validate_run_config
+from verl_metaagent.trainer import separate_params as sep
 from verl_metaagent.trainer.step_plan import SampledRow, StepPlan, mini_batches_for, plan_step
 from verl_metaagent.utils.config_utils import ConfigError, require
 
@@ -160,6 +165,19 @@ def _sampled_rows(keys: list[str], tags: list[dict], extra_fields: list[dict]) -
     return rows, summaries
 
 
+def _policy_versions(tags: list[dict]) -> dict[str, float]:
+    """``metaagent/policy_version/{role}``: the oldest policy version (verl ``global_steps`` of the
+    serving weights) that answered a sampled row of the role. With separate parameters the frozen
+    policy's replicas report the step of their last sync."""
+    out: dict[str, float] = {}
+    for role in contract.TRAINED_ROLES:
+        versions = [t.get(contract.MIN_GLOBAL_STEPS) for t in tags if t.get(contract.ROLE) == role]
+        versions = [int(v) for v in versions if v is not None]
+        if versions:
+            out[f"metaagent/policy_version/{role}"] = float(min(versions))
+    return out
+
+
 def register(v1_module) -> None:
     """Register the trainer modes ``metaagent`` (sync) and ``metaagent_colocate_async`` (idempotent; run by
     the lazy hook when ``verl.trainer.ppo.v1`` is imported)."""
@@ -186,7 +204,13 @@ def _define_trainers() -> dict[str, type]:
     from tensordict import TensorDict
     from transfer_queue import KVBatchMeta
 
+    from verl.checkpoint_engine import CheckpointEngineManager
     from verl.protocol import DataProto
+    from verl.single_controller.ray import RayClassWithInitArgs, RayWorkerGroup
+    from verl.trainer.ppo.utils import Role
+    from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
+    from verl.utils.config import omega_conf_to_dataclass
+    from verl.workers.rollout.llm_server import LLMServerManager
     from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
     from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
     from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
@@ -196,6 +220,23 @@ def _define_trainers() -> dict[str, type]:
     from verl_metaagent.rollout.faults import check_fault_share
     from verl_metaagent.rollout.rows import merge_summaries, rollout_metrics
     from verl_metaagent.trainer.batch_assembly import MiniBatchPlan, plan_minibatches
+
+    class SecondWorkerGroup(RayWorkerGroup):
+        """A ``RayWorkerGroup`` for a second group on a pool that already hosts one (the designer's actor).
+
+        verl looks up the group's torch.distributed master with a task that asks for one CPU on the
+        pool's first bundle; once the first group lives there the bundle has less than one CPU left and
+        the lookup waits forever (on the cpu platform a bundle is one CPU). This lookup asks for none."""
+
+        def _get_master_addr_port(self, pg, bundle_index=0, master_port_range=None):
+            import ray
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+            from verl.single_controller.ray.base import get_master_addr_port
+
+            strategy = PlacementGroupSchedulingStrategy(placement_group=pg, placement_group_bundle_index=bundle_index)
+            self._master_addr, self._master_port = ray.get(
+                get_master_addr_port.options(num_cpus=0, scheduling_strategy=strategy).remote(master_port_range=master_port_range)
+            )
 
     class MetaAgentSteps:
         """The MetaAgent-X step, mixed into one of verl's v1 trainers (module docstring).
@@ -226,7 +267,10 @@ def _define_trainers() -> dict[str, type]:
         # ---------------------------------------------------------------- config-derived sizes
         def _passes_per_step(self) -> int:
             """Actor updates per step at most (for the LR scheduler's horizon): 2 with separate role
-            passes in ``simultaneous`` mode, else 1."""
+            passes in ``simultaneous`` mode, else 1 (also with separate parameters: each policy is
+            updated at most once per step)."""
+            if self._separate():
+                return 1
             both = self.metaagent.phase.mode == "simultaneous"
             return 2 if both and self.metaagent.actor_update.role_passes == "separate" else 1
 
@@ -249,6 +293,133 @@ def _define_trainers() -> dict[str, type]:
             if actor.get("use_dynamic_bsz", False):
                 return 1
             return int(actor.get("ppo_micro_batch_size_per_gpu", None) or 1)
+
+        # ---------------------------------------------------------------- separate parameters
+        def _separate(self) -> bool:
+            return self.metaagent.parameters == sep.SEPARATE
+
+        def _setup(self):
+            """verl's set-up; with separate parameters also the designer's worker group, replicas and
+            weight sync, then the checkpoint load of both policies."""
+            if not self._separate():
+                return super()._setup()
+            sep.check_rollout_engine(self.config)
+            self._defer_checkpoint_load = True
+            try:
+                super()._setup()
+            finally:
+                self._defer_checkpoint_load = False
+            self._setup_designer()
+            self._load_checkpoint()
+
+        def _setup_designer(self) -> None:
+            """The designer policy: a second ``ActorRolloutRefWorker`` group on the actor's resource pool
+            (own optimizer / LR scheduler), its hybrid replicas (ranks after the executor's, found by its
+            workers through ``VERL_METAAGENT_REPLICA_RANK_OFFSET``) and its own weight-sync manager."""
+            actor_role = next(r for r in (Role.ActorRolloutRef, Role.ActorRollout) if r in self.role_worker_mapping)
+            pool = self.resource_pool_manager.get_resource_pool(actor_role)
+            offset = len(self.llm_server_manager.get_replicas())
+            worker_cls = RayClassWithInitArgs(
+                cls=self.role_worker_mapping[actor_role],
+                config=self.config.actor_rollout_ref,
+                distillation_config=self.config.get("distillation"),
+                role=str(actor_role),
+            )
+            wg = SecondWorkerGroup(
+                resource_pool=pool,
+                ray_cls_with_init=worker_cls,
+                name_prefix=f"metaagent_designer_{os.getpid()}_",
+                device_name=self.config.trainer.device,
+                worker_env={sep.REPLICA_RANK_OFFSET_ENV: str(offset)},
+            )
+            wg.init_model()
+            manager = LLMServerManager.create(
+                config=self.config, worker_group=wg, rollout_resource_pool=pool, start_rank=offset
+            )
+            engine_config = omega_conf_to_dataclass(self.config.actor_rollout_ref.rollout.checkpoint_engine)
+            engine_config.backend = "naive"
+            checkpoint_manager = CheckpointEngineManager(config=engine_config, actor_wg=wg, replicas=manager.get_replicas())
+            checkpoint_manager.sleep_replicas()
+            self.designer_actor_wg = wg
+            self.designer_llm_server_manager = manager
+            self.designer_checkpoint_manager = checkpoint_manager
+            print(
+                f"[metaagent] metaagent.parameters=separate: designer policy on its own actor worker group and "
+                f"{len(manager.get_replicas())} rollout replica(s) (ranks from {offset}); executor policy on verl's "
+                f"{offset} replica(s)",
+                flush=True,
+            )
+
+        def _checkpoint_managers(self) -> dict:
+            """role -> weight-sync manager (one shared manager when the policy is shared)."""
+            if not self._separate():
+                return {contract.ROLE_EXECUTOR: self.checkpoint_manager}
+            return {contract.ROLE_EXECUTOR: self.checkpoint_manager, contract.ROLE_DESIGNER: self.designer_checkpoint_manager}
+
+        @contextmanager
+        def _policy(self, role: str):
+            """During the block verl's actor (and reference) RPCs go to ``role``'s policy."""
+            if not self._separate() or role == contract.ROLE_EXECUTOR:
+                yield
+                return
+            saved_actor, saved_ref = self.actor_rollout_wg, getattr(self, "ref_policy_wg", None)
+            self.actor_rollout_wg = self.designer_actor_wg
+            if saved_ref is not None:
+                if saved_ref is not saved_actor:  # refused at start: only a reference inside the actor worker
+                    raise RuntimeError("metaagent.parameters=separate needs the reference model inside the actor worker")
+                self.ref_policy_wg = self.designer_actor_wg
+            try:
+                yield
+            finally:
+                self.actor_rollout_wg = saved_actor
+                if saved_ref is not None:
+                    self.ref_policy_wg = saved_ref
+
+        def get_llm_client(self):
+            """verl's client of the (executor's) replicas; with separate parameters a
+            :class:`~verl_metaagent.rollout.worker.RoleLLMClients` that also carries the designer's."""
+            if not self._separate():
+                return super().get_llm_client()
+            from verl_metaagent.rollout.worker import RoleLLMClients
+
+            return self.llm_server_manager.get_client(
+                client_cls=RoleLLMClients, designer_client=self.designer_llm_server_manager.get_client()
+            )
+
+        def _synced_policies(self) -> tuple[str, ...]:
+            return sep.policies_to_sync(self.global_steps, self.metaagent.phase)
+
+        def on_init_end(self):
+            super().on_init_end()  # verl: the (executor's) replicas get the loaded weights
+            if self._separate():
+                self.designer_checkpoint_manager.update_weights(self.global_steps)
+
+        def on_sample_end(self):
+            if not self._separate():
+                return super().on_sample_end()
+            managers = self._checkpoint_managers()
+            for role in self._synced_policies():
+                managers[role].sleep_replicas()
+            if self.curr_step_profile:
+                self._stop_rollout_profiling()
+
+        def on_step_end(self):
+            """After the step only the policies of the roles in phase are pushed to their replicas
+            (a frozen policy keeps serving the weights of its last sync)."""
+            if not self._separate():
+                return super().on_step_end()
+            managers = self._checkpoint_managers()
+            synced = self._synced_policies()
+            with marked_timer("update_weights", self.timing_raw, color="red"):
+                for role in synced:
+                    managers[role].update_weights(self.global_steps)
+            self._separate_sync_metrics = {f"metaagent/sync/{role}": float(role in synced) for role in managers}
+
+        def _consume_sync_metrics(self) -> dict:
+            metrics = dict(super()._consume_sync_metrics())
+            metrics.update(getattr(self, "_separate_sync_metrics", None) or {})
+            self._separate_sync_metrics = {}
+            return metrics
 
         # ---------------------------------------------------------------- the step
         def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int):
@@ -282,7 +453,13 @@ def _define_trainers() -> dict[str, type]:
                     extra_info={"temperature": self.config.actor_rollout_ref.rollout.temperature},
                 )
                 pass_metrics: dict = {}
-                batch = self._train_pass(batch, pass_metrics, timing_raw)
+                if self._separate():
+                    role = sep.pass_policy(update.roles)
+                    with self._policy(role):
+                        batch = self._train_pass(batch, pass_metrics, timing_raw)
+                    metrics.update(sep.role_actor_metrics(role, pass_metrics))
+                else:
+                    batch = self._train_pass(batch, pass_metrics, timing_raw)
                 metrics.update(pass_metrics)
                 if len(plan.passes) > 1:
                     role = "+".join(update.roles)
@@ -306,6 +483,7 @@ def _define_trainers() -> dict[str, type]:
             )
             self._advantages = plan.advantages
             metrics.update(plan.metrics)
+            metrics.update(_policy_versions(sampled.tags))
             if summaries:
                 merged = merge_summaries(summaries)
                 metrics.update(rollout_metrics(merged))
@@ -379,15 +557,56 @@ def _define_trainers() -> dict[str, type]:
                 return super()._update_actor(batch, metrics)
 
         def _save_checkpoint(self):
-            super()._save_checkpoint()
+            step_dir = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
+            if self._separate():  # the designer first: verl's save marks the step complete (latest_checkpointed_iteration)
+                trainer = self.config.trainer
+                self.designer_actor_wg.save_checkpoint(
+                    sep.actor_checkpoint_dir(step_dir, contract.ROLE_DESIGNER),
+                    None if trainer.default_hdfs_dir is None else os.path.join(
+                        trainer.default_hdfs_dir, f"global_step_{self.global_steps}", sep.ACTOR_DIRS[contract.ROLE_DESIGNER]),
+                    self.global_steps,
+                    max_ckpt_to_keep=trainer.get("max_actor_ckpt_to_keep", None),
+                )
             from verl_metaagent.trainer.provenance import run_info, write_run_info
 
-            step_dir = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}", "actor")
-            write_run_info(
-                step_dir,
-                run_info(self.metaagent.rollout.prompt_variant, "rl", trainer_mode=self.config.trainer.v1.trainer_mode,
-                         global_step=int(self.global_steps)),
-            )
+            info = run_info(self.metaagent.rollout.prompt_variant, "rl", trainer_mode=self.config.trainer.v1.trainer_mode,
+                            global_step=int(self.global_steps), parameters=self.metaagent.parameters)
+            roles = (contract.ROLE_EXECUTOR, contract.ROLE_DESIGNER) if self._separate() else (contract.ROLE_EXECUTOR,)
+            for role in roles[1:]:
+                write_run_info(sep.actor_checkpoint_dir(step_dir, role), dict(info, role=role))
+            super()._save_checkpoint()
+            write_run_info(os.path.join(step_dir, "actor"), dict(info, role=contract.ROLE_EXECUTOR) if self._separate() else info)
+
+        def _resume_folder(self) -> Optional[str]:
+            """The ``global_step_N`` folder verl's ``_load_checkpoint`` will resume from (None: fresh start)."""
+            trainer = self.config.trainer
+            if trainer.resume_mode == "auto":
+                folder = trainer.default_local_dir
+                folder = folder if os.path.isabs(folder) else os.path.join(os.getcwd(), folder)
+                return find_latest_ckpt_path(folder)
+            if trainer.resume_mode == "resume_path" and isinstance(trainer.resume_from_path, str):
+                folder = trainer.resume_from_path
+                return folder if os.path.isabs(folder) else os.path.join(os.getcwd(), folder)
+            return None
+
+        def _load_checkpoint(self):
+            """verl's load (the executor / shared policy from ``actor``), after refusing a checkpoint of the
+            other ``metaagent.parameters``; with separate parameters also the designer from ``designer_actor``."""
+            if getattr(self, "_defer_checkpoint_load", False):  # separate: after the designer exists
+                self.global_steps = 0
+                return
+            folder = self._resume_folder()
+            if folder and os.path.isdir(folder):
+                from verl_metaagent.trainer.provenance import read_run_info
+
+                sep.check_resume(folder, self.metaagent.parameters, read_run_info(os.path.join(folder, "actor")), os.listdir(folder))
+            super()._load_checkpoint()
+            if self._separate() and self.global_steps > 0 and folder:
+                self.designer_actor_wg.load_checkpoint(
+                    local_path=sep.actor_checkpoint_dir(folder, contract.ROLE_DESIGNER),
+                    del_local_after_load=self.config.trainer.del_local_ckpt_after_load,
+                )
+                print(f"[metaagent] resumed the designer policy from {sep.actor_checkpoint_dir(folder, contract.ROLE_DESIGNER)}", flush=True)
 
         def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
             if not getattr(self, "_trained_this_step", True) or len(batch.keys) == 0:  # nothing trained this step
