@@ -31,6 +31,7 @@ EXPECTED_TREE = {
     "ablation_designer_only": (4, 4, "designer_only", 30, "executor", "hierarchical"),
     "ablation_executor_only": (4, 4, "executor_only", 30, "executor", "hierarchical"),
     "ablation_flat_grpo": (4, 4, "simultaneous", 30, "executor", "flat_grpo"),
+    "ablation_separate_params": (4, 4, "alternate", 30, "executor", "hierarchical"),
     "eval_test_benchmarks": (4, 4, "alternate", 30, "executor", "hierarchical"),
 }
 
@@ -83,6 +84,7 @@ def test_recipe_composes_and_validates(name):
     m = cfg.metaagent
     got = (m.rollout.num_designs, m.rollout.num_executions, m.phase.mode, m.phase.phase_length, m.phase.first_role, m.advantage.mode)
     assert got == EXPECTED_TREE[name]
+    assert m.get("parameters", "shared") == ("separate" if name == "ablation_separate_params" else "shared")
     # docs/recipes.md fidelity table: the release's designer sampling, on-policy executors, optimizer steps,
     # code reward, execution limits, entropy
     d, e = m.rollout.designer_sampling, m.rollout.executor_sampling
