@@ -109,3 +109,14 @@ def test_report_flags_an_arm_separated_from_the_baseline(tmp_path):
     assert "-0.300" in k1_row and "**separated**" in k1_row
     assert "**separated**" not in m8_row
     assert any(p.name == "curves.png" and p.stat().st_size > 1000 for p in paths)
+
+
+def test_findings_say_which_arms_separate(tmp_path):
+    for seed in range(3):
+        _write_run(tmp_path, "alternate", seed, [0.3] * 4 + [0.70 + 0.01 * seed] * 4)
+        _write_run(tmp_path, "k1", seed, [0.3] * 4 + [0.40 + 0.01 * seed] * 4)
+        _write_run(tmp_path, "simultaneous", seed, [0.3] * 4 + [0.55 + 0.2 * seed] * 4)
+    write_report(tmp_path, tmp_path / "r", ["alternate", "k1", "simultaneous"], [0, 1, 2])
+    text = (tmp_path / "r" / "tables.md").read_text()
+    assert "- `k1` (paper: 1-step switching collapses): lower than the baseline, -0.300" in text
+    assert "- `simultaneous` (paper: stagewise beats simultaneous): not separated from the baseline" in text

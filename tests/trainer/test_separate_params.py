@@ -3,7 +3,6 @@ metric names, resume refusal) and the rollout routing of designer vs executor ca
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 

@@ -113,6 +113,22 @@ def structure_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def findings(records: list[dict]) -> str:
+    """One line per arm: its final reward against the baseline's, and whether the Welch 95% interval excludes 0."""
+    groups = _by_arm(records)
+    base = [r["final_reward"] for r in groups.get(BASELINE, [])]
+    lines = []
+    for name in [a for a in ARMS if a in groups and a != BASELINE]:
+        d = welch_difference([r["final_reward"] for r in groups[name]], base)
+        claim = f" (paper: {ARMS[name].paper})" if ARMS[name].paper else ""
+        if d is None:
+            lines.append(f"- `{name}`{claim}: fewer than 2 seeds on one side, no interval.")
+            continue
+        verdict = ("lower than" if d["diff"] < 0 else "higher than") if d["separated"] else "not separated from"
+        lines.append(f"- `{name}`{claim}: {verdict} the baseline, {d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}].")
+    return "\n".join(lines)
+
+
 def plot_curves(records: list[dict], path: Path) -> Path:
     """Mean reward per step of every arm (band: min..max over seeds)."""
     import matplotlib
@@ -165,7 +181,8 @@ def write_report(out: Path, report_dir: Path, arm_names: list[str], seeds: list[
     tables.write_text(
         f"Runs: {len(records)} ({machine}).\n\n## Final reward by arm\n\n" + arm_table(records) + "\n\n## Final reward by problem kind\n\n" + kind_table(records)
         + "\n\n## Designer structure vs difficulty (P(design | kind), renormalised over the three designs)\n\n"
-        + structure_table(records) + "\n"
+        + structure_table(records) + "\n\n## Each arm against the baseline (final reward, Welch 95% CI)\n\n"
+        + findings(records) + "\n"
     )
     paths = [results, tables]
     if records:
