@@ -101,7 +101,7 @@ check_list() {
   3. rollout: every agent call was answered by $ENGINE (no 'backend_error' executions), and the
      'truncated' count of calls cut at max_tokens is small
   4. actor: finite pg_loss and grad_norm on both steps; each step updates one role
-  5. time per step (timing_s/step) -- most of it is rollout; compare with the demo numbers in the README
+  5. time per step (timing_s/step) -- most of it is rollout; compare with the demo numbers in docs/demo.md
 EOF
 }
 

@@ -62,7 +62,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("tests/distill/test_records_select_journal.py", "tests/distill/test_select_journal_rules.py"),
     ),
 }
-COPIED = ("verl_metaagent", "reward_fns", "tests", "pytest.ini")
+COPIED = ("verl_metaagent", "metaagent_sandbox", "reward_fns", "tests", "pytest.ini")
 DETECTED = ("killed", "timeout", "segfault", "suspicious", "caught by type check")
 
 
