@@ -120,3 +120,17 @@ def test_findings_say_which_arms_separate(tmp_path):
     text = (tmp_path / "r" / "tables.md").read_text()
     assert "- `k1` (paper: 1-step switching collapses): lower than the baseline, -0.300" in text
     assert "- `simultaneous` (paper: stagewise beats simultaneous): not separated from the baseline" in text
+
+
+def test_a_run_held_by_a_live_runner_is_skipped_not_restarted(tmp_path):
+    import os
+
+    from verl_metaagent.ablate.runner import run_one
+
+    args = parse_args(["--out", str(tmp_path)])
+    rdir = tmp_path / "runs" / "k1" / "seed0"
+    rdir.mkdir(parents=True)
+    (rdir / "demo.log").write_text("in progress")
+    (rdir.parent / "seed0.lock").write_text(str(os.getppid()))  # a live process that is not us
+    assert run_one(args, arms_mod.ARMS["k1"], 0, tmp_path) == {"skipped_for": os.getppid()}
+    assert (rdir / "demo.log").read_text() == "in progress"

@@ -79,13 +79,39 @@ def _shared_warm_start(out: Path, seed: int, steps: int) -> Path:
 
 
 def run_one(args: argparse.Namespace, arm: Arm, seed: int, out: Path) -> Optional[dict]:
-    """Run one (arm, seed) unless its record exists; returns the record (None if the run failed)."""
+    """Run one (arm, seed) unless its record exists; returns the record (None if the run failed,
+    ``{"skipped_for": pid}`` if another live runner holds it).
+
+    Several runners may share one ``--out``: a run another live runner holds (``<run>.lock``) is skipped.
+    """
     rdir = run_dir(out, arm, seed)
     record_path = rdir / "record.json"
     if record_path.exists():
         return json.loads(record_path.read_text())
+    owner = _live_owner(rdir.parent / f"{rdir.name}.lock")
+    if owner is not None:
+        return {"skipped_for": owner}
     shutil.rmtree(rdir, ignore_errors=True)
     rdir.mkdir(parents=True)
+    lock = rdir.parent / f"{rdir.name}.lock"
+    lock.write_text(str(os.getpid()))
+    try:
+        return _run_fresh(args, arm, seed, out, rdir, record_path)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _live_owner(lock: Path) -> Optional[int]:
+    """The pid in ``lock`` if that process is alive (another runner on the same ``--out``), else None."""
+    try:
+        pid = int(lock.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid if pid != os.getpid() else None
+
+
+def _run_fresh(args: argparse.Namespace, arm: Arm, seed: int, out: Path, rdir: Path, record_path: Path) -> Optional[dict]:
     (rdir / "model").symlink_to(_shared_warm_start(out, seed, args.warmstart_steps), target_is_directory=True)
     cmd = demo_command(args, arm, seed, out)
     started = time.monotonic()
@@ -131,6 +157,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             ran += fresh
             done_s = time.monotonic() - started
             left = (len(jobs) - i) * (done_s / ran) if ran else 0.0
+            if record is not None and "skipped_for" in record:
+                print(f"[ablate] {i}/{len(jobs)} {arm.name} seed {seed}: being run by process {record['skipped_for']}; "
+                      "skipped here (re-run later to include it)", flush=True)
+                continue
             status = "failed" if record is None else f"final reward {record['final_reward']:.3f}"
             print(f"[ablate] {i}/{len(jobs)} {arm.name} seed {seed}: {status} "
                   f"({'cached' if not fresh else f'{time.monotonic() - t0:.0f} s'}; about {left / 60:.0f} min left)",
