@@ -134,3 +134,41 @@ def test_a_run_held_by_a_live_runner_is_skipped_not_restarted(tmp_path):
     (rdir.parent / "seed0.lock").write_text(str(os.getppid()))  # a live process that is not us
     assert run_one(args, arms_mod.ARMS["k1"], 0, tmp_path) == {"skipped_for": os.getppid()}
     assert (rdir / "demo.log").read_text() == "in progress"
+
+
+def test_runners_sharing_an_out_build_each_warm_start_once_and_never_together(tmp_path, monkeypatch):
+    """Two runners reaching the same seed at once: one builds, the other waits and reuses it."""
+    import threading
+    import time
+
+    from verl_metaagent.ablate import runner
+    from verl_metaagent.demo import warmstart
+
+    active, overlaps, builds = [0], [0], []
+    guard = threading.Lock()
+
+    def fake_warm_start(out_dir, cfg, **_):
+        done = (out_dir / "done").exists()
+        with guard:
+            active[0] += 1
+            overlaps[0] += active[0] > 1
+        if not done:
+            time.sleep(0.2)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "done").write_text(str(cfg.seed))
+            builds.append(cfg.seed)
+        with guard:
+            active[0] -= 1
+        return str(out_dir), {}
+
+    monkeypatch.setattr(warmstart, "warm_start", fake_warm_start)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(runner._shared_warm_start(tmp_path, 1, 5)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps[0] == 0
+    assert builds == [1]
+    assert results == [tmp_path / "warmstart" / "seed1"] * 3

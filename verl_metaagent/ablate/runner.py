@@ -10,6 +10,7 @@ every arm of that seed. One progress line per finished run, with the time left.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -72,9 +73,18 @@ def demo_command(args: argparse.Namespace, arm: Arm, seed: int, out: Path) -> li
 
 
 def _shared_warm_start(out: Path, seed: int, steps: int) -> Path:
+    """The seed's warm-start model, built once under ``<out>/warmstart/seed<s>``.
+
+    Runners sharing one ``--out`` take an exclusive lock on ``seed<s>.lock`` first, so a second
+    runner waits for the first one's build and then reuses it instead of writing the same files.
+    """
     from verl_metaagent.demo.warmstart import WarmStartConfig, warm_start
 
-    model_dir, _ = warm_start(out / "warmstart" / f"seed{seed}", WarmStartConfig(steps=steps, seed=seed, task_name="family"))
+    target = out / "warmstart" / f"seed{seed}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"seed{seed}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        model_dir, _ = warm_start(target, WarmStartConfig(steps=steps, seed=seed, task_name="family"))
     return Path(model_dir)
 
 
