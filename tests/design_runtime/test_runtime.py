@@ -7,7 +7,6 @@ import pytest
 
 from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, execute_design
 from verl_metaagent.sandbox import active_protections
-from support.processes import sandbox_uid_processes
 
 HEADER = "from verl_metaagent.design.api import *\n"
 
@@ -132,11 +131,26 @@ def test_concurrent_executions_are_isolated():
     assert all(r.final_answer == "ok" for r in records[1::2])
 
 
-def test_fork_storm_and_no_stray_processes():
-    code = HEADER + (
-        "import itertools\n"
-        "finish('x')\n"
-    )
-    rec = run(code)
+def test_no_process_of_the_run_outlives_it(monkeypatch):
+    """After a run returns, nothing runs under the uid it ran as.
+
+    Only that uid is checked: other jobs on the host (a concurrent test run, a training job) may be
+    using other uids of the sandbox's range at the same moment.
+    """
+    from verl_metaagent.design import runtime
+    from support.processes import processes_of
+
+    results = []
+    real_run_in_sandbox = runtime.run_in_sandbox
+
+    async def recording_run_in_sandbox(*args, **kwargs):
+        results.append(await real_run_in_sandbox(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(runtime, "run_in_sandbox", recording_run_in_sandbox)
+    rec = run(HEADER + "import itertools\nfinish('x')\n")
     assert rec.status == "finished"
-    assert sandbox_uid_processes() == []
+    [result] = results
+    uid = result.detail["uid"]
+    if uid is not None and uid != os.getuid():
+        assert processes_of([uid]) == []
