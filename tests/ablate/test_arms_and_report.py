@@ -172,3 +172,31 @@ def test_runners_sharing_an_out_build_each_warm_start_once_and_never_together(tm
     assert overlaps[0] == 0
     assert builds == [1]
     assert results == [tmp_path / "warmstart" / "seed1"] * 3
+
+
+def test_import_results_takes_only_runs_made_with_the_same_settings(tmp_path):
+    from verl_metaagent.ablate import runner
+    from verl_metaagent.ablate.arms import ARMS
+
+    args = runner.parse_args(["--out", str(tmp_path / "new")])
+    made_elsewhere = tmp_path / "old"
+    same = {"arm": "k1", "seed": 1, "final_reward": 0.5,
+            "settings": {"command": ["/other/python", *runner.demo_command(args, ARMS["k1"], 1, made_elsewhere)[1:]]}}
+    fewer_steps = runner.parse_args(["--steps", "8"])
+    other = {"arm": "m8n1", "seed": 0, "final_reward": 0.4,
+             "settings": {"command": runner.demo_command(fewer_steps, ARMS["m8n1"], 0, made_elsewhere)}}
+    unknown = {"arm": "no_such_arm", "seed": 0}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([same, other, unknown]))
+
+    out = tmp_path / "new"
+    imported, refused = runner.import_results(args, results, out)
+    assert imported == 1
+    assert json.loads((out / "runs" / "k1" / "seed1" / "record.json").read_text())["final_reward"] == 0.5
+    assert not (out / "runs" / "m8n1").exists()
+    assert refused == ["m8n1/seed0 (made with other settings)", "no_such_arm/seed0 (not an arm of this runner)"]
+    # a record already there is kept
+    same["final_reward"] = 0.9
+    results.write_text(json.dumps([same]))
+    assert runner.import_results(args, results, out) == (0, [])
+    assert json.loads((out / "runs" / "k1" / "seed1" / "record.json").read_text())["final_reward"] == 0.5

@@ -42,6 +42,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--report-dir", default=None, help="where results.json, tables.md and curves.png go (default <out>/report)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from the finished runs")
     p.add_argument("--quick", action="store_true", help=f"CI smoke: {QUICK}")
+    p.add_argument("--import-results", default=None, metavar="RESULTS_JSON",
+                   help="first take the runs recorded in a results.json (e.g. the committed docs/ablations/results.json) "
+                        "as finished, if they were made with the same settings; the grid then runs only the rest")
     p.add_argument("extra", nargs="*", help="extra Hydra overrides for every run (after --)")
     args = p.parse_args(argv)
     if args.quick:
@@ -86,6 +89,46 @@ def _shared_warm_start(out: Path, seed: int, steps: int) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         model_dir, _ = warm_start(target, WarmStartConfig(steps=steps, seed=seed, task_name="family"))
     return Path(model_dir)
+
+
+def _comparable(command: list[str]) -> list[str]:
+    """A run's command without what does not change its result (the interpreter, the output path)."""
+    out = list(command[1:])
+    if "--out" in out:
+        i = out.index("--out")
+        del out[i:i + 2]
+    return out
+
+
+def import_results(args: argparse.Namespace, results_path: Path, out: Path) -> tuple[int, list[str]]:
+    """Write each record of ``results_path`` whose command equals this grid's command for its
+    (arm, seed) to ``<out>/runs/<arm>/seed<s>/record.json`` (existing records are kept).
+
+    Returns ``(imported, refused)``; ``refused`` names the records made with other settings.
+    """
+    try:
+        records = json.loads(Path(results_path).read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--import-results {results_path}: cannot read it as JSON ({e})") from None
+    if not isinstance(records, list):
+        raise SystemExit(f"--import-results {results_path}: expected a JSON list of run records")
+    imported, refused = 0, []
+    for rec in records:
+        name, seed = rec.get("arm") if isinstance(rec, dict) else None, rec.get("seed") if isinstance(rec, dict) else None
+        if name not in ARMS or not isinstance(seed, int):
+            refused.append(f"{name}/seed{seed} (not an arm of this runner)")
+            continue
+        expected = _comparable(demo_command(args, ARMS[name], seed, out))
+        recorded = _comparable(rec.get("settings", {}).get("command") or [""])
+        if recorded != expected:
+            refused.append(f"{name}/seed{seed} (made with other settings)")
+            continue
+        path = run_dir(out, ARMS[name], seed) / "record.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(rec, indent=1))
+            imported += 1
+    return imported, refused
 
 
 def run_one(args: argparse.Namespace, arm: Arm, seed: int, out: Path) -> Optional[dict]:
@@ -156,6 +199,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         raise SystemExit("--steps: must be >= 1")
     report_dir = Path(args.report_dir).resolve() if args.report_dir else out / "report"
     failed = []
+    if args.import_results:
+        imported, refused = import_results(args, Path(args.import_results), out)
+        print(f"[ablate] imported {imported} finished runs from {args.import_results}"
+              + (f"; not imported: {', '.join(refused)}" if refused else ""), flush=True)
     if not args.report_only:
         jobs = [(arm, seed) for seed in seeds for arm in arms]
         started = time.monotonic()
