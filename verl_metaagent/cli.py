@@ -35,19 +35,24 @@ class UsageError(ValueError):
 # ---------------------------------------------------------------------------------------------- options
 def _client_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (one of --base-url or --local-model)")
-    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (a `vllm serve` of a checkpoint)")
+    g.add_argument("--base-url",
+                   help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (a `vllm serve` of a checkpoint)")
     g.add_argument("--model", help="served model name at --base-url")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the endpoint key (default %(default)s)")
-    g.add_argument("--local-model", help="Hugging Face model folder decoded on CPU instead of an endpoint (small models)")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the endpoint key (default %(default)s)")
+    g.add_argument("--local-model",
+                   help="Hugging Face model folder decoded on CPU instead of an endpoint (small models)")
     g.add_argument("--extra-body", help="JSON object merged into every endpoint request, e.g. '{\"top_k\": 20}'")
-    g.add_argument("--no-thinking", action="store_true", help="Qwen3 thinking off (chat_template_kwargs.enable_thinking=false)")
+    g.add_argument("--no-thinking", action="store_true",
+                   help="Qwen3 thinking off (chat_template_kwargs.enable_thinking=false)")
     g.add_argument("--release", action="store_true", help=RELEASE_HELP)
     add_retry_flags(g, max_concurrency=16)
 
 
 def _sampling_options(p: argparse.ArgumentParser, *, eval_mode: bool) -> None:
     g = p.add_argument_group("sampling and tree")
-    g.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of every call (0 = greedy; default %(default)s)")
+    g.add_argument("--temperature", type=float, default=0.0,
+                   help="sampling temperature of every call (0 = greedy; default %(default)s)")
     g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default %(default)s)")
     g.add_argument("--max-tokens", type=int, default=4096, help="generation cap per LLM call (default %(default)s)")
     g.add_argument("--designs", type=int, default=1, help="designs per problem, M (default %(default)s)")
@@ -55,11 +60,15 @@ def _sampling_options(p: argparse.ArgumentParser, *, eval_mode: bool) -> None:
     g.add_argument("--select", choices=("first", "majority"), default="first",
                    help="answer of the first execution or the majority over all (default %(default)s)")
     g.add_argument("--prompt-variant", choices=("full", "short"), default=None,
-                   help="designer prompt: full (API spec + few-shot; default) or short (after cold-start SFT; --release)")
+                   help="designer prompt: full (API spec + few-shot; default) "
+                   "or short (after cold-start SFT; --release)")
     g.add_argument("--seed", type=int, default=0, help="base seed of every call (default %(default)s)")
-    g.add_argument("--max-agent-calls", type=int, default=16, help="agent calls one execution may make (default %(default)s)")
-    g.add_argument("--max-total-tokens", type=int, default=65536, help="tokens one execution may use (default %(default)s)")
-    g.add_argument("--wall-seconds", type=float, default=600.0, help="wall-clock limit of one execution (default %(default)s)")
+    g.add_argument("--max-agent-calls", type=int, default=16,
+                   help="agent calls one execution may make (default %(default)s)")
+    g.add_argument("--max-total-tokens", type=int, default=65536,
+                   help="tokens one execution may use (default %(default)s)")
+    g.add_argument("--wall-seconds", type=float, default=600.0,
+                   help="wall-clock limit of one execution (default %(default)s)")
 
 
 def _reward_module_option(p: argparse.ArgumentParser) -> None:
@@ -78,39 +87,53 @@ def _load_reward_modules(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="metaagent", description="MetaAgent-X: design a multi-agent system for a problem, execute it, evaluate it.")
+    parser = argparse.ArgumentParser(
+        prog="metaagent",
+        description="MetaAgent-X: design a multi-agent system for a problem, execute it, evaluate it.")
     sub = parser.add_subparsers(dest="command", metavar="{solve,eval,report,view}")
 
-    p = sub.add_parser("solve", help="design a multi-agent system for one problem, execute it, print design, transcript and answer")
+    p = sub.add_parser(
+        "solve", help="design a multi-agent system for one problem, execute it, print design, transcript and answer")
     p.add_argument("problem", help="the problem text ('-' reads it from stdin)")
-    p.add_argument("--task-type", choices=("math", "code"), default="math", help="math (answer) or code (a program; default %(default)s)")
+    p.add_argument("--task-type", choices=("math", "code"), default="math",
+                   help="math (answer) or code (a program; default %(default)s)")
     p.add_argument("--design", help="execute this fixed design instead of asking the designer: a reference design name "
                    "(single_agent, ensemble_vote, ...) or a .py file")
     p.add_argument("--ground-truth", help="grade the answer against this (math answer, or code tests JSON)")
     p.add_argument("--data-source", default=None, help="grader for --ground-truth (default math/user or code/user)")
     p.add_argument("--public-tests", help="code tasks: JSON {\"inputs\": [...], \"outputs\": [...]} the design may run")
     _reward_module_option(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object (answer, reward, cost, tree) instead of text")
-    p.add_argument("--show-prompts", action="store_true", help="print every call's full prompt (system prompt, history)")
-    p.add_argument("--max-chars", type=int, default=2000, help="clip printed messages to this many characters (0 = all)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (answer, reward, cost, tree) instead of text")
+    p.add_argument("--show-prompts", action="store_true",
+                   help="print every call's full prompt (system prompt, history)")
+    p.add_argument("--max-chars", type=int, default=2000,
+                   help="clip printed messages to this many characters (0 = all)")
     _client_options(p)
     _sampling_options(p, eval_mode=False)
 
     p = sub.add_parser("eval", help="evaluate systems on the benchmarks (resumable), then write the report")
-    p.add_argument("--out", required=True, help="run folder: records.jsonl, traces.jsonl, results.md, ... (rerun to resume)")
-    p.add_argument("--data-dir", help="folder with the test parquet files (examples/data_prep/prepare_paper_data.sh writes <data>/test)")
+    p.add_argument("--out", required=True,
+                   help="run folder: records.jsonl, traces.jsonl, results.md, ... (rerun to resume)")
+    p.add_argument("--data-dir", help="folder with the test parquet files "
+                   "(examples/data_prep/prepare_paper_data.sh writes <data>/test)")
     p.add_argument("--benchmark", action="append", default=[], metavar="NAME[=PATH]",
-                   help="benchmark to run (repeatable): aime24, aime25, olympiadbench, apps, livecodebench_v6, codecontests "
-                        "(file under --data-dir), or NAME=PATH for any file of verl rows")
+                   help="benchmark to run (repeatable): aime24, aime25, olympiadbench, apps, livecodebench_v6, "
+                        "codecontests (file under --data-dir), or NAME=PATH for any file of verl rows")
     p.add_argument("--limit", type=int, help="first N problems of every benchmark")
     p.add_argument("--systems", default="single_agent,cot_sc,refs,metaagent",
                    help="comma list of all, single_agent, cot_sc, refs, ref:<name>, metaagent (default %(default)s)")
-    p.add_argument("--samples", type=int, default=1, help="attempts per problem, k of avg@k (needs --temperature > 0 when > 1)")
-    p.add_argument("--sc-k", type=int, help="CoT self-consistency votes (default: MetaAgent-X's mean LLM calls per problem on each benchmark)")
-    p.add_argument("--sc-temperature", type=float, default=0.7, help="temperature of the self-consistency votes (default %(default)s)")
+    p.add_argument("--samples", type=int, default=1,
+                   help="attempts per problem, k of avg@k (needs --temperature > 0 when > 1)")
+    p.add_argument("--sc-k", type=int, help="CoT self-consistency votes (default: "
+                   "MetaAgent-X's mean LLM calls per problem on each benchmark)")
+    p.add_argument("--sc-temperature", type=float, default=0.7,
+                   help="temperature of the self-consistency votes (default %(default)s)")
     p.add_argument("--concurrency", type=int, default=8, help="attempts in flight (default %(default)s)")
-    p.add_argument("--max-errors", type=int, default=20, help="stop after this many failed attempts (default %(default)s)")
-    p.add_argument("--label", default="", help="name of the evaluated model, stored with the run (default: --model or --local-model)")
+    p.add_argument("--max-errors", type=int, default=20,
+                   help="stop after this many failed attempts (default %(default)s)")
+    p.add_argument("--label", default="",
+                   help="name of the evaluated model, stored with the run (default: --model or --local-model)")
     p.add_argument("--no-traces", action="store_true", help="do not store traces (no trace viewer pages)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
@@ -150,7 +173,8 @@ def _client(args):
     try:
         return make_client(base_url=args.base_url, model=args.model, local_model=args.local_model,
                            api_key_env=args.api_key_env or None, max_concurrency=args.max_concurrency,
-                           max_retries=args.max_retries, timeout=args.timeout, extra_body=parse_extra_body(args.extra_body),
+                           max_retries=args.max_retries, timeout=args.timeout,
+                           extra_body=parse_extra_body(args.extra_body),
                            disable_thinking=args.no_thinking or args.release, max_tokens=args.max_tokens)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -166,7 +190,8 @@ def _budget(args):
     from verl_metaagent.rollout.config import BudgetConfig
 
     _check_positive(args, "max-agent-calls", "max-total-tokens", "wall-seconds")
-    return BudgetConfig(max_agent_calls=args.max_agent_calls, max_total_tokens=args.max_total_tokens, wall_seconds=args.wall_seconds)
+    return BudgetConfig(max_agent_calls=args.max_agent_calls, max_total_tokens=args.max_total_tokens,
+                        wall_seconds=args.wall_seconds)
 
 
 def _read_design(spec: str) -> str:
@@ -213,8 +238,8 @@ async def _solve(args) -> int:
     sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p)
     try:
         config = solve_config(num_designs=args.designs, num_executions=args.executions, select=args.select,
-                              prompt_variant=_prompt_variant(args), designer_sampling=sampling, executor_sampling=sampling,
-                              budget=_budget(args), seed=args.seed)
+                              prompt_variant=_prompt_variant(args), designer_sampling=sampling,
+                              executor_sampling=sampling, budget=_budget(args), seed=args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     from verl_metaagent.rollout.code_tests import api_test_runner_factory
@@ -248,12 +273,14 @@ async def _eval(args) -> int:
     _load_reward_modules(args)
     try:
         systems = parse_systems(args.systems)
-        problems = {name: load_problems(name, path, limit=args.limit) for name, path in resolve_benchmarks(args.benchmark, args.data_dir)}
-        settings = EvalSettings(samples=args.samples, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                                sc_k=args.sc_k, sc_temperature=args.sc_temperature, num_designs=args.designs,
-                                num_executions=args.executions, select=args.select, prompt_variant=_prompt_variant(args),
-                                budget=_budget(args), seed=args.seed, concurrency=args.concurrency,
-                                max_errors=args.max_errors, model=args.label or args.model or args.local_model or "").validate()
+        problems = {name: load_problems(name, path, limit=args.limit)
+                    for name, path in resolve_benchmarks(args.benchmark, args.data_dir)}
+        settings = EvalSettings(samples=args.samples, temperature=args.temperature, top_p=args.top_p,
+                                max_tokens=args.max_tokens, sc_k=args.sc_k, sc_temperature=args.sc_temperature,
+                                num_designs=args.designs, num_executions=args.executions, select=args.select,
+                                prompt_variant=_prompt_variant(args), budget=_budget(args), seed=args.seed,
+                                concurrency=args.concurrency, max_errors=args.max_errors,
+                                model=args.label or args.model or args.local_model or "").validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     client = _client(args)
@@ -267,11 +294,13 @@ async def _eval(args) -> int:
             raise UsageError(str(exc)) from None
     finally:
         await close_client(client)
-    print(f"attempts: {report.total} ({report.skipped} already done, {report.ran} run now, {report.errors} failed)", file=sys.stderr)
+    print(f"attempts: {report.total} ({report.skipped} already done, {report.ran} run now, {report.errors} failed)",
+          file=sys.stderr)
     for note in report.notes:
         print(note, file=sys.stderr)
     if report.errors:
-        print(f"{report.errors} attempts failed (see {os.path.join(args.out, 'errors.jsonl')}); rerun the same command to retry them", file=sys.stderr)
+        print(f"{report.errors} attempts failed (see {os.path.join(args.out, 'errors.jsonl')}); "
+              "rerun the same command to retry them", file=sys.stderr)
     if not args.no_report and RunStore(args.out).load_records():
         write_report(args.out)
         print(render_markdown(RunStore(args.out).load_records()))
@@ -306,7 +335,8 @@ def _view(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     dest = args.dest or os.path.join(args.out, "view")
-    pages = write_trace_pages(records, traces, dest, systems=args.system, benchmarks=args.benchmark, problems=args.problem, limit=args.limit)
+    pages = write_trace_pages(records, traces, dest, systems=args.system, benchmarks=args.benchmark,
+                              problems=args.problem, limit=args.limit)
     print(f"wrote {len(pages) - 1} pages; open {pages[-1]}")
     return 0
 

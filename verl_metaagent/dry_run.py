@@ -36,7 +36,8 @@ STOCK_ENTRY = "verl.trainer.main_ppo"
 
 def default_recipes_dir() -> Optional[str]:
     """``./recipes`` if it exists, else the ``recipes/`` folder next to this package (a source checkout)."""
-    for cand in (os.path.join(os.getcwd(), "recipes"), os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")):
+    for cand in (os.path.join(os.getcwd(), "recipes"),
+                 os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")):
         if os.path.isdir(cand):
             return cand
     return None
@@ -57,7 +58,8 @@ def resolve_recipe(recipe: str, recipes_dir: Optional[str] = None) -> tuple[str,
     if not recipes_dir or not os.path.isdir(recipes_dir):
         raise FileNotFoundError("Cannot find the recipes folder; run from the repository root or pass --recipes-dir.")
     if not os.path.isfile(os.path.join(recipes_dir, recipe + ".yaml")):
-        raise FileNotFoundError(f"--recipe {recipe!r}: no {recipe}.yaml in {recipes_dir}. Available: {', '.join(list_recipes(recipes_dir))}")
+        raise FileNotFoundError(f"--recipe {recipe!r}: no {recipe}.yaml in {recipes_dir}. "
+                                f"Available: {', '.join(list_recipes(recipes_dir))}")
     return os.path.abspath(recipes_dir), recipe
 
 
@@ -110,7 +112,8 @@ def _primary(entry: str) -> tuple[str, str, list[str]]:
     return config_dir, name, searchpath
 
 
-def compose_recipe(recipe: Optional[str] = None, overrides: Optional[list] = None, *, recipes_dir: Optional[str] = None):
+def compose_recipe(recipe: Optional[str] = None, overrides: Optional[list] = None, *,
+                   recipes_dir: Optional[str] = None):
     """Compose the run config of ``recipe`` (name or YAML path; None = the bare trainer config).
 
     Returns:
@@ -125,7 +128,8 @@ def compose_recipe(recipe: Optional[str] = None, overrides: Optional[list] = Non
     if recipe:
         rdir, name = resolve_recipe(recipe, recipes_dir)
         entry = recipe_entry(rdir, name)
-        # The recipe folder is config group `<folder name>` under its parent (run_recipe.sh: --config-dir <repo> +recipes=<name>).
+        # The recipe folder is config group `<folder name>` under its parent
+        # (run_recipe.sh: --config-dir <repo> +recipes=<name>).
         searchpath_add.append("file://" + os.path.dirname(rdir))
         extra.append(f"+{os.path.basename(rdir)}={name}")
     config_dir, config_name, own_searchpath = _primary(entry)
@@ -243,7 +247,8 @@ def estimate_volume(cfg: Any, entry: str = METAAGENT_ENTRY, calls: Optional[int]
     if entry != METAAGENT_ENTRY:  # plain GRPO: n answers per problem, one call each
         n = int(_sel(cfg, "actor_rollout_ref.rollout.n", 1))
         rows = problems * n
-        return RolloutVolume(problems, 0, rows, 1, rows, 0, rows, rows * resp_len, rows * (prompt_len + resp_len), kind="flat")
+        return RolloutVolume(problems, 0, rows, 1, rows, 0, rows, rows * resp_len, rows * (prompt_len + resp_len),
+                             kind="flat")
     from verl_metaagent.rollout.config import load_rollout_config
 
     tree = load_rollout_config(_sel(cfg, "metaagent.rollout"))
@@ -297,7 +302,8 @@ def optimizer_steps_line(cfg: Any, calls: Optional[int] = None) -> str:
     executor = mini_batches_for(executor_rows, update) * epochs
     return (
         f"optimizer steps per training step: designer {designer}, executor {executor}  "
-        f"(assuming {calls} agent calls = {min(calls, cap)} rows per execution; {designs} designer / {executor_rows} executor rows, "
+        f"(assuming {calls} agent calls = {min(calls, cap)} rows per execution; "
+        f"{designs} designer / {executor_rows} executor rows, "
         f"{update.rows_per_mini_batch} rows per optimizer step, {epochs} epoch(s); --calls to change)"
     )
 
@@ -309,16 +315,21 @@ def _summary(cfg: Any, entry: str) -> list[str]:
     out = [f"entry point                  python -m {entry}"]
     info = _sel(cfg, "recipe_info")
     if info is not None:
-        out.append(f"recipe                       {_sel(cfg, 'recipe_info.name', '?')}: {_sel(cfg, 'recipe_info.reproduces', '')}")
+        out.append(f"recipe                       {_sel(cfg, 'recipe_info.name', '?')}: "
+                   f"{_sel(cfg, 'recipe_info.reproduces', '')}")
     out.append(f"model                        {_sel(cfg, 'actor_rollout_ref.model.path', '???')}")
     out.append(
-        f"hardware                     {_sel(cfg, 'trainer.nnodes')} node(s) x {_sel(cfg, 'trainer.n_gpus_per_node')} GPUs, "
-        f"rollout {_sel(cfg, 'actor_rollout_ref.rollout.name')} (TP {_sel(cfg, 'actor_rollout_ref.rollout.tensor_model_parallel_size')})"
+        f"hardware                     {_sel(cfg, 'trainer.nnodes')} node(s) "
+        f"x {_sel(cfg, 'trainer.n_gpus_per_node')} GPUs, "
+        f"rollout {_sel(cfg, 'actor_rollout_ref.rollout.name')} (TP "
+        f"{_sel(cfg, 'actor_rollout_ref.rollout.tensor_model_parallel_size')})"
     )
     if entry == METAAGENT_ENTRY:
         out.append(
-            f"tree / phases                M={_sel(cfg, 'metaagent.rollout.num_designs')} N={_sel(cfg, 'metaagent.rollout.num_executions')}, "
-            f"phase {_sel(cfg, 'metaagent.phase.mode')} (K={_sel(cfg, 'metaagent.phase.phase_length')}, first {_sel(cfg, 'metaagent.phase.first_role')}), "
+            f"tree / phases                M={_sel(cfg, 'metaagent.rollout.num_designs')} "
+            f"N={_sel(cfg, 'metaagent.rollout.num_executions')}, "
+            f"phase {_sel(cfg, 'metaagent.phase.mode')} (K={_sel(cfg, 'metaagent.phase.phase_length')}, "
+            f"first {_sel(cfg, 'metaagent.phase.first_role')}), "
             f"advantage {_sel(cfg, 'metaagent.advantage.mode')}"
         )
     out.append(f"train / val files            {_sel(cfg, 'data.train_files')} / {_sel(cfg, 'data.val_files')}")
@@ -327,11 +338,13 @@ def _summary(cfg: Any, entry: str) -> list[str]:
 
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m verl_metaagent.dry_run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m verl_metaagent.dry_run", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--recipe", default=None, help="recipe name (recipes/<name>.yaml) or path to a recipe YAML")
     parser.add_argument("--recipes-dir", default=None, help="folder of recipes (default ./recipes or the checkout's)")
-    parser.add_argument("--calls", type=int, default=None, help="expected agent calls per execution (default: budget max)")
+    parser.add_argument("--calls", type=int, default=None,
+                        help="expected agent calls per execution (default: budget max)")
     parser.add_argument("--no-config", action="store_true", help="do not print the resolved config")
     parser.add_argument("--skip-verl-checks", action="store_true", help="only our checks (skip verl's validate_config)")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")

@@ -44,8 +44,10 @@ def check_config(config) -> str:
         require(
             mode in TRAINER_MODES,
             "trainer.v1.trainer_mode",
-            f"is {mode!r}; python -m verl_metaagent.main runs a MetaAgent-X mode of verl's v1 trainer ({', '.join(TRAINER_MODES)})",
-            f"remove the override (or set trainer.v1.trainer_mode={TRAINER_MODE}); for plain verl use python -m verl.trainer.main_ppo",
+            f"is {mode!r}; python -m verl_metaagent.main runs a MetaAgent-X mode of verl's v1 trainer "
+            f"({', '.join(TRAINER_MODES)})",
+            f"remove the override (or set trainer.v1.trainer_mode={TRAINER_MODE}); "
+            "for plain verl use python -m verl.trainer.main_ppo",
         )
         prepare_v1_config(config)
     else:

@@ -9,8 +9,9 @@ command line once:
 
 * ``metaagent.<key>=<value>`` becomes ``++metaagent.<key>=<value>`` (Hydra's add-or-override); every
   unset key keeps the default of its dataclass, as in ``verl_metaagent/config/metaagent.yaml``;
-* with ``trainer.v1.trainer_mode=metaagent`` (or ``metaagent_colocate_async``) and no ``algorithm.adv_estimator`` override, the mode's
-  estimator ``algorithm.adv_estimator=metaagent`` is added (the mode cannot run with another one).
+* with ``trainer.v1.trainer_mode=metaagent`` (or ``metaagent_colocate_async``) and no
+  ``algorithm.adv_estimator`` override, the mode's estimator ``algorithm.adv_estimator=metaagent`` is added
+  (the mode cannot run with another one).
 
 Nothing else is touched, and nothing at all unless ``__main__`` is ``verl.trainer.main_ppo``.
 Pure functions; :func:`rewrite_overrides` is unit-tested.
@@ -46,7 +47,8 @@ def rewrite_overrides(args: Sequence[str]) -> tuple[list[str], list[str]]:
         else:
             out.append(arg)
     if rewritten:
-        notes.append(f"{rewritten} metaagent.* override(s) passed to Hydra as ++metaagent.* (verl's ppo_trainer has no metaagent group)")
+        notes.append(f"{rewritten} metaagent.* override(s) "
+                     "passed to Hydra as ++metaagent.* (verl's ppo_trainer has no metaagent group)")
     keys = {_key(a) for a in out if "=" in a and not a.startswith("-")}
     mode = next((a for a in out if a in MODE_OVERRIDES), None)
     if mode and ESTIMATOR_KEY not in keys:

@@ -100,7 +100,8 @@ class AdvantageConfig:
             "must be > 0 when norm_by_std is true (a group with std 0 would divide by zero)",
             f"set {path}.epsilon=1e-6",
         )
-        require(self.std_ddof in (0, 1), f"{path}.std_ddof", f"must be 0 or 1, got {self.std_ddof}", f"set {path}.std_ddof=1")
+        require(self.std_ddof in (0, 1), f"{path}.std_ddof", f"must be 0 or 1, got {self.std_ddof}",
+                f"set {path}.std_ddof=1")
         return self
 
 

@@ -8,14 +8,18 @@ from typing import Optional
 
 
 def add_retry_flags(group, *, max_concurrency: int) -> None:
-    """``--max-concurrency``, ``--max-retries``, ``--timeout`` (see :class:`~verl_metaagent.clients.OpenAIChatClient`)."""
-    group.add_argument("--max-concurrency", type=int, default=max_concurrency, help="endpoint requests in flight (default %(default)s)")
-    group.add_argument("--max-retries", type=int, default=6, help="retries per request on 429/5xx/timeouts (default %(default)s)")
+    """``--max-concurrency``, ``--max-retries``, ``--timeout``
+    (see :class:`~verl_metaagent.clients.OpenAIChatClient`)."""
+    group.add_argument("--max-concurrency", type=int, default=max_concurrency,
+                       help="endpoint requests in flight (default %(default)s)")
+    group.add_argument("--max-retries", type=int, default=6,
+                       help="retries per request on 429/5xx/timeouts (default %(default)s)")
     group.add_argument("--timeout", type=float, default=600.0, help="seconds per request attempt (default %(default)s)")
 
 
 def parse_extra_body(text: Optional[str]) -> dict:
-    """``--extra-body`` JSON object (e.g. ``{"chat_template_kwargs": {"enable_thinking": false}}``); ValueError names the flag."""
+    """``--extra-body`` JSON object (e.g. ``{"chat_template_kwargs": {"enable_thinking": false}}``);
+    ValueError names the flag."""
     if not text:
         return {}
     try:

@@ -65,7 +65,8 @@ def connection_refused(exc: BaseException) -> bool:
     return False
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: Optional[float] = None, rng: random.Random | None = None) -> float:
+def backoff_delay(attempt: int, *, base: float, cap: float, retry_after: Optional[float] = None,
+                  rng: random.Random | None = None) -> float:
     """Seconds to wait before retry ``attempt`` (1-based): ``Retry-After`` if given, else full-jitter backoff."""
     if retry_after is not None and retry_after >= 0:
         return min(float(retry_after), cap)
@@ -80,7 +81,8 @@ def chat_request_body(model: str, messages: Sequence[dict], sampling: dict, extr
     part of OpenAI's API) is sent only when > 0 and ``repetition_penalty`` only when set, both of
     which vLLM's and SGLang's OpenAI servers accept; ``logprobs`` is not requested.
     """
-    body: dict[str, Any] = {"model": model, "messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
+    body: dict[str, Any] = {"model": model,
+                            "messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
     for key in ("temperature", "top_p", "max_tokens", "seed", "stop", "repetition_penalty"):
         if sampling.get(key) is not None:
             body[key] = sampling[key]
@@ -144,7 +146,8 @@ class OpenAIChatClient:
         connect_grace: float = 2.0,
     ):
         if not base_url or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r} (e.g. http://127.0.0.1:8000/v1)")
+            raise ValueError(
+                f"base_url must start with http:// or https://, got {base_url!r} (e.g. http://127.0.0.1:8000/v1)")
         if not model:
             raise ValueError("model is empty: pass the served model name (GET <base_url>/models lists them)")
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
@@ -263,14 +266,16 @@ class OpenAIChatClient:
                         break
                     self.usage.add_retry()
                     await asyncio.sleep(
-                        backoff_delay(attempt + 1, base=self.backoff_base, cap=self.backoff_cap, retry_after=exc.retry_after, rng=self._rng)
+                        backoff_delay(attempt + 1, base=self.backoff_base, cap=self.backoff_cap,
+                                      retry_after=exc.retry_after, rng=self._rng)
                     )
                     attempt += 1
                 except EndpointError:
                     self.usage.add_failure()
                     raise
         self.usage.add_failure()
-        raise EndpointError(f"{self.url}: request {request_id} failed after {self.max_retries + 1} attempts; last error: {last}")
+        raise EndpointError(
+            f"{self.url}: request {request_id} failed after {self.max_retries + 1} attempts; last error: {last}")
 
 
 def _refused_hint(url: str) -> tuple[str, str]:

@@ -28,8 +28,8 @@ class TokenPolicyClient:
     the engine reported (verl's vLLM server reports a cut answer as ``"completed"``).
     """
 
-    def __init__(self, llm: Any, tokenizer: Any, chat_template_kwargs: Optional[dict] = None, *, merge_multi_turn: bool = True,
-                 engine: Optional[str] = None):
+    def __init__(self, llm: Any, tokenizer: Any, chat_template_kwargs: Optional[dict] = None, *,
+                 merge_multi_turn: bool = True, engine: Optional[str] = None):
         self.llm = llm
         self.engine = engine if engine is not None else engine_of(llm)
         self._eos_ids = frozenset(i for i in [getattr(tokenizer, "eos_token_id", None)] if isinstance(i, int))
@@ -42,7 +42,8 @@ class TokenPolicyClient:
     def prompt_ids(self, messages: Sequence[dict], previous: Optional[Completion] = None) -> list[int]:
         """Prompt ids of ``messages``: a continuation of ``previous`` when possible, else a fresh render."""
         if previous is not None and self.merge_multi_turn and previous.prompt_ids is not None:
-            ids = self.chat.continuation_ids(previous.messages, previous.prompt_ids, previous.response_ids or [], messages)
+            ids = self.chat.continuation_ids(previous.messages, previous.prompt_ids, previous.response_ids or [],
+                                             messages)
             if ids is not None:
                 return ids
         return self.chat.prompt_ids(messages)

@@ -34,9 +34,10 @@ __all__ = ["CHARS_PER_TOKEN", "INTEGER_KEYS", "FLOAT_KEYS", "LENGTH_SAMPLE_ROWS"
 #: Settings that must be whole numbers (``null`` allowed where verl allows it).
 INTEGER_KEYS = (
     "data.train_batch_size", "data.val_batch_size", "data.max_prompt_length", "data.max_response_length",
-    "actor_rollout_ref.rollout.n", "actor_rollout_ref.rollout.prompt_length", "actor_rollout_ref.rollout.response_length",
-    "actor_rollout_ref.rollout.tensor_model_parallel_size", "actor_rollout_ref.actor.ppo_mini_batch_size",
-    "actor_rollout_ref.actor.ppo_epochs", "trainer.total_epochs", "trainer.total_training_steps", "trainer.n_gpus_per_node",
+    "actor_rollout_ref.rollout.n", "actor_rollout_ref.rollout.prompt_length",
+    "actor_rollout_ref.rollout.response_length", "actor_rollout_ref.rollout.tensor_model_parallel_size",
+    "actor_rollout_ref.actor.ppo_mini_batch_size", "actor_rollout_ref.actor.ppo_epochs",
+    "trainer.total_epochs", "trainer.total_training_steps", "trainer.n_gpus_per_node",
     "trainer.nnodes", "trainer.save_freq", "trainer.test_freq",
 )
 #: Settings that must be numbers.
@@ -134,9 +135,11 @@ def _check_parquet(key: str, path: str, columns: tuple) -> None:
         return  # remote storage: verl copies it at start-up
     local = os.path.expanduser(path)
     hint = "examples/data_prep/prepare_paper_data.sh writes them (see README 'Training')"
-    require(os.path.exists(local), key, f"names {path!r}, which does not exist", f"point {key} at an existing parquet file; {hint}")
+    require(os.path.exists(local), key, f"names {path!r}, which does not exist",
+            f"point {key} at an existing parquet file; {hint}")
     require(os.path.isfile(local), key, f"names {path!r}, which is not a file", f"point {key} at a parquet file")
-    require(os.access(local, os.R_OK), key, f"names {path!r}, which is not readable", f"make {path} readable by this user")
+    require(os.access(local, os.R_OK), key, f"names {path!r}, which is not readable",
+            f"make {path} readable by this user")
     import pyarrow.parquet as pq
 
     try:
@@ -145,8 +148,10 @@ def _check_parquet(key: str, path: str, columns: tuple) -> None:
         raise ConfigError(f"{key} names {path!r}, which is not a readable parquet file ({type(exc).__name__}: {exc}). "
                           f"Fix: convert it to verl's parquet format; {hint}") from None
     missing = [c for c in columns if c not in names]
-    require(not missing, key, f"names {path!r}, which has no column(s) {', '.join(missing)} (it has {', '.join(sorted(names))})",
-            "write verl's rows (data_source, prompt, reward_model, extra_info), or set data.prompt_key to the prompt column")
+    require(not missing, key,
+            f"names {path!r}, which has no column(s) {', '.join(missing)} (it has {', '.join(sorted(names))})",
+            "write verl's rows (data_source, prompt, reward_model, extra_info), "
+            "or set data.prompt_key to the prompt column")
 
 
 def uses_reward_fns(config: Any) -> bool:
@@ -171,7 +176,8 @@ def check_graders_for_data(config: Any) -> None:
                 continue
             sources = set(pq.read_table(local, columns=["data_source"]).column("data_source").to_pylist())
             missing = reward_fns.missing_graders(str(s) for s in sources)
-            require(not missing, key, reward_fns.missing_graders_message(missing, str(path)), "add the grader (above) or fix the rows' data_source")
+            require(not missing, key, reward_fns.missing_graders_message(missing, str(path)),
+                    "add the grader (above) or fix the rows' data_source")
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -184,13 +190,16 @@ def check_model_path(config: Any) -> None:
     """``actor_rollout_ref.model.path`` is an existing folder or a hub id."""
     key = "actor_rollout_ref.model.path"
     path = _get(config, key, None)
-    require(path not in (None, "", "???"), key, "is not set", f"set {key}=Qwen/Qwen3-4B (a hub id) or a local model folder")
+    require(path not in (None, "", "???"), key, "is not set",
+            f"set {key}=Qwen/Qwen3-4B (a hub id) or a local model folder")
     path = str(path)
     if _REMOTE.match(path) or os.path.isdir(os.path.expanduser(path)):
         return
     if os.path.exists(os.path.expanduser(path)):
-        raise ConfigError(f"{key} names {path!r}, which is a file, not a model folder. Fix: set {key} to the folder with config.json")
-    require(looks_like_hub_id(path), key, f"names {path!r}, which is neither an existing folder nor a hub id (owner/name)",
+        raise ConfigError(
+            f"{key} names {path!r}, which is a file, not a model folder. Fix: set {key} to the folder with config.json")
+    require(looks_like_hub_id(path), key,
+            f"names {path!r}, which is neither an existing folder nor a hub id (owner/name)",
             f"set {key} to a local model folder or a hub id such as Qwen/Qwen3-4B")
 
 
@@ -204,7 +213,8 @@ def check_rollout_engine(config: Any) -> None:
     from verl_metaagent.cpu.replica import install_hint
 
     raise ConfigError(f"actor_rollout_ref.rollout.name={name} needs the {package} package, which is not installed. "
-                      f"Fix: {install_hint(name)}; or, without a GPU, run with VERL_PLATFORM=cpu and actor_rollout_ref.rollout.name=cpu")
+                      f"Fix: {install_hint(name)}; "
+                      "or, without a GPU, run with VERL_PLATFORM=cpu and actor_rollout_ref.rollout.name=cpu")
 
 
 # ------------------------------------------------------------------------------------------ lengths
@@ -214,7 +224,8 @@ def _sample_problems(path: str, prompt_key: str, limit: int) -> list:
     from verl_metaagent.rollout.problems import problem_from_fields
 
     parquet = pq.ParquetFile(os.path.expanduser(path))
-    wanted = [c for c in (prompt_key, "data_source", "reward_model", "extra_info", "ability") if c in parquet.schema_arrow.names]
+    wanted = [c for c in (prompt_key, "data_source", "reward_model", "extra_info", "ability")
+              if c in parquet.schema_arrow.names]
     problems = []
     for batch in parquet.iter_batches(batch_size=limit, columns=wanted):
         for i, row in enumerate(batch.to_pylist()):
@@ -239,11 +250,13 @@ def _load_tokenizer(model_path: str) -> Optional[Any]:
         return None
 
 
-def designer_prompt_tokens(messages: list, tokenizer: Optional[Any], chat_template_kwargs: Optional[dict] = None) -> tuple[int, bool]:
+def designer_prompt_tokens(messages: list, tokenizer: Optional[Any],
+                           chat_template_kwargs: Optional[dict] = None) -> tuple[int, bool]:
     """``(tokens, exact)`` of a designer chat: counted with ``tokenizer``, else chars / :data:`CHARS_PER_TOKEN`."""
     if tokenizer is not None:
         try:
-            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, **(chat_template_kwargs or {}))
+            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                **(chat_template_kwargs or {}))
             ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
             return len(ids), True
         except Exception:
@@ -262,20 +275,22 @@ def check_prompt_length(config: Any) -> None:
     from verl_metaagent.utils.config_utils import to_plain
 
     variant = str(_get(config, "metaagent.rollout.prompt_variant", "full") or "full")
-    problems = _sample_problems(train[0], str(_get(config, "data.prompt_key", "prompt") or "prompt"), LENGTH_SAMPLE_ROWS)
+    problems = _sample_problems(train[0], str(_get(config, "data.prompt_key", "prompt") or "prompt"),
+                                LENGTH_SAMPLE_ROWS)
     if not problems:
         return
     longest = max(problems, key=lambda p: len(p.question))
     tokenizer = _load_tokenizer(str(_get(config, "actor_rollout_ref.model.path", "") or ""))
     kwargs = to_plain(_get(config, "data.apply_chat_template_kwargs", None)) or {}
     tokens, exact = designer_prompt_tokens(designer_messages(longest, variant), tokenizer, kwargs)
-    how = "tokens (the model's tokenizer)" if exact else f"tokens (estimated at {CHARS_PER_TOKEN} characters per token: the tokenizer did not load)"
+    how = ("tokens (the model's tokenizer)" if exact
+           else f"tokens (estimated at {CHARS_PER_TOKEN} characters per token: the tokenizer did not load)")
     short = " or metaagent.rollout.prompt_variant=short (after cold-start SFT)" if variant != "short" else ""
     require(
         tokens <= int(limit),
         "data.max_prompt_length",
-        f"is {int(limit)}, too short: the designer prompt (metaagent.rollout.prompt_variant={variant}) of the longest of the "
-        f"first {len(problems)} questions in {train[0]} is {tokens} {how}",
+        f"is {int(limit)}, too short: the designer prompt (metaagent.rollout.prompt_variant={variant}) "
+        f"of the longest of the first {len(problems)} questions in {train[0]} is {tokens} {how}",
         f"set data.max_prompt_length>={tokens}{short}",
     )
 

@@ -57,15 +57,16 @@ def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(
-            f"Unknown key(s) {', '.join(path + '.' + k for k in unknown)}. Valid keys under {path}: {', '.join(SECTIONS)}."
+            f"Unknown key(s) {', '.join(path + '.' + k for k in unknown)}. "
+            f"Valid keys under {path}: {', '.join(SECTIONS)}."
         )
     sandbox = data.get("sandbox") or {}
     if not isinstance(sandbox, dict):
         raise ConfigError(f"{path}.sandbox must be a mapping, got {sandbox!r}.")
     from verl_metaagent.sandbox import settings_from_config
 
-    try:
-        settings_from_config(sandbox, {}, where=f"{path}.sandbox")  # validated at start-up, applied by the rollout workers
+    try:  # validated at start-up, applied by the rollout workers
+        settings_from_config(sandbox, {}, where=f"{path}.sandbox")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return MetaAgentConfig(
@@ -91,7 +92,8 @@ def _get(config: Any, dotted: str, default: Any = None) -> Any:
 def num_mini_batches(config: Any) -> int:
     """Optimizer steps per PPO epoch: ``data.train_batch_size // actor.ppo_mini_batch_size`` (both in
     problems, verl's convention). The trainer splits the step's rows into this many mini-batches."""
-    return max(1, int(_get(config, "data.train_batch_size")) // int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size")))
+    return max(1, int(_get(config, "data.train_batch_size"))
+               // int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size")))
 
 
 def check_sampling_matches_logprob_pass(config: Any, meta: MetaAgentConfig) -> None:
@@ -110,7 +112,8 @@ def check_sampling_matches_logprob_pass(config: Any, meta: MetaAgentConfig) -> N
         require(
             float(s.temperature) == rollout_t,
             f"{key}.temperature",
-            f"is {s.temperature:g}, but the actor computes log-probs at actor_rollout_ref.rollout.temperature={rollout_t:g}: "
+            f"is {s.temperature:g}, "
+            f"but the actor computes log-probs at actor_rollout_ref.rollout.temperature={rollout_t:g}: "
             "every importance ratio of this role would be off-policy",
             f"set {key}.temperature={rollout_t:g} (or set actor_rollout_ref.rollout.temperature to the role's value)",
         )
@@ -158,14 +161,16 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         est == "metaagent",
         "algorithm.adv_estimator",
         f"must be 'metaagent' for the MetaAgent-X trainer, got {est!r}",
-        "set algorithm.adv_estimator=metaagent (grouping follows metaagent.advantage; flat GRPO is metaagent.advantage.mode=flat_grpo)",
+        "set algorithm.adv_estimator=metaagent (grouping follows metaagent.advantage; "
+        "flat GRPO is metaagent.advantage.mode=flat_grpo)",
     )
     n = int(_get(config, "actor_rollout_ref.rollout.n", 1))
     m, k = meta.rollout.num_designs, meta.rollout.num_executions
     require(
         n == 1,
         "actor_rollout_ref.rollout.n",
-        f"must be 1 with the design-execute tree (each problem already yields M x N = {m} x {k} = {m * k} executions), got {n}",
+        f"must be 1 with the design-execute tree (each problem already yields M x N = {m} x {k} = {m * k} "
+        f"executions), got {n}",
         "set actor_rollout_ref.rollout.n=1 and size the tree with metaagent.rollout.num_designs / num_executions",
     )
     val_n = int(_get(config, "actor_rollout_ref.rollout.val_kwargs.n", 1))
@@ -173,11 +178,13 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         val_n == 1,
         "actor_rollout_ref.rollout.val_kwargs.n",
         f"must be 1 (validation grows one tree per problem; its size is metaagent.rollout.validation.*), got {val_n}",
-        "set actor_rollout_ref.rollout.val_kwargs.n=1 and use metaagent.rollout.validation.num_designs/num_executions/select",
+        "set actor_rollout_ref.rollout.val_kwargs.n=1 and use "
+        "metaagent.rollout.validation.num_designs/num_executions/select",
     )
     batch = int(_get(config, "data.train_batch_size"))
     mini = int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size"))
-    require(mini >= 1, "actor_rollout_ref.actor.ppo_mini_batch_size", f"must be >= 1, got {mini}", "set it to a divisor of data.train_batch_size")
+    require(mini >= 1, "actor_rollout_ref.actor.ppo_mini_batch_size", f"must be >= 1, got {mini}",
+            "set it to a divisor of data.train_batch_size")
     require(
         batch % mini == 0,
         "data.train_batch_size",

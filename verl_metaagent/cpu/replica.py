@@ -415,7 +415,8 @@ def missing_engine_error(name: str) -> Optional[ImportError]:
     package = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}.get(name)
     if package is None or importlib.util.find_spec(package) is not None:
         return None
-    return ImportError(_GPU_EXTRA_HINT.format(name=name, err=f"no module named {package!r}", install=install_hint(name)))
+    return ImportError(
+        _GPU_EXTRA_HINT.format(name=name, err=f"no module named {package!r}", install=install_hint(name)))
 
 
 def _wrap_gpu_loader(name: str, loader):

@@ -39,7 +39,8 @@ from verl_metaagent.demo.tasks import get_task
 
 def latest_checkpoint_step(ckpt_dir: Path) -> int:
     """Highest ``global_step_<n>`` in ``ckpt_dir`` (0 if none)."""
-    steps = [int(m.group(1)) for p in Path(ckpt_dir).glob("global_step_*") if (m := re.fullmatch(r"global_step_(\d+)", p.name))]
+    steps = [int(m.group(1)) for p in Path(ckpt_dir).glob("global_step_*")
+             if (m := re.fullmatch(r"global_step_(\d+)", p.name))]
     return max(steps, default=0)
 
 
@@ -156,7 +157,8 @@ def policy_change(
             "final_step": step,
             "warm_start": evaluate_policy(model_dir, problems, task_name=task_name),
             "final": evaluate_policy(
-                model_dir, problems, ckpt_dir / f"global_step_{step}", task_name=task_name, designer_subdir=designer_subdir
+                model_dir, problems, ckpt_dir / f"global_step_{step}", task_name=task_name,
+                designer_subdir=designer_subdir
             ),
         }
     except Exception as exc:  # the report must not hide the run's own result
@@ -200,7 +202,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3, help="actor learning rate")
     p.add_argument("--ppo-epochs", type=int, default=2, help="passes over each step's rows in the actor update")
     p.add_argument(
-        "--problems", type=int, default=16, help="RL training problems (arith: of the 81 a+b; family: split evenly over the kinds)"
+        "--problems", type=int, default=16,
+        help="RL training problems (arith: of the 81 a+b; family: split evenly over the kinds)"
     )
     p.add_argument("--save-freq", type=int, default=8, help="checkpoint every this many steps (and at the last)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, rollout sampling and warm start")
@@ -209,7 +212,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument(
         "--prepare-only",
         action="store_true",
-        help="only build the warm-started model and the data (<out>/model, <out>/data/train.parquet), print them as JSON",
+        help="only build the warm-started model and the data (<out>/model, <out>/data/train.parquet), "
+        "print them as JSON",
     )
     p.add_argument("extra", nargs="*", help="extra Hydra overrides for verl_metaagent.main (after --)")
     return p.parse_args(argv)
@@ -249,7 +253,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if start_step == 0:
             print(f"[demo] --resume: no checkpoint in {ckpt_dir}; starting from step 1", flush=True)
         elif start_step >= args.steps:
-            print(f"[demo] --resume: the latest checkpoint is step {start_step} >= --steps {args.steps}; nothing to do", flush=True)
+            print(f"[demo] --resume: the latest checkpoint is step {start_step} >= --steps {args.steps}; nothing to do",
+                  flush=True)
             return 0
         else:
             print(f"[demo] resuming from {ckpt_dir / f'global_step_{start_step}'} at step {start_step + 1}", flush=True)
@@ -308,19 +313,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     if rows:
         report.plot(rows, out / "reward.png")
         s = summary["summary"]
-        for key, label in (("designer_reward", "designer reward"), ("executor_reward", "executor reward"), ("vote_share", "vote-design share")):
+        for key, label in (("designer_reward", "designer reward"), ("executor_reward", "executor reward"),
+                           ("vote_share", "vote-design share")):
             v = s[key]
             if v["first"] is not None and v["last"] is not None:
-                print(f"[demo] {label:<18} first {s['window']} steps {v['first']:.3f} -> last {s['window']} steps {v['last']:.3f} ({v['change']:+.3f})")
+                print(f"[demo] {label:<18} first {s['window']} steps {v['first']:.3f} -> last {s['window']} steps "
+                      f"{v['last']:.3f} ({v['change']:+.3f})")
         if policy and args.task == "arith":
             a, b = policy["warm_start"], policy["final"]
             print(
-                f"[demo] policy on the {len(problems)} RL problems, warm start -> step {policy['final_step']} checkpoint "
+                f"[demo] policy on the {len(problems)} RL problems, "
+                f"warm start -> step {policy['final_step']} checkpoint "
                 f"(exact probabilities): P(design=vote) {a['p_design_vote']:.3f} -> {b['p_design_vote']:.3f}, "
                 f"P(agent call correct) {a['p_executor_correct']:.3f} -> {b['p_executor_correct']:.3f}"
             )
         print(f"[demo] wrote {metrics}, {out / 'summary.json'}, {out / 'reward.png'}; checkpoints in {ckpt_dir}")
     print(f"[demo] done in {time.monotonic() - started:.0f} s", flush=True)
     if rc != 0:
-        print(f"[demo] the training run failed with exit code {rc}; last lines of {log_path}:\n{_tail(log_path)}", file=sys.stderr)
+        print(f"[demo] the training run failed with exit code {rc}; last lines of {log_path}:\n{_tail(log_path)}",
+              file=sys.stderr)
     return rc

@@ -66,7 +66,8 @@ def separate_designer_subdir(ckpt_dir: Path) -> Optional[str]:
     With ``metaagent.parameters=separate`` a checkpoint holds verl's ``actor`` (the executor) and
     a second actor folder whose name contains ``designer``.
     """
-    steps = sorted(Path(ckpt_dir).glob("global_step_*"), key=lambda p: int(p.name.rsplit("_", 1)[-1]) if p.name.rsplit("_", 1)[-1].isdigit() else -1)
+    steps = sorted(Path(ckpt_dir).glob("global_step_*"),
+                   key=lambda p: int(p.name.rsplit("_", 1)[-1]) if p.name.rsplit("_", 1)[-1].isdigit() else -1)
     if not steps:
         return None
     for sub in sorted(steps[-1].iterdir()):
@@ -84,7 +85,8 @@ def progress_line(row: dict, total_steps: int) -> str:
     return (
         f"[demo] step {row['step']:>3}/{total_steps}  trains {row['phase'] or '-':<8}  "
         f"reward: designer {_fmt(row['designer_reward'])}  executor {_fmt(row['executor_reward'])}  "
-        f"designs: vote {_fmt(row['vote_share'])} single {_fmt(row['single_share'])} other {_fmt(row.get('other_share'))} "
+        f"designs: vote {_fmt(row['vote_share'])} single {_fmt(row['single_share'])} "
+        f"other {_fmt(row.get('other_share'))} "
         f"valid {_fmt(row['design_valid_rate'])}  ({_fmt(row['step_seconds'], '.1f')} s)"
     )
 

@@ -164,7 +164,8 @@ def warmstart_samples(
         rng.shuffle(offsets)
         for i in range(executor_per_problem):
             value = problem.answer if i < n_correct else problem.answer + offsets[(i - n_correct) % len(offsets)]
-            out.append(WarmStartSample("executor", emsgs, boxed(value), "correct" if value == problem.answer else "wrong"))
+            out.append(
+                WarmStartSample("executor", emsgs, boxed(value), "correct" if value == problem.answer else "wrong"))
     rng.shuffle(out)
     return out
 

@@ -43,7 +43,8 @@ class DemoTask:
 
 
 def _arith_probes(problems: list) -> dict:
-    out: dict = {f"p_design_{name}": [(arith.designer_messages(p), text) for p in problems] for name, text in arith.DESIGNS.items()}
+    out: dict = {f"p_design_{name}": [(arith.designer_messages(p), text) for p in problems]
+                 for name, text in arith.DESIGNS.items()}
     out["p_executor_correct"] = [(arith.executor_messages(p), arith.boxed(p.answer)) for p in problems]
     return out
 

@@ -143,7 +143,8 @@ def load_policy(model_dir, checkpoint: Optional[Path] = None, actor_subdir: str 
         state = {k: (v.to_local() if hasattr(v, "to_local") else v) for k, v in state.items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or [k for k in missing if k != "lm_head.weight"]:
-            raise RuntimeError(f"checkpoint {checkpoint} does not match the model: missing {missing}, unexpected {unexpected}")
+            raise RuntimeError(
+                f"checkpoint {checkpoint} does not match the model: missing {missing}, unexpected {unexpected}")
         model.tie_weights()
     return model, ChatTokenizer(tokenizer), tokenizer.convert_tokens_to_ids("<|im_end|>")
 
@@ -252,7 +253,8 @@ def warm_start(
             value = float(loss.detach())
             loss_ema = value if loss_ema is None else 0.9 * loss_ema + 0.1 * value
             if (step + 1) % max(1, cfg.steps // 5) == 0 or step + 1 == cfg.steps:
-                log(f"[demo] warm start: step {step + 1}/{cfg.steps}  loss {loss_ema:.3f}  ({time.monotonic() - started:.0f} s)")
+                log(f"[demo] warm start: step {step + 1}/{cfg.steps}  loss {loss_ema:.3f}  "
+                    f"({time.monotonic() - started:.0f} s)")
         model.eval()
         probs = evaluate(model, chat, eos_id, problems, cfg.task_name)
 

@@ -94,7 +94,8 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if (node.module or "").split(".")[0] == "workflow" or (node.module or "").startswith("verl_metaagent.design.workflow"):
+        if ((node.module or "").split(".")[0] == "workflow"
+                or (node.module or "").startswith("verl_metaagent.design.workflow")):
             self.dialect = True
 
     def visit_Import(self, node: ast.Import) -> None:

@@ -43,7 +43,8 @@ _CODE_TAG = re.compile(r"<code>(.*?)(?:</code>|\Z)", re.DOTALL | re.IGNORECASE)
 # Fences are line-anchored so that a ``` inside a string of the design (an agent prompt that
 # says "reply with one ```python block") does not end the block.
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.DOTALL | re.MULTILINE)
-_DESIGN_HINT = re.compile(r"\bfinish\s*\(|\.run\s*\(|verl_metaagent\.design|^\s*(?:from|import)\s+workflow\b", re.MULTILINE)
+_DESIGN_HINT = re.compile(r"\bfinish\s*\(|\.run\s*\(|verl_metaagent\.design|^\s*(?:from|import)\s+workflow\b",
+                          re.MULTILINE)
 
 
 def _looks_like_design(code: str) -> bool:
@@ -128,5 +129,6 @@ def parse_design(text: Optional[str]) -> ParsedDesign:
             return ParsedDesign(None, "fenced block is not python (expected ```python)")
         return ParsedDesign(None, "no <code> block, no ```python block, and the answer is not Python code")
     if not _looks_like_design(bare):
-        return ParsedDesign(None, "no <code> block or ```python block found, and the bare text is not a design (no finish(...) or workflow.run(...))")
+        return ParsedDesign(None, "no <code> block or ```python block found, "
+                            "and the bare text is not a design (no finish(...) or workflow.run(...))")
     return ParsedDesign(_clean(bare))

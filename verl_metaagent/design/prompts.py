@@ -56,7 +56,8 @@ _RULES = {
     "code": (
         "Code task rules:\n"
         "- The answer is a complete Python 3 program reading stdin and writing stdout: finish(code).\n"
-        "- Get code from replies with extract_code(reply); check it with run_tests(code, \"public\") and let an agent fix failures.\n"
+        "- Get code from replies with extract_code(reply); "
+        "check it with run_tests(code, \"public\") and let an agent fix failures.\n"
         "- Public tests are a sample; the program is graded on hidden tests.\n"
     ),
 }
@@ -105,7 +106,8 @@ def format_public_tests(tests: Any, limit: int = MAX_TEST_EXAMPLES) -> str:
 def _task_text(task: Any, *, short: bool) -> str:
     question = str(_get(task, "question", "") or "")
     task_type = str(_get(task, "task_type", "math") or "math")
-    text = f"Design Multi Agent System for the Question: {question}" if short else f"Task type: {task_type.upper()}\n\nQuestion:\n{question}"
+    text = (f"Design Multi Agent System for the Question: {question}" if short
+            else f"Task type: {task_type.upper()}\n\nQuestion:\n{question}")
     if task_type == "code":
         starter = _get(task, "starter_code")
         fn_name = _fn_name(_get(task, "public_tests"))

@@ -52,7 +52,8 @@ _WORKFLOW_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workfl
 _DESIGN_PRELOAD = (
     tuple(sorted(ALLOWED_MODULES - {"__future__", "workflow"}))
     + ("verl_metaagent.design.api", "verl_metaagent.design._transport")
-    + tuple(f"verl_metaagent.design.workflow.{m.name}" for m in sorted(pkgutil.iter_modules([_WORKFLOW_DIR]), key=lambda m: m.name))
+    + tuple(f"verl_metaagent.design.workflow.{m.name}"
+            for m in sorted(pkgutil.iter_modules([_WORKFLOW_DIR]), key=lambda m: m.name))
     + ("verl_metaagent.design._sandbox_main",)
 )
 # The child's program, run by the sandbox after its privilege drop: connect the channel, run the script.
@@ -126,7 +127,8 @@ class _Relay:
         except Exception as exc:  # the LLM backend failed: end this execution, keep the batch going
             self.calls.append(AgentCallRecord(agent, messages, None, f"{type(exc).__name__}: {exc}"))
             write({"fatal": True, "error": "LLM backend error"})
-            raise SandboxAbort("backend_error", f"agent call {request.call_index} failed: {type(exc).__name__}: {exc}") from None
+            raise SandboxAbort("backend_error",
+                               f"agent call {request.call_index} failed: {type(exc).__name__}: {exc}") from None
         finally:
             self.llm_seconds += time.monotonic() - started
         self.calls.append(AgentCallRecord(agent, messages, reply))
@@ -161,7 +163,8 @@ def _no_answer_reason(result: SandboxResult) -> str:
     if not exits:
         return "the script ended without calling finish() / workflow.run()"
     printed = [line.strip() for line in result.stdout.splitlines() if line.strip()]
-    return f"the script called sys.exit{exits[-1]} before any answer" + (f"; its last output: {printed[-1][:300]}" if printed else "")
+    return f"the script called sys.exit{exits[-1]} before any answer" + (
+        f"; its last output: {printed[-1][:300]}" if printed else "")
 
 
 def _crash_reason(result: SandboxResult) -> str:
@@ -210,14 +213,16 @@ async def execute_design(
         preload=_DESIGN_PRELOAD,
         program_name="<design runtime>",
     )
-    if result.status in ("budget_exceeded", "backend_error") or (result.status == "crash" and "reason" in result.detail):
+    if (result.status in ("budget_exceeded", "backend_error")
+            or (result.status == "crash" and "reason" in result.detail)):
         status, reason = result.status, result.detail.get("reason", "")
     elif relay.final_answer is not None:
         status = "finished"
         reason = "" if result.status == "ok" else f"answered, then {result.status}: {_crash_reason(result)}"
     elif result.status == "timeout":
         ended = result.detail.get("reason") or "time limit"
-        status, reason = "timeout", f"no answer within {limits.wall_seconds:g} s wall / {limits.cpu_seconds:g} s CPU ({ended})"
+        status, reason = "timeout", (f"no answer within {limits.wall_seconds:g} s wall / "
+                                     f"{limits.cpu_seconds:g} s CPU ({ended})")
     elif result.status == "ok":
         status, reason = "no_answer", _no_answer_reason(result)
     elif result.status == "output_limit":

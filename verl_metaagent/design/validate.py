@@ -29,7 +29,8 @@ import ast
 import functools
 import re
 
-__all__ = ["ALLOWED_MODULES", "DIALECT_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "MAX_DESIGN_CHARS", "validate_design"]
+__all__ = ["ALLOWED_MODULES", "DIALECT_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "MAX_DESIGN_CHARS",
+           "validate_design"]
 
 #: Longest accepted design script.
 MAX_DESIGN_CHARS = 20_000
@@ -45,7 +46,8 @@ ALLOWED_MODULES = frozenset(
 #: Modules a design in the release's workflow dialect may also import (exact names; each binds a
 #: stand-in inside the sandbox). Designs of our own API keep the strict list above.
 DIALECT_MODULES = frozenset(
-    {"os", "os.path", "sys", "utils", "utils.environments", "utils.environments.math_env", "utils.environments.search_env"}
+    {"os", "os.path", "sys", "utils", "utils.environments", "utils.environments.math_env",
+     "utils.environments.search_env"}
 )
 #: Allowed ``verl_metaagent`` modules (and their sub-modules).
 ALLOWED_PLUGIN_MODULES = ("verl_metaagent.design.api", "verl_metaagent.design.workflow")
@@ -136,7 +138,8 @@ def _validate_text(code: str) -> list[str]:  # cached: callers get a copy
                 if not allowed(alias.name):
                     bad(node, f"import of '{alias.name}' is not allowed")
                 uses_api |= alias.name.startswith("verl_metaagent.design.api")
-                uses_dialect |= alias.name.split(".")[0] == "workflow" or alias.name.startswith("verl_metaagent.design.workflow")
+                uses_dialect |= (alias.name.split(".")[0] == "workflow"
+                                 or alias.name.startswith("verl_metaagent.design.workflow"))
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             if node.level:
@@ -148,7 +151,8 @@ def _validate_text(code: str) -> list[str]:  # cached: callers get a copy
                     uses_api |= "api" in names
                     uses_dialect |= "workflow" in names
                 else:
-                    bad(node, f"import of '{', '.join(n for n in names if n not in ('api', 'workflow'))}' from verl_metaagent.design is not allowed")
+                    bad(node, f"import of '{', '.join(n for n in names if n not in ('api', 'workflow'))}' "
+                        "from verl_metaagent.design is not allowed")
                 continue
             if not allowed(mod):
                 bad(node, f"import from '{mod}' is not allowed")
@@ -181,7 +185,8 @@ def _validate_text(code: str) -> list[str]:  # cached: callers get a copy
                 calls_run = True
 
     if not uses_api and not uses_dialect:
-        reasons.append("design must import the design API (from verl_metaagent.design.api import ...) or the workflow dialect (from workflow import ...)")
+        reasons.append("design must import the design API (from verl_metaagent.design.api import ...) "
+                       "or the workflow dialect (from workflow import ...)")
     elif uses_api and not uses_dialect and not calls_finish:
         reasons.append("no entry point: the design never calls finish(answer)")
     elif uses_dialect and not uses_api and not calls_run:

@@ -34,15 +34,21 @@ def _add_export_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("final set (export)")
     g.add_argument("--target-designer", type=int, default=3000, help="designer samples to keep (paper 3K; 0 = all)")
     g.add_argument("--target-executor", type=int, default=8000, help="executor samples to keep (paper 8K; 0 = all)")
-    g.add_argument("--designer-per-problem", type=int, default=2, help="at most this many designer samples per problem (0 = no cap)")
-    g.add_argument("--executor-per-problem", type=int, default=8, help="at most this many executor samples per problem (0 = no cap)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the problem order (--shuffle) and the pattern-balanced pick")
-    g.add_argument("--sharegpt", action="store_true", help="also write designer.jsonl / executor.jsonl in the release's ShareGPT format")
+    g.add_argument("--designer-per-problem", type=int, default=2,
+                   help="at most this many designer samples per problem (0 = no cap)")
+    g.add_argument("--executor-per-problem", type=int, default=8,
+                   help="at most this many executor samples per problem (0 = no cap)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the problem order (--shuffle) and the pattern-balanced pick")
+    g.add_argument("--sharegpt", action="store_true",
+                   help="also write designer.jsonl / executor.jsonl in the release's ShareGPT format")
     g.add_argument("--sharegpt-system-prompt", default=None, help="system turn for ShareGPT records that have none")
     g.add_argument("--add", nargs="*", default=[], metavar="FILE",
                    help="existing samples to merge: ShareGPT .jsonl/.json (the release's records) or our SFT .parquet")
-    g.add_argument("--keep-system", action="store_true", help="keep the system turn of imported designer records (default: drop it; our short prompt has none)")
-    g.add_argument("--no-validate-designs", action="store_true", help="keep imported designs our validator rejects (not recommended)")
+    g.add_argument("--keep-system", action="store_true", help="keep the system turn of imported designer records "
+                   "(default: drop it; our short prompt has none)")
+    g.add_argument("--no-validate-designs", action="store_true",
+                   help="keep imported designs our validator rejects (not recommended)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,18 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="distil designer/executor samples from a teacher endpoint (resumable)")
-    run.add_argument("--problems", nargs="+", required=True, metavar="PARQUET", help="verl RL parquet(s) of problems (examples/data_prep)")
+    run.add_argument("--problems", nargs="+", required=True, metavar="PARQUET",
+                     help="verl RL parquet(s) of problems (examples/data_prep)")
     run.add_argument("--out", required=True, help="output folder: journal.jsonl, designer/executor.parquet, stats.json")
     t = run.add_argument_group("teacher endpoint")
-    t.add_argument("--base-url", default=os.environ.get("TEACHER_BASE_URL", ""), help="OpenAI-compatible base URL (default $TEACHER_BASE_URL)")
-    t.add_argument("--model", default=os.environ.get("TEACHER_MODEL", ""), help="served model name (default $TEACHER_MODEL)")
-    t.add_argument("--api-key-env", default="TEACHER_API_KEY", help="environment variable holding the API key ('' = no key)")
+    t.add_argument("--base-url", default=os.environ.get("TEACHER_BASE_URL", ""),
+                   help="OpenAI-compatible base URL (default $TEACHER_BASE_URL)")
+    t.add_argument("--model", default=os.environ.get("TEACHER_MODEL", ""),
+                   help="served model name (default $TEACHER_MODEL)")
+    t.add_argument("--api-key-env", default="TEACHER_API_KEY",
+                   help="environment variable holding the API key ('' = no key)")
     add_retry_flags(t, max_concurrency=32)
-    t.add_argument("--backoff-base", type=float, default=1.0, help="first backoff (seconds, doubled per retry, jittered)")
+    t.add_argument("--backoff-base", type=float, default=1.0,
+                   help="first backoff (seconds, doubled per retry, jittered)")
     t.add_argument("--backoff-cap", type=float, default=60.0, help="longest backoff (seconds)")
     t.add_argument("--price-in", type=float, default=0.0, help="USD per million prompt tokens (cost tally)")
     t.add_argument("--price-out", type=float, default=0.0, help="USD per million completion tokens (cost tally)")
-    t.add_argument("--extra-body", default="", help='JSON merged into every request, e.g. \'{"chat_template_kwargs": {"enable_thinking": false}}\'')
+    t.add_argument("--extra-body", default="",
+                   help='JSON merged into every request, e.g. \'{"chat_template_kwargs": {"enable_thinking": false}}\'')
     r = run.add_argument_group("tree")
     r.add_argument("--num-designs", type=int, default=4, help="M designs per problem")
     r.add_argument("--num-executions", type=int, default=4, help="N executions per valid design")
@@ -75,15 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--wall-seconds", type=float, default=600.0, help="wall-clock limit per execution")
     r.add_argument("--max-problems-in-flight", type=int, default=8, help="problems grown concurrently")
     r.add_argument("--max-concurrent-executions", type=int, default=16, help="sandboxed executions at once")
-    r.add_argument("--max-attempts", type=int, default=3, help="give a problem up after this many failed attempts (over restarts)")
+    r.add_argument("--max-attempts", type=int, default=3,
+                   help="give a problem up after this many failed attempts (over restarts)")
     r.add_argument("--limit", type=int, default=0, help="use the first N problems (after --shuffle; 0 = all)")
     r.add_argument("--shuffle", action="store_true", help="seeded shuffle of the problems (--seed)")
     r.add_argument("--oversample", type=float, default=1.25, help="stop once the candidate pools hold target x this")
     s = run.add_argument_group("selection")
-    s.add_argument("--min-design-reward", type=float, default=0.5, help="keep designs whose mean execution reward is at least this")
-    s.add_argument("--min-execution-reward", type=float, default=1.0, help="keep agents' chats of executions with at least this reward")
+    s.add_argument("--min-design-reward", type=float, default=0.5,
+                   help="keep designs whose mean execution reward is at least this")
+    s.add_argument("--min-execution-reward", type=float, default=1.0,
+                   help="keep agents' chats of executions with at least this reward")
     s.add_argument("--designer-prompt", choices=("short", "teacher"), default="short",
-                   help="prompt stored with designer samples: the short prompt the SFT model is run with (default) or the teacher's full prompt")
+                   help="prompt stored with designer samples: the short prompt the SFT model is run with (default) "
+                   "or the teacher's full prompt")
     s.add_argument("--allow-empty-think", action="store_true", help="keep designer answers without a <think> analysis")
     s.add_argument("--keep-executor-thinking", action="store_true", help="keep <think> blocks in executor replies")
     _add_export_flags(run)
@@ -137,7 +153,8 @@ def _load_added(args) -> list:
             got = read_sft_parquet(path)
             print(f"{path}: read {len(got)} samples", file=sys.stderr)
         elif path.endswith((".jsonl", ".json")):
-            got, report = read_sharegpt(path, keep_system=args.keep_system, validate_designs=not args.no_validate_designs)
+            got, report = read_sharegpt(path, keep_system=args.keep_system,
+                                        validate_designs=not args.no_validate_designs)
             print(report.summary(), file=sys.stderr)
         else:
             raise ValueError(f"--add {path}: unknown file type; use ShareGPT .jsonl/.json or our SFT .parquet")
@@ -150,8 +167,9 @@ def _print_export(report) -> None:
         c = report.designer if role == "designer" else report.executor
         patterns = ", ".join(f"{k} {v}" for k, v in sorted(report.patterns.get(role, {}).items()))
         print(
-            f"{role}: {c['kept']} kept of {c['candidates']} candidates (duplicates {c['duplicates']}, over per-problem cap "
-            f"{c['over_problem_cap']}, over target {c['over_target']}); patterns: {patterns or '-'} -> {report.files[role]}",
+            f"{role}: {c['kept']} kept of {c['candidates']} candidates (duplicates {c['duplicates']}, "
+            f"over per-problem cap {c['over_problem_cap']}, over target {c['over_target']}); "
+            f"patterns: {patterns or '-'} -> {report.files[role]}",
             file=sys.stderr,
         )
 
@@ -178,7 +196,8 @@ def _cmd_run(args) -> int:
         executor_temperature=args.executor_temperature, executor_top_p=args.executor_top_p,
         max_tokens=args.max_tokens, max_agent_calls=args.max_agent_calls, wall_seconds=args.wall_seconds,
         max_problems_in_flight=args.max_problems_in_flight, max_concurrent_executions=args.max_concurrent_executions,
-        max_attempts=args.max_attempts, oversample=args.oversample, limit=args.limit, shuffle=args.shuffle, seed=args.seed,
+        max_attempts=args.max_attempts, oversample=args.oversample, limit=args.limit, shuffle=args.shuffle,
+        seed=args.seed,
         selection=SelectionConfig(
             min_design_reward=args.min_design_reward, min_execution_reward=args.min_execution_reward,
             require_think=not args.allow_empty_think, strip_executor_thinking=not args.keep_executor_thinking,
@@ -210,10 +229,11 @@ def _cmd_run(args) -> int:
         file=sys.stderr,
     )
     print(
-        f"endpoint this run: {usage.get('calls', 0)} calls, {usage.get('total_tokens', 0)} tokens, {usage.get('retries', 0)} retries, "
+        f"endpoint this run: {usage.get('calls', 0)} calls, {usage.get('total_tokens', 0)} tokens, "
+        f"{usage.get('retries', 0)} retries, "
         f"{usage.get('failures', 0)} failures, ${usage.get('cost_usd', 0.0):.4f}; journaled trees in total: "
-        f"{int(summary.journal_usage.get('prompt_tokens', 0) + summary.journal_usage.get('completion_tokens', 0))} tokens, "
-        f"${summary.journal_usage.get('cost_usd', 0.0):.4f}",
+        f"{int(summary.journal_usage.get('prompt_tokens', 0) + summary.journal_usage.get('completion_tokens', 0))} "
+        f"tokens, ${summary.journal_usage.get('cost_usd', 0.0):.4f}",
         file=sys.stderr,
     )
     if summary.first_error:
@@ -231,7 +251,8 @@ def _cmd_export(args) -> int:
     config = _export_config(args)
     added = _load_added(args)
     if not added and not os.path.isfile(os.path.join(args.out, JOURNAL_NAME)):
-        raise ValueError(f"--out {args.out}: no {JOURNAL_NAME} there and nothing to --add; run the run command first or pass --add FILE")
+        raise ValueError(f"--out {args.out}: no {JOURNAL_NAME} there and nothing to --add; "
+                         "run the run command first or pass --add FILE")
     _print_export(export(args.out, config, extra=added))
     return 0
 
@@ -266,7 +287,8 @@ def _cmd_check_recipe(args) -> int:
 def main(argv: Optional[list] = None) -> int:
     """CLI entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    handler = {"run": _cmd_run, "export": _cmd_export, "to-sharegpt": _cmd_to_sharegpt, "check-recipe": _cmd_check_recipe}[args.command]
+    handler = {"run": _cmd_run, "export": _cmd_export, "to-sharegpt": _cmd_to_sharegpt,
+               "check-recipe": _cmd_check_recipe}[args.command]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError) as exc:  # ConfigError, SampleError, ShareGPTError are ValueErrors

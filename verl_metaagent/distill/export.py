@@ -119,7 +119,8 @@ def read_sft_parquet(path: str, *, messages_key: str = "messages") -> list[SFTSa
 
     frame = pd.read_parquet(path)
     if messages_key not in frame.columns:
-        raise ValueError(f"{path}: no {messages_key!r} column (columns: {', '.join(frame.columns)}); pass the right --messages-key")
+        raise ValueError(
+            f"{path}: no {messages_key!r} column (columns: {', '.join(frame.columns)}); pass the right --messages-key")
     out = []
     base = os.path.basename(path)
     for i, row in enumerate(frame.to_dict("records")):
@@ -133,7 +134,8 @@ def read_sft_parquet(path: str, *, messages_key: str = "messages") -> list[SFTSa
     return out
 
 
-def export(out_dir: str, config: ExportConfig, *, extra: Iterable[SFTSample] = (), journal_path: Optional[str] = None) -> ExportReport:
+def export(out_dir: str, config: ExportConfig, *, extra: Iterable[SFTSample] = (),
+           journal_path: Optional[str] = None) -> ExportReport:
     """Select and write the final data from the journal in ``out_dir`` plus ``extra`` samples.
 
     Journal samples come first (journal order), then ``extra``; duplicates keep the first.
@@ -154,8 +156,10 @@ def export(out_dir: str, config: ExportConfig, *, extra: Iterable[SFTSample] = (
             except SampleError:
                 report.bad_journal_samples += 1
     samples.extend(extra)
-    designer, report.designer = select(samples, role="designer", target=config.target_designer, per_problem=config.designer_per_problem, seed=config.seed)
-    executor, report.executor = select(samples, role="executor", target=config.target_executor, per_problem=config.executor_per_problem, seed=config.seed)
+    designer, report.designer = select(samples, role="designer", target=config.target_designer,
+                                       per_problem=config.designer_per_problem, seed=config.seed)
+    executor, report.executor = select(samples, role="executor", target=config.target_executor,
+                                       per_problem=config.executor_per_problem, seed=config.seed)
     report.patterns = {
         "designer": dict(Counter(s.pattern or "unknown" for s in designer)),
         "executor": dict(Counter(s.pattern or "unknown" for s in executor)),

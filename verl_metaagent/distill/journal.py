@@ -85,7 +85,8 @@ def _fold(state: JournalState, record: Any, where: str) -> None:
         if state.header is None:
             version = record.get("version")
             if version != JOURNAL_VERSION:
-                raise JournalError(f"{where}: journal version {version!r}, this code reads version {JOURNAL_VERSION}; start a new --out folder")
+                raise JournalError(f"{where}: journal version {version!r}, this code reads version {JOURNAL_VERSION}; "
+                                   "start a new --out folder")
             state.header = record
     elif kind == "problem":
         pid = record.get("problem_id")
@@ -169,7 +170,8 @@ class Journal:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise JournalError(f"{self.path} is locked by another distill run; wait for it or use another --out folder") from None
+            raise JournalError(
+                f"{self.path} is locked by another distill run; wait for it or use another --out folder") from None
         self._fd = fd
         try:
             self.state = read_journal(self.path)
@@ -180,7 +182,8 @@ class Journal:
             if self.state.header is None:
                 if os.fstat(fd).st_size:
                     raise JournalError(f"{self.path}: has records but no header line; start a new --out folder")
-                self.append({"kind": "header", "version": JOURNAL_VERSION, "created": time.time(), "config": self.config})
+                self.append(
+                    {"kind": "header", "version": JOURNAL_VERSION, "created": time.time(), "config": self.config})
                 self.state.header = {"config": self.config}
         except BaseException:
             self.close()

@@ -53,7 +53,8 @@ def cpu_sft_overrides(model_path: str, out_dir: str, *, steps: int = 2, batch_si
 def _recipes_dir(recipes_dir: Optional[str]) -> str:
     if recipes_dir:
         return os.path.abspath(recipes_dir)
-    for cand in (os.path.join(os.getcwd(), "recipes"), os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "recipes")):
+    for cand in (os.path.join(os.getcwd(), "recipes"),
+                 os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "recipes")):
         if os.path.isdir(cand):
             return cand
     raise FileNotFoundError("Cannot find the recipes folder; run from the repository root or pass --recipes-dir")
@@ -83,7 +84,8 @@ def compose_sft_recipe(recipe: str, overrides: Optional[list] = None, *, recipes
     else:
         rdir, name = _recipes_dir(recipes_dir), recipe
         if not os.path.isfile(os.path.join(rdir, name + ".yaml")):
-            raise FileNotFoundError(f"--recipe {recipe!r}: no {name}.yaml in {rdir}. SFT recipes: {', '.join(sft_recipes(rdir)) or 'none'}")
+            raise FileNotFoundError(
+                f"--recipe {recipe!r}: no {name}.yaml in {rdir}. SFT recipes: {', '.join(sft_recipes(rdir)) or 'none'}")
     config_dir = os.path.dirname(os.path.abspath(verl_cfg.__file__))
     extra = [f"hydra.searchpath=[file://{os.path.dirname(rdir)}]", f"+{os.path.basename(rdir)}={name}"]
     with initialize_config_dir(config_dir=config_dir, version_base=None):
@@ -123,16 +125,21 @@ def validate_sft_config(cfg: Any, *, check_data: bool = False, check_model: bool
     data, trainer = cfg.data, cfg.trainer
     world = int(trainer.n_gpus_per_node) * int(trainer.nnodes)
     _require(world >= 1, "trainer.n_gpus_per_node", f"x trainer.nnodes = {world}", "use at least one process")
-    _require(int(data.train_batch_size) % world == 0, "data.train_batch_size", f"({data.train_batch_size}) is not divisible by the {world} processes",
+    _require(int(data.train_batch_size) % world == 0, "data.train_batch_size",
+             f"({data.train_batch_size}) is not divisible by the {world} processes",
              f"set data.train_batch_size to a multiple of {world}")
-    _require(int(data.micro_batch_size_per_gpu) >= 1, "data.micro_batch_size_per_gpu", f"is {data.micro_batch_size_per_gpu}", "set it to 1 or more")
+    _require(int(data.micro_batch_size_per_gpu) >= 1, "data.micro_batch_size_per_gpu",
+             f"is {data.micro_batch_size_per_gpu}", "set it to 1 or more")
     # verl's engine-based SFT trainer asserts no_padding in the FSDP engine (right padding fails at the first step)
-    _require(data.pad_mode == "no_padding", "data.pad_mode", f"is {data.pad_mode!r}; verl's SFT engine only supports no_padding", "set data.pad_mode=no_padding")
+    _require(data.pad_mode == "no_padding", "data.pad_mode",
+             f"is {data.pad_mode!r}; verl's SFT engine only supports no_padding", "set data.pad_mode=no_padding")
     if data.use_dynamic_bsz:
         _require(int(data.max_token_len_per_gpu) >= int(data.max_length), "data.max_token_len_per_gpu",
-                 f"({data.max_token_len_per_gpu}) is below data.max_length ({data.max_length}): the longest sample would not fit a micro-batch",
+                 f"({data.max_token_len_per_gpu}) is below data.max_length ({data.max_length}): "
+                 "the longest sample would not fit a micro-batch",
                  "raise data.max_token_len_per_gpu to at least data.max_length")
-    _require(str(cfg.trainer.device) in ("cuda", "npu", "cpu"), "trainer.device", f"is {cfg.trainer.device!r}", "use cuda (or cpu with the cpu platform)")
+    _require(str(cfg.trainer.device) in ("cuda", "npu", "cpu"), "trainer.device", f"is {cfg.trainer.device!r}",
+             "use cuda (or cpu with the cpu platform)")
     ran.append("batch / length checks")
     custom = data.get("custom_cls") or {}
     if custom.get("path"):
@@ -143,8 +150,10 @@ def validate_sft_config(cfg: Any, *, check_data: bool = False, check_model: bool
             cls = load_extern_object(custom.path, custom.name)
         except (ImportError, AttributeError, FileNotFoundError, RuntimeError) as exc:
             raise ConfigError(f"data.custom_cls ({custom.path}:{custom.name}) cannot be loaded: {exc}. Fix: use "
-                              "path=pkg://verl_metaagent.distill.sft_dataset name=InferenceAlignedSFTDataset, or null for verl's dataset.") from None
-        _require(isinstance(cls, type) and issubclass(cls, MultiTurnSFTDataset), "data.custom_cls", f"({custom.path}:{custom.name}) is not a MultiTurnSFTDataset",
+                              "path=pkg://verl_metaagent.distill.sft_dataset name=InferenceAlignedSFTDataset, "
+                              "or null for verl's dataset.") from None
+        _require(isinstance(cls, type) and issubclass(cls, MultiTurnSFTDataset), "data.custom_cls",
+                 f"({custom.path}:{custom.name}) is not a MultiTurnSFTDataset",
                  "use pkg://verl_metaagent.distill.sft_dataset / InferenceAlignedSFTDataset")
         ran.append(f"dataset class {custom.name}")
     if check_data:
@@ -157,7 +166,8 @@ def validate_sft_config(cfg: Any, *, check_data: bool = False, check_model: bool
             _require(os.path.isfile(path), "data.train_files", f"entry {path} does not exist",
                      "run python -m verl_metaagent.distill first, or set METAAGENT_SFT_DIR / data.train_files")
             frame = pd.read_parquet(path)
-            _require(data.messages_key in frame.columns, "data.messages_key", f"({data.messages_key}) is not a column of {path}", "point it at the chat column")
+            _require(data.messages_key in frame.columns, "data.messages_key",
+                     f"({data.messages_key}) is not a column of {path}", "point it at the chat column")
             _require(len(frame) > 0, "data.train_files", f"entry {path} is empty", "distil or import samples first")
             for i, messages in enumerate(frame[data.messages_key].head(16)):
                 validate_messages(messages, f"{path} row {i}")

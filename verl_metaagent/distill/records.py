@@ -62,12 +62,14 @@ def validate_messages(messages: Any, where: str = "sample") -> list[dict]:
     if hasattr(messages, "tolist"):  # numpy array from parquet
         messages = messages.tolist()
     if not isinstance(messages, (list, tuple)) or not messages:
-        raise SampleError(f"{where}: messages must be a non-empty list of {{role, content}} dicts, got {type(messages).__name__}")
+        raise SampleError(
+            f"{where}: messages must be a non-empty list of {{role, content}} dicts, got {type(messages).__name__}")
     out: list[dict] = []
     seen_user = False
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping):
-            raise SampleError(f"{where}: message {i} is a {type(m).__name__}, expected a dict with 'role' and 'content'")
+            raise SampleError(
+                f"{where}: message {i} is a {type(m).__name__}, expected a dict with 'role' and 'content'")
         role, content = m.get("role"), m.get("content")
         if role not in _CHAT_ROLES:
             raise SampleError(f"{where}: message {i} has role {role!r}; use one of {', '.join(_CHAT_ROLES)}")

@@ -124,7 +124,8 @@ class DistillConfig:
             if not os.path.isfile(path):
                 raise ValueError(f"--problems {path}: no such file")
         if not self.teacher.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"--base-url must start with http:// or https:// (or set TEACHER_BASE_URL), got {self.teacher.base_url!r}")
+            raise ValueError("--base-url must start with http:// or https:// (or set TEACHER_BASE_URL), "
+                             f"got {self.teacher.base_url!r}")
         if not self.teacher.model:
             raise ValueError("--model is empty: pass the teacher's served model name (or set TEACHER_MODEL)")
         positive = {
@@ -133,11 +134,13 @@ class DistillConfig:
         }
         for name, fix in positive.items():
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)} (e.g. --{name.replace('_', '-')} {fix})")
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)} "
+                                 f"(e.g. --{name.replace('_', '-')} {fix})")
         for name in ("max_concurrency", "max_retries"):
             value = getattr(self.teacher, name)
             if value < (1 if name == "max_concurrency" else 0):
-                raise ValueError(f"--{name.replace('_', '-')} must be >= {1 if name == 'max_concurrency' else 0}, got {value}")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be >= {1 if name == 'max_concurrency' else 0}, got {value}")
         if self.teacher.timeout <= 0 or self.wall_seconds <= 0:
             raise ValueError("--timeout and --wall-seconds must be > 0")
         for name in ("designer_temperature", "executor_temperature"):
@@ -163,8 +166,10 @@ class DistillConfig:
             num_executions=self.num_executions,
             prompt_variant="full",
             max_concurrent_executions=self.max_concurrent_executions,
-            designer_sampling=SamplingConfig(temperature=self.designer_temperature, top_p=self.designer_top_p, max_tokens=self.max_tokens),
-            executor_sampling=SamplingConfig(temperature=self.executor_temperature, top_p=self.executor_top_p, max_tokens=self.max_tokens),
+            designer_sampling=SamplingConfig(temperature=self.designer_temperature, top_p=self.designer_top_p,
+                                             max_tokens=self.max_tokens),
+            executor_sampling=SamplingConfig(temperature=self.executor_temperature, top_p=self.executor_top_p,
+                                             max_tokens=self.max_tokens),
             budget=BudgetConfig(max_agent_calls=self.max_agent_calls, wall_seconds=self.wall_seconds),
             merge_multi_turn=False,
             seed=self.seed,
@@ -191,13 +196,15 @@ def check_resume_config(header: Optional[dict], current: dict, path: str) -> Non
     previous = (header or {}).get("config") or {}
     if not previous:
         return
-    changes = [f"{k}: {previous[k]!r} -> {current.get(k)!r}" for k in TREE_SETTINGS if k in previous and previous[k] != current.get(k)]
+    changes = [f"{k}: {previous[k]!r} -> {current.get(k)!r}" for k in TREE_SETTINGS
+               if k in previous and previous[k] != current.get(k)]
     old_model, new_model = (previous.get("teacher") or {}).get("model"), (current.get("teacher") or {}).get("model")
     if old_model is not None and old_model != new_model:
         changes.append(f"model: {old_model!r} -> {new_model!r}")
     if changes:
         raise JournalError(
-            f"{path} was written with other settings ({'; '.join(changes)}); resume with the original flags, or use a new --out folder"
+            f"{path} was written with other settings ({'; '.join(changes)}); "
+            "resume with the original flags, or use a new --out folder"
         )
 
 
@@ -221,7 +228,8 @@ def problem_id_of(data_source: str, question: str) -> str:
 _REQUIRED = ("data_source", "prompt", "reward_model")
 
 
-def load_problems(paths: list, *, limit: int = 0, shuffle: bool = False, seed: int = 0) -> tuple[list[Problem], Counter]:
+def load_problems(paths: list, *, limit: int = 0, shuffle: bool = False,
+                  seed: int = 0) -> tuple[list[Problem], Counter]:
     """Read verl RL parquet rows into problems (de-duplicated by id).
 
     Returns:
@@ -254,19 +262,22 @@ def load_problems(paths: list, *, limit: int = 0, shuffle: bool = False, seed: i
         for i, row in enumerate(frame.to_dict("records")):
             counts["rows"] += 1
             where = f"--problems {path} row {i}"
-            fields = {"raw_prompt": row.get("prompt"), "data_source": row.get("data_source"), "ability": row.get("ability"),
-                      "reward_model": row.get("reward_model"), "extra_info": row.get("extra_info")}
+            fields = {"raw_prompt": row.get("prompt"), "data_source": row.get("data_source"),
+                      "ability": row.get("ability"), "reward_model": row.get("reward_model"),
+                      "extra_info": row.get("extra_info")}
             try:
                 spec = problem_from_fields(fields, uid="pending", problem_index=i)
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
             if spec.ground_truth is None or spec.ground_truth == "":
-                raise ValueError(f"{where}: no reward_model.ground_truth; distillation grades every execution, so every problem needs one")
+                raise ValueError(f"{where}: no reward_model.ground_truth; "
+                                 "distillation grades every execution, so every problem needs one")
             if spec.data_source not in checked_sources:
                 try:
                     resolve(spec.data_source)
                 except KeyError as exc:
-                    raise ValueError(f"{where}: {exc}. Fix the data_source column or register a grader in reward_fns") from None
+                    raise ValueError(
+                        f"{where}: {exc}. Fix the data_source column or register a grader in reward_fns") from None
                 checked_sources.add(spec.data_source)
             pid = problem_id_of(spec.data_source, spec.question)
             if pid in seen:
@@ -288,7 +299,8 @@ def load_problems(paths: list, *, limit: int = 0, shuffle: bool = False, seed: i
 
 
 class KeptCounter:
-    """Running pool sizes exactly as export computes them before balancing (dedupe in journal order, per-problem caps)."""
+    """Running pool sizes exactly as export computes them before balancing
+    (dedupe in journal order, per-problem caps)."""
 
     def __init__(self, export: ExportConfig):
         self.export = export
@@ -298,7 +310,8 @@ class KeptCounter:
 
     def add(self, record: dict) -> None:
         """Count one journaled ``problem`` record."""
-        for role, cap in (("designer", self.export.designer_per_problem), ("executor", self.export.executor_per_problem)):
+        for role, cap in (("designer", self.export.designer_per_problem),
+                          ("executor", self.export.executor_per_problem)):
             samples = []
             for data in record.get(role, []):
                 try:
@@ -372,7 +385,8 @@ def _check_graders(problems: list) -> None:
     reward_fns.check_graders(sources, "the --problems files")
 
 
-async def run_distill(config: DistillConfig, *, client: Any = None, progress: bool = True, problems: Optional[list] = None) -> RunSummary:
+async def run_distill(config: DistillConfig, *, client: Any = None, progress: bool = True,
+                      problems: Optional[list] = None) -> RunSummary:
     """Distil until the targets are reached or the problems run out (see the module docstring).
 
     Args:
@@ -441,8 +455,10 @@ async def run_distill(config: DistillConfig, *, client: Any = None, progress: bo
             t = config.export
             rejected = sum(v for k, v in counter.rejected.items())
             bar.set_postfix_str(
-                f"designer {counter.kept['designer']}/{t.target_designer or '-'} executor {counter.kept['executor']}/{t.target_executor or '-'} "
-                f"rejected {rejected} errors {summary.errors} tokens {_format_tokens(usage_total['prompt_tokens'] + usage_total['completion_tokens'])} "
+                f"designer {counter.kept['designer']}/{t.target_designer or '-'} "
+                f"executor {counter.kept['executor']}/{t.target_executor or '-'} "
+                f"rejected {rejected} errors {summary.errors} "
+                f"tokens {_format_tokens(usage_total['prompt_tokens'] + usage_total['completion_tokens'])} "
                 f"${usage_total['cost_usd']:.{2 if usage_total['cost_usd'] >= 1 else 4}f}",
                 refresh=True,
             )
@@ -480,7 +496,8 @@ async def run_distill(config: DistillConfig, *, client: Any = None, progress: bo
                         bar.update(1)
                     refresh()
                     continue
-                found = candidates_from_tree(tree, problem_id=problem.id, short_prompt=problem.short_prompt, config=config.selection, source=source)
+                found = candidates_from_tree(tree, problem_id=problem.id, short_prompt=problem.short_prompt,
+                                             config=config.selection, source=source)
                 usage = _tree_usage(tree, price_in, price_out)
                 record = {
                     "kind": "problem",
@@ -516,7 +533,8 @@ async def run_distill(config: DistillConfig, *, client: Any = None, progress: bo
             if bar is not None:
                 bar.close()
             usage_now = client.usage.as_dict() if hasattr(client, "usage") else {}
-            journal.append({"kind": "run", "usage": usage_now, "finished": completed, "seconds": round(time.monotonic() - started, 3)})
+            journal.append({"kind": "run", "usage": usage_now, "finished": completed,
+                            "seconds": round(time.monotonic() - started, 3)})
             if own_client and hasattr(client, "aclose"):
                 await client.aclose()
         summary.kept = dict(counter.kept)

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from verl_metaagent.distill.records import SampleError, SFTSample, format_designer_answer, split_designer_answer
 
-__all__ = ["SelectionConfig", "Candidates", "candidates_from_tree", "agent_chats", "dedupe", "cap_per_problem", "balance", "select"]
+__all__ = ["SelectionConfig", "Candidates", "candidates_from_tree", "agent_chats", "dedupe", "cap_per_problem",
+           "balance", "select"]
 
 
 @dataclass
@@ -136,7 +137,8 @@ def candidates_from_tree(
                         SFTSample(
                             id=f"designer_{problem_id}_d{design.j}",
                             role="designer",
-                            messages=[dict(m) for m in prompt] + [{"role": "assistant", "content": format_designer_answer(think, code)}],
+                            messages=[dict(m) for m in prompt]
+                            + [{"role": "assistant", "content": format_designer_answer(think, code)}],
                             problem_id=problem_id,
                             data_source=problem.data_source,
                             task_type=problem.task_type,
@@ -150,13 +152,15 @@ def candidates_from_tree(
         # ---- executor samples
         for execution in design.executions:
             if execution.status != "finished" or execution.reward < config.min_execution_reward:
-                out.rejected[f"executor: execution {'incorrect' if execution.status == 'finished' else execution.status}"] += 1
+                out.rejected["executor: execution "
+                             f"{'incorrect' if execution.status == 'finished' else execution.status}"] += 1
                 continue
             out.stats["correct_executions"] += 1
             if any(getattr(call, "stop_reason", None) == "length" for call in execution.calls):
                 out.rejected["executor: a reply was cut at max_tokens"] += 1
                 continue
-            for n, (agent, messages) in enumerate(agent_chats(execution.calls, strip_thinking=config.strip_executor_thinking)):
+            for n, (agent, messages) in enumerate(agent_chats(execution.calls,
+                                                              strip_thinking=config.strip_executor_thinking)):
                 try:
                     out.executor.append(
                         SFTSample(
@@ -214,7 +218,8 @@ def cap_per_problem(samples: Iterable[SFTSample], cap: int) -> list[SFTSample]:
     return [s for s in samples if s.id in keep]
 
 
-def balance(samples: Sequence[SFTSample], target: int, *, seed: int = 0, key: Callable[[SFTSample], str] = lambda s: s.pattern or "unknown") -> list[SFTSample]:
+def balance(samples: Sequence[SFTSample], target: int, *, seed: int = 0,
+            key: Callable[[SFTSample], str] = lambda s: s.pattern or "unknown") -> list[SFTSample]:
     """Pick ``target`` samples spread as evenly as possible over ``key`` (pattern type).
 
     Water-filling: every group gets an equal share; groups smaller than their share give all
@@ -248,7 +253,8 @@ def balance(samples: Sequence[SFTSample], target: int, *, seed: int = 0, key: Ca
     return sorted(picked, key=lambda s: s.id)
 
 
-def select(samples: Iterable[SFTSample], *, role: str, target: int, per_problem: int = 0, seed: int = 0) -> tuple[list[SFTSample], Counter]:
+def select(samples: Iterable[SFTSample], *, role: str, target: int, per_problem: int = 0,
+           seed: int = 0) -> tuple[list[SFTSample], Counter]:
     """The final set of one role: dedupe -> per-problem cap -> pattern balance to ``target``.
 
     Returns:

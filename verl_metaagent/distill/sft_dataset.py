@@ -125,7 +125,8 @@ class InferenceAlignedSFTDataset(MultiTurnSFTDataset):
             return super().__getitem__(item)
         messages = convert_nested_value_to_list_recursive(row[self.messages_key])
         kwargs = dict(self.apply_chat_template_kwargs)
-        enable_thinking = self.enable_thinking[item] if self.enable_thinking is not None else self.enable_thinking_default
+        enable_thinking = (self.enable_thinking[item] if self.enable_thinking is not None
+                           else self.enable_thinking_default)
         if enable_thinking is not None:
             kwargs["enable_thinking"] = bool(enable_thinking)
         ids, mask = aligned_token_ids(
@@ -142,7 +143,8 @@ class InferenceAlignedSFTDataset(MultiTurnSFTDataset):
         length = input_ids.shape[0]
         if length > self.max_length:
             if self.truncation == "error":
-                raise ValueError(f"sample {item}: {length} tokens > data.max_length={self.max_length}; raise data.max_length or set data.truncation=right")
+                raise ValueError(f"sample {item}: {length} tokens > data.max_length={self.max_length}; "
+                                 "raise data.max_length or set data.truncation=right")
             keep = slice(-self.max_length, None) if self.truncation == "left" else slice(0, self.max_length)
             input_ids, loss_mask, attention_mask = input_ids[keep], loss_mask[keep], attention_mask[keep]
             length = self.max_length

@@ -13,8 +13,9 @@ first user turn starts with the release's designer wording; otherwise an *execut
 Designer answers are checked: the script must parse and (by default) pass our static validator,
 since a model trained on designs our sandbox refuses (``open(...)``, ``import subprocess``) would
 only learn to write invalid designs. The release's own boilerplate (``import os``, ``import sys``,
-``from utils.environments.math_env import MathEnvironment``) is valid in the workflow dialect. Bad records are skipped and counted with their reason; the file
-itself must be readable JSON(L) or :class:`ShareGPTError` names the line.
+``from utils.environments.math_env import MathEnvironment``) is valid in the workflow dialect. Bad records are
+skipped and counted with their reason; the file itself must be readable JSON(L) or :class:`ShareGPTError`
+names the line.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from typing import Any, Iterable, Optional
 
 from verl_metaagent.distill.records import SampleError, SFTSample, split_designer_answer
 
-__all__ = ["ShareGPTError", "ImportReport", "read_sharegpt", "write_sharegpt", "sample_to_record", "record_to_sample", "DESIGNER_PREFIX"]
+__all__ = ["ShareGPTError", "ImportReport", "read_sharegpt", "write_sharegpt", "sample_to_record", "record_to_sample",
+           "DESIGNER_PREFIX"]
 
 #: The release's (and our ``short`` prompt's) designer wording.
 DESIGNER_PREFIX = "Design Multi Agent System for the Question:"
 
-_FROM = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "model": "assistant"}
+_FROM = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
+         "model": "assistant"}
 
 
 class ShareGPTError(ValueError):
@@ -86,7 +89,8 @@ def _is_designer(record_id: str, messages: list[dict]) -> bool:
     return isinstance(first_user, str) and first_user.lstrip().startswith(DESIGNER_PREFIX)
 
 
-def record_to_sample(record: Any, *, where: str = "record", source: str = "", keep_system: bool = False, validate_designs: bool = True) -> SFTSample:
+def record_to_sample(record: Any, *, where: str = "record", source: str = "", keep_system: bool = False,
+                     validate_designs: bool = True) -> SFTSample:
     """One ShareGPT record -> :class:`SFTSample`.
 
     Args:
@@ -101,11 +105,13 @@ def record_to_sample(record: Any, *, where: str = "record", source: str = "", ke
     if not isinstance(record, dict):
         raise SampleError(f"{where}: expected a JSON object, got {type(record).__name__}", "not an object")
     if "conversations" not in record:
-        raise SampleError(f"{where}: no 'conversations' field (keys: {', '.join(sorted(record)) or 'none'})", "no conversations")
+        raise SampleError(f"{where}: no 'conversations' field (keys: {', '.join(sorted(record)) or 'none'})",
+                          "no conversations")
     messages = _turns_to_messages(record["conversations"], where)
     record_id = record.get("id")
     if record_id is None or str(record_id).strip() == "":
-        digest = hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+        digest = hashlib.sha256(
+            json.dumps(messages, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
         record_id = f"sharegpt_{digest}"
     record_id = str(record_id)
     role = "designer" if _is_designer(record_id, messages) else "executor"
@@ -129,7 +135,8 @@ def record_to_sample(record: Any, *, where: str = "record", source: str = "", ke
     if not record_id.startswith(role):
         record_id = f"{role}_{record_id}"
     return SFTSample(id=record_id, role=role, messages=messages, pattern=pattern, source=source,
-                     task_type=str(record.get("task_type", "") or ""), data_source=str(record.get("data_source", "") or ""))
+                     task_type=str(record.get("task_type", "") or ""),
+                     data_source=str(record.get("data_source", "") or ""))
 
 
 def _iter_records(path: str) -> Iterable[tuple[str, Any]]:
@@ -140,12 +147,14 @@ def _iter_records(path: str) -> Iterable[tuple[str, Any]]:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise ShareGPTError(f"{path}: not valid JSON ({exc}); a .json file must hold a list of records or one record, or use .jsonl with one record per line") from None
+            raise ShareGPTError(f"{path}: not valid JSON ({exc}); a .json file must hold a list of records or one "
+                                "record, or use .jsonl with one record per line") from None
         if isinstance(data, dict) and "conversations" in data:
             data = [data]  # one record
         if not isinstance(data, list):
             raise ShareGPTError(
-                f"{path}: a .json file must hold a list of records or one record with 'conversations', got {type(data).__name__}"
+                f"{path}: a .json file must hold a list of records or one record with 'conversations', "
+                f"got {type(data).__name__}"
             )
         for i, record in enumerate(data):
             yield f"{os.path.basename(path)}[{i}]", record
@@ -156,11 +165,13 @@ def _iter_records(path: str) -> Iterable[tuple[str, Any]]:
         try:
             record = json.loads(line)
         except ValueError as exc:
-            raise ShareGPTError(f"{path}:{lineno}: not a JSON object ({exc}); each line of a .jsonl file must be one record") from None
+            raise ShareGPTError(
+                f"{path}:{lineno}: not a JSON object ({exc}); each line of a .jsonl file must be one record") from None
         yield f"{os.path.basename(path)}:{lineno}", record
 
 
-def read_sharegpt(path: str, *, keep_system: bool = False, validate_designs: bool = True) -> tuple[list[SFTSample], ImportReport]:
+def read_sharegpt(path: str, *, keep_system: bool = False,
+                  validate_designs: bool = True) -> tuple[list[SFTSample], ImportReport]:
     """Read a ShareGPT ``.jsonl`` / ``.json`` file; bad records are skipped and counted in the report.
 
     Raises:
@@ -175,7 +186,8 @@ def read_sharegpt(path: str, *, keep_system: bool = False, validate_designs: boo
     for where, record in _iter_records(path):
         report.read += 1
         try:
-            sample = record_to_sample(record, where=where, source=source, keep_system=keep_system, validate_designs=validate_designs)
+            sample = record_to_sample(record, where=where, source=source, keep_system=keep_system,
+                                      validate_designs=validate_designs)
         except SampleError as exc:
             report.skip(exc.reason, str(exc)[:300])
             continue

@@ -139,11 +139,13 @@ def _share_table(groups: dict[str, Counter], order: Sequence[str], label=lambda 
         if not c:
             continue
         total = sum(c.values())
-        lines.append(f"| {label(g)} | {total} | " + " | ".join(f"{100 * c.get(p, 0) / total:.1f}%" for p in patterns) + " |")
+        lines.append(
+            f"| {label(g)} | {total} | " + " | ".join(f"{100 * c.get(p, 0) / total:.1f}%" for p in patterns) + " |")
     return "\n".join(lines)
 
 
-def render_analysis_markdown(records: Sequence[dict], *, system: str = "metaagent", baseline: str = "single_agent") -> str:
+def render_analysis_markdown(records: Sequence[dict], *, system: str = "metaagent",
+                             baseline: str = "single_agent") -> str:
     """Pattern shares by benchmark and difficulty, design sizes, accuracy by difficulty, cost per solved problem."""
     from verl_metaagent.eval.table import system_label, system_order
 
@@ -154,19 +156,24 @@ def render_analysis_markdown(records: Sequence[dict], *, system: str = "metaagen
         out += [f"No designs by `{system}` in these records.", ""]
     else:
         benches = benchmark_order(by_bench)
-        out += ["### Design patterns by benchmark", "", _share_table(by_bench, benches, lambda b: benchmark_info(b).label), ""]
+        out += ["### Design patterns by benchmark", "",
+                _share_table(by_bench, benches, lambda b: benchmark_info(b).label), ""]
         by_diff = pattern_counts(records, by="difficulty", system=system, baseline=baseline)
-        out += [f"### Design patterns by difficulty (single-agent solve rate: easy = always solved, hard = never; `{baseline}`)",
+        out += ["### Design patterns by difficulty (single-agent solve rate: easy = always solved, hard = never; "
+                f"`{baseline}`)",
                 "", _share_table(by_diff, DIFFICULTY_ORDER), ""]
         by_label = pattern_counts(records, by="label", system=system, baseline=baseline)
         if set(by_label) - {"unknown"}:
-            out += ["### Design patterns by the dataset's difficulty label", "", _share_table(by_label, sorted(by_label)), ""]
+            out += ["### Design patterns by the dataset's difficulty label", "",
+                    _share_table(by_label, sorted(by_label)), ""]
         sizes = design_sizes(records, system=system)
-        lines = ["| benchmark | designs | valid | agents / design | agent calls / execution |", "|---|---:|---:|---:|---:|"]
+        lines = ["| benchmark | designs | valid | agents / design | agent calls / execution |",
+                 "|---|---:|---:|---:|---:|"]
         for b in benches + ["all"]:
             s = sizes.get(b)
             if s:
-                lines.append(f"| {benchmark_info(b).label if b != 'all' else 'all'} | {s['designs']} | {100 * s['valid_share']:.1f}% | "
+                lines.append(f"| {benchmark_info(b).label if b != 'all' else 'all'} | {s['designs']} | "
+                             f"{100 * s['valid_share']:.1f}% | "
                              f"{s['agents_mean']:.2f} | {s['calls_per_execution_mean']:.2f} |")
         out += ["### Agents and calls per design (valid designs)", ""] + lines + [""]
     acc = accuracy_by_difficulty(records, baseline=baseline)
@@ -174,7 +181,8 @@ def render_analysis_markdown(records: Sequence[dict], *, system: str = "metaagen
     if acc:
         lines = ["| Method | " + " | ".join(buckets) + " |", "|---|" + "---:|" * len(buckets)]
         for sid in system_order(acc):
-            cells = [f"{100 * acc[sid][b][0] / acc[sid][b][1]:.1f}% ({acc[sid][b][1]})" if b in acc[sid] else "-" for b in buckets]
+            cells = [f"{100 * acc[sid][b][0] / acc[sid][b][1]:.1f}% ({acc[sid][b][1]})" if b in acc[sid] else "-"
+                     for b in buckets]
             lines.append(f"| {system_label(sid)} | " + " | ".join(cells) + " |")
         out += ["### Accuracy by difficulty (attempts in parentheses)", ""] + lines + [""]
     summaries = summarize_systems(records) if records else {}
@@ -203,10 +211,12 @@ def _stacked_shares(ax, groups: dict[str, Counter], order: Sequence[str], labels
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of designs (%)")
     ax.set_title(title)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8, title="pattern", title_fontsize=8)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8, title="pattern",
+              title_fontsize=8)
 
 
-def write_plots(records: Sequence[dict], out_dir: str, *, system: str = "metaagent", baseline: str = "single_agent") -> list[str]:
+def write_plots(records: Sequence[dict], out_dir: str, *, system: str = "metaagent",
+                baseline: str = "single_agent") -> list[str]:
     """Write the analysis PNGs into ``out_dir`` (only those with data); returns their paths."""
     import matplotlib
 
@@ -254,7 +264,8 @@ def write_plots(records: Sequence[dict], out_dir: str, *, system: str = "metaage
         markers = "osD^vP*Xh<>p"
         for i, sid in enumerate(order):
             s = summaries[sid]
-            a1.scatter(s.calls, 100 * s.accuracy, s=60, marker=markers[i % len(markers)], label=system_label(sid), alpha=0.85)
+            a1.scatter(s.calls, 100 * s.accuracy, s=60, marker=markers[i % len(markers)], label=system_label(sid),
+                       alpha=0.85)
         a1.margins(x=0.15, y=0.15)
         a1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7, frameon=False, ncol=2)
         a1.set_xlabel("LLM calls per problem")

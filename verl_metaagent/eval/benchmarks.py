@@ -83,26 +83,33 @@ def resolve_benchmarks(specs: Sequence[str] = (), data_dir: Optional[str] = None
         name, sep, path = spec.partition("=")
         name = name.strip()
         if not _valid_name(name):
-            raise ValueError(f"--benchmark {spec!r}: the name must be letters, digits, '_', '-' or '.' (e.g. --benchmark aime24=data/test/aime24.parquet)")
+            raise ValueError(f"--benchmark {spec!r}: the name must be letters, digits, '_', '-' or '.' "
+                             "(e.g. --benchmark aime24=data/test/aime24.parquet)")
         if not sep:
             if name not in BENCHMARKS:
-                raise ValueError(f"--benchmark {name!r} is not one of {list(BENCHMARKS)}; give a file for a custom benchmark: --benchmark {name}=path.parquet")
+                raise ValueError(f"--benchmark {name!r} is not one of {list(BENCHMARKS)}; "
+                                 f"give a file for a custom benchmark: --benchmark {name}=path.parquet")
             if not data_dir:
-                raise ValueError(f"--benchmark {name} without a file needs --data-dir (the folder with {BENCHMARKS[name].filename})")
+                raise ValueError(
+                    f"--benchmark {name} without a file needs --data-dir (the folder with {BENCHMARKS[name].filename})")
             path = os.path.join(data_dir, BENCHMARKS[name].filename)
         if not os.path.isfile(path):
-            raise ValueError(f"--benchmark {name}: file {path!r} does not exist (prepare it with examples/data_prep/prepare_paper_data.sh)")
+            raise ValueError(f"--benchmark {name}: file {path!r} does not exist "
+                             "(prepare it with examples/data_prep/prepare_paper_data.sh)")
         if any(n == name for n, _ in out):
             raise ValueError(f"--benchmark {name} is given twice")
         out.append((name, path))
     if not specs:
         if not data_dir:
-            raise ValueError("no benchmarks: pass --data-dir <folder with the test parquet files> or --benchmark name=path")
+            raise ValueError(
+                "no benchmarks: pass --data-dir <folder with the test parquet files> or --benchmark name=path")
         if not os.path.isdir(data_dir):
             raise ValueError(f"--data-dir {data_dir!r} is not a folder")
-        out = [(b.name, os.path.join(data_dir, b.filename)) for b in BENCHMARKS.values() if os.path.isfile(os.path.join(data_dir, b.filename))]
+        out = [(b.name, os.path.join(data_dir, b.filename)) for b in BENCHMARKS.values()
+               if os.path.isfile(os.path.join(data_dir, b.filename))]
         if not out:
-            raise ValueError(f"--data-dir {data_dir!r} holds none of {[b.filename for b in BENCHMARKS.values()]}; run examples/data_prep/prepare_paper_data.sh or pass --benchmark name=path")
+            raise ValueError(f"--data-dir {data_dir!r} holds none of {[b.filename for b in BENCHMARKS.values()]}; "
+                             "run examples/data_prep/prepare_paper_data.sh or pass --benchmark name=path")
     return out
 
 

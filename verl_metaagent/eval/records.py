@@ -61,7 +61,8 @@ def _design_summary(design) -> dict:
     }
 
 
-def make_record(*, system: str, benchmark: str, problem, sample: int, result, seconds: float, sc_k: Optional[int] = None) -> dict:
+def make_record(*, system: str, benchmark: str, problem, sample: int, result, seconds: float,
+                sc_k: Optional[int] = None) -> dict:
     """The flat record of one attempt from its :class:`~verl_metaagent.solve.SolveResult`.
 
     ``correct`` is ``reward >= 1`` (math graders give 0/1; code graders 1 only when every hidden
@@ -100,7 +101,8 @@ def make_record(*, system: str, benchmark: str, problem, sample: int, result, se
 def _messages(messages: Optional[Iterable[dict]]) -> Optional[list[dict]]:
     if messages is None:
         return None
-    return [{"role": str(m.get("role", "")), "content": _clip(m.get("content", ""), MAX_TRACE_TEXT) or ""} for m in messages]
+    return [{"role": str(m.get("role", "")), "content": _clip(m.get("content", ""), MAX_TRACE_TEXT) or ""}
+            for m in messages]
 
 
 def tree_to_dict(tree, *, ground_truth_limit: int = 2000) -> dict:

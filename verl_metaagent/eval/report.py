@@ -24,7 +24,8 @@ def write_report(out_dir: str, *, title: str = "Results", system: str = "metaage
     """
     records = RunStore(out_dir).load_records()
     if not records:
-        raise ValueError(f"{os.path.join(out_dir, 'records.jsonl')} has no records; run `metaagent eval --out {out_dir}` first")
+        raise ValueError(
+            f"{os.path.join(out_dir, 'records.jsonl')} has no records; run `metaagent eval --out {out_dir}` first")
     paths = write_tables(records, out_dir, title=title)
     analysis = render_analysis_markdown(records, system=system, baseline=baseline)
     if plots:
@@ -32,7 +33,8 @@ def write_report(out_dir: str, *, title: str = "Results", system: str = "metaage
         for p in pngs:
             paths[os.path.basename(p)] = p
         if pngs:
-            analysis += "\n### Plots\n\n" + "\n".join(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})" for p in pngs) + "\n"
+            analysis += "\n### Plots\n\n" + "\n".join(f"![{os.path.basename(p)}](plots/{os.path.basename(p)})"
+                                                      for p in pngs) + "\n"
     path = os.path.join(out_dir, "analysis.md")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(analysis)

@@ -71,7 +71,8 @@ def check_settings(store: RunStore, settings: EvalSettings) -> None:
             with open(store.settings_path, encoding="utf-8") as fh:
                 stored = json.load(fh)
         except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{store.settings_path} is unreadable ({exc}); delete it only if the records were made with the current settings") from None
+            raise ValueError(f"{store.settings_path} is unreadable ({exc}); "
+                             "delete it only if the records were made with the current settings") from None
         changed = [k for k in RESUME_KEYS if k in stored and stored.get(k) != current.get(k)]
         if changed:
             diffs = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in changed)
@@ -100,13 +101,15 @@ def check_graders(problems: Mapping[str, Sequence[EvalProblem]]) -> None:
     missing = reward_fns.missing_graders(by_source)
     if missing:
         benches = sorted({b for name in missing for b in by_source[name]})
-        raise reward_fns.UnknownDataSource(reward_fns.missing_graders_message(missing, "the rows of " + ", ".join(benches)))
+        raise reward_fns.UnknownDataSource(
+            reward_fns.missing_graders_message(missing, "the rows of " + ", ".join(benches)))
 
 
 def _sc_k_for(benchmark: str, records: Sequence[dict], settings: EvalSettings) -> Optional[int]:
     if settings.sc_k is not None:
         return settings.sc_k
-    used = Counter(r.get("sc_k") for r in records if r["system"] == "cot_sc" and r["benchmark"] == benchmark and r.get("sc_k"))
+    used = Counter(r.get("sc_k") for r in records
+                   if r["system"] == "cot_sc" and r["benchmark"] == benchmark and r.get("sc_k"))
     if used:
         return int(used.most_common(1)[0][0])
     return matched_sc_k(r["llm_calls"] for r in records if r["system"] == "metaagent" and r["benchmark"] == benchmark)
@@ -132,7 +135,8 @@ async def evaluate_async(
     from verl_metaagent.solve import solve_async
 
     settings = (settings or EvalSettings()).validate()
-    if solve_fn is None:  # answers are graded by reward_fns: every data source needs a grader, checked before any LLM call
+    # answers are graded by reward_fns: every data source needs a grader, checked before any LLM call
+    if solve_fn is None:
         check_graders(problems)
     solve_fn = solve_fn or solve_async
     store = RunStore(out_dir)
@@ -162,7 +166,8 @@ async def evaluate_async(
     first = [t for system in plain for t in keys_of(system)]
     second = [t for system in sc_systems for t in keys_of(system)]
     report.total = len(first) + len(second)
-    report.skipped = sum(1 for system, problem, s in first + second if (system.id, problem.benchmark, problem.problem_id, s) in done)
+    report.skipped = sum(1 for system, problem, s in first + second
+                         if (system.id, problem.benchmark, problem.problem_id, s) in done)
 
     bar = _progress(report.total, report.skipped, progress)
     semaphore = asyncio.Semaphore(settings.concurrency)

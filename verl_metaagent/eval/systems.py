@@ -63,7 +63,8 @@ def _reference_systems() -> list[System]:
 
 
 SINGLE = System("single_agent", "Single agent", "fixed", "single_agent", ("math", "code"), "single")
-COT_SC = System("cot_sc", "CoT self-consistency (matched calls)", "cot_sc", "single_agent", ("math", "code"), "ensemble")
+COT_SC = System("cot_sc", "CoT self-consistency (matched calls)", "cot_sc", "single_agent", ("math", "code"),
+                "ensemble")
 METAAGENT = System("metaagent", "MetaAgent-X (design + execute)", "metaagent")
 
 
@@ -110,7 +111,8 @@ def matched_sc_k(metaagent_calls: Iterable[float]) -> Optional[int]:
     return max(1, int(math.floor(sum(calls) / len(calls) + 0.5)))
 
 
-def solve_kwargs(system: System, problem: EvalProblem, sample: int, settings: EvalSettings, *, sc_k: Optional[int] = None) -> dict:
+def solve_kwargs(system: System, problem: EvalProblem, sample: int, settings: EvalSettings, *,
+                 sc_k: Optional[int] = None) -> dict:
     """Keyword arguments of :func:`verl_metaagent.solve.solve_async` for one attempt.
 
     Attempt ``sample`` of a problem gets its own seeds through the problem uid's ``#s<sample>``

@@ -102,10 +102,13 @@ def render_markdown(records: Sequence[dict], *, title: str = "Results") -> str:
         ("Tokens per problem", lambda c: c.tokens, 0),
         ("Tokens per solved problem", lambda c: c.tokens_per_solved, 0),
     ):
-        sub = [[_md_escape(system_label(sid)), *[_num(getter(cells[(sid, b)]), digits) if (sid, b) in cells else DASH for b in benches]] for sid in order]
+        sub = [[_md_escape(system_label(sid)),
+                *[_num(getter(cells[(sid, b)]), digits) if (sid, b) in cells else DASH for b in benches]]
+               for sid in order]
         out += ["", f"### {name}", "", _table(["Method", *labels], sub, ["l"] + ["r"] * len(labels))]
     notes = []
-    counts = ", ".join(f"{benchmark_info(b).label} {max(c.problems for (s, bb), c in cells.items() if bb == b)}" for b in benches)
+    counts = ", ".join(f"{benchmark_info(b).label} {max(c.problems for (s, bb), c in cells.items() if bb == b)}"
+                       for b in benches)
     notes.append(f"Problems per benchmark: {counts}.")
     samples = sorted({c.samples for c in cells.values()})
     notes.append(f"Attempts per problem (k): {', '.join(map(str, samples))}.")
@@ -160,7 +163,8 @@ def render_long_csv(records: Sequence[dict]) -> str:
         for b in benches:
             c = cells.get((sid, b))
             if c is not None:
-                rows.append([_r(getattr(c, f)) if isinstance(getattr(c, f), float) else ("" if getattr(c, f) is None else getattr(c, f)) for f in fields])
+                rows.append([_r(getattr(c, f)) if isinstance(getattr(c, f), float)
+                             else ("" if getattr(c, f) is None else getattr(c, f)) for f in fields])
     return _csv(rows)
 
 

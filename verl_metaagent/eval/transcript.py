@@ -53,16 +53,19 @@ def format_result(result, *, max_chars: int = 2000, show_prompts: bool = False) 
             if e.reason and e.status != "finished":
                 out.append(f"    ({_clip(e.reason, max_chars)})")
             for i, call in enumerate(e.calls):
-                out.append(f"[call {i + 1}] {_clip(call.agent, 200)}  ({call.prompt_tokens} prompt + {call.completion_tokens} completion tokens)")
+                out.append(f"[call {i + 1}] {_clip(call.agent, 200)}  ({call.prompt_tokens} prompt + "
+                           f"{call.completion_tokens} completion tokens)")
                 messages = call.messages or []
-                prompt_part = messages[:-1] if show_prompts else [m for m in messages[:-1] if m.get("role") == "user"][-1:]
+                prompt_part = (messages[:-1] if show_prompts
+                               else [m for m in messages[:-1] if m.get("role") == "user"][-1:])
                 for m in prompt_part:
                     out.append(f"  {m.get('role')}:")
                     out.append(_indent(_clip(m.get("content"), max_chars)))
                 if messages and messages[-1].get("role") == "assistant":
                     out.append("  reply:")
                     out.append(_indent(_clip(messages[-1].get("content"), max_chars)))
-            out.append(f"  final answer: {_clip(e.final_answer, max_chars) if e.final_answer is not None else '(none)'}")
+            out.append(
+                f"  final answer: {_clip(e.final_answer, max_chars) if e.final_answer is not None else '(none)'}")
     out.append("=== Answer ===")
     out.append(_clip(result.answer, 0) if result.answer is not None else "(no answer)")
     tail = f"({result.llm_calls} LLM calls, {result.tokens} tokens"

@@ -39,7 +39,7 @@ h3{font-size:1.02em;margin:1.1em 0 .4em}pre{white-space:pre-wrap;word-break:brea
 .msg-assistant pre{border-color:#9bb5e0;background:#f3f7ff}details>summary{cursor:pointer;color:#333;font-size:13px}
 table.index{border-collapse:collapse;font-size:13px}table.index td,table.index th{border-bottom:1px solid #e5e5e5;padding:3px 10px;text-align:left}
 .muted{color:#777;font-size:12px}
-"""
+"""  # noqa: E501
 
 
 def _e(value) -> str:
@@ -86,18 +86,21 @@ def _tree_overview(tree: dict, record: dict) -> str:
             k = e.get("k", 0)
             calls = "".join(
                 f'<li><a href="#d{j}e{k}c{i}">call {i + 1}: {_e(c.get("agent"))}</a> '
-                f'<span class="muted">{int(c.get("prompt_tokens") or 0)}+{int(c.get("completion_tokens") or 0)} tokens</span></li>'
+                f'<span class="muted">{int(c.get("prompt_tokens") or 0)}+{int(c.get("completion_tokens") or 0)} '
+                'tokens</span></li>'
                 for i, c in enumerate(e.get("calls", []))
             )
             execs.append(
                 f'<li><a href="#d{j}e{k}">execution {k + 1}</a> <span class="badge">{_e(e.get("status"))}</span>'
-                f'{_reward_badge(e.get("reward"), "r")} <span class="muted">answer: {_e(_short(e.get("final_answer")))}</span>'
+                f'{_reward_badge(e.get("reward"), "r")} '
+                f'<span class="muted">answer: {_e(_short(e.get("final_answer")))}</span>'
                 f"<ul>{calls}</ul></li>"
             )
         status = "valid" if d.get("valid") else "invalid"
         items.append(
             f'<li><a href="#d{j}">design {j + 1}</a> <span class="badge">{_e(d.get("pattern"))}</span>'
-            f'<span class="badge {"ok" if d.get("valid") else "bad"}">{status}</span>{_reward_badge(d.get("reward"), "R")}'
+            f'<span class="badge {"ok" if d.get("valid") else "bad"}">{status}</span>'
+            f'{_reward_badge(d.get("reward"), "R")}'
             f"<ul>{''.join(execs)}</ul></li>"
         )
     top = _reward_badge(record.get("reward"), "reward")
@@ -114,13 +117,18 @@ def render_trace_page(record: dict, trace: dict, *, index_href: Optional[str] = 
     from verl_metaagent.eval.table import system_label
 
     tree = trace.get("tree") or {}
-    title = f"{system_label(record['system'])} - {benchmark_info(record['benchmark']).label} - problem {record['problem_id']} (attempt {int(record['sample']) + 1})"
+    title = (f"{system_label(record['system'])} - {benchmark_info(record['benchmark']).label} - "
+             f"problem {record['problem_id']} (attempt {int(record['sample']) + 1})")
     correct = bool(record.get("correct"))
     summary = [
-        ("result", f'<span class="badge {"ok" if correct else "bad"}" id="verdict">{"solved" if correct else "not solved"}</span>{_reward_badge(record.get("reward"))}'),
+        ("result", f'<span class="badge {"ok" if correct else "bad"}" id="verdict">'
+                   f'{"solved" if correct else "not solved"}</span>{_reward_badge(record.get("reward"))}'),
         ("answer", f'<code id="answer">{_e(_short(record.get("answer"), 300))}</code>'),
-        ("LLM calls", f'<span id="llm-calls">{int(record.get("llm_calls") or 0)}</span> ({int(record.get("designer_calls") or 0)} designer, {int(record.get("agent_calls") or 0)} agent)'),
-        ("tokens", f'{int(record.get("tokens") or 0):,} ({int(record.get("prompt_tokens") or 0):,} prompt + {int(record.get("completion_tokens") or 0):,} completion)'),
+        ("LLM calls", f'<span id="llm-calls">{int(record.get("llm_calls") or 0)}</span> '
+                      f'({int(record.get("designer_calls") or 0)} designer, '
+                      f'{int(record.get("agent_calls") or 0)} agent)'),
+        ("tokens", f'{int(record.get("tokens") or 0):,} ({int(record.get("prompt_tokens") or 0):,} prompt + '
+                   f'{int(record.get("completion_tokens") or 0):,} completion)'),
         ("time", f'{float(record.get("seconds") or 0):.1f} s'),
         ("data source", _e(record.get("data_source"))),
     ]
@@ -133,7 +141,8 @@ def render_trace_page(record: dict, trace: dict, *, index_href: Optional[str] = 
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f'<p class="muted"><a href="{_e(index_href)}">all problems</a></p>' if index_href else "",
         f"<h1>{_e(title)}</h1>",
-        '<table class="summary">' + "".join(f"<tr><td><b>{_e(k)}</b></td><td>{v}</td></tr>" for k, v in summary) + "</table>",
+        '<table class="summary">' + "".join(f"<tr><td><b>{_e(k)}</b></td><td>{v}</td></tr>" for k, v in summary)
+        + "</table>",
         "<h2>Problem</h2>", _pre(tree.get("question"), "question"),
     ]
     if tree.get("ground_truth") not in (None, ""):
@@ -142,12 +151,15 @@ def render_trace_page(record: dict, trace: dict, *, index_href: Optional[str] = 
     for d in tree.get("designs", []):
         j = d.get("j", 0)
         head = "Design" if d.get("designed") else "Fixed design"
-        parts.append(f'<div class="design" id="d{j}"><h2>{head} {j + 1} <span class="badge pattern">{_e(d.get("pattern"))}</span>'
+        parts.append(f'<div class="design" id="d{j}"><h2>{head} {j + 1} '
+                     f'<span class="badge pattern">{_e(d.get("pattern"))}</span>'
                      f'{_reward_badge(d.get("reward"), "R")}</h2>')
         if d.get("designed"):
             tokens = f'{int(d.get("prompt_tokens") or 0)}+{int(d.get("completion_tokens") or 0)} tokens'
-            parts.append(f'<details><summary>designer prompt ({_e(tokens)})</summary>{_messages(d.get("designer_messages") or [], collapse_prompt=False)}</details>')
-            parts.append(f'<details><summary>designer answer (raw)</summary>{_pre(d.get("text"), "designer-text")}</details>')
+            parts.append(f'<details><summary>designer prompt ({_e(tokens)})</summary>'
+                         f'{_messages(d.get("designer_messages") or [], collapse_prompt=False)}</details>')
+            parts.append(
+                f'<details><summary>designer answer (raw)</summary>{_pre(d.get("text"), "designer-text")}</details>')
         if not d.get("valid"):
             parts.append(f'<p><span class="badge bad">invalid design</span> {_e(d.get("invalid_reason"))}</p>')
         if d.get("code"):
@@ -157,8 +169,10 @@ def render_trace_page(record: dict, trace: dict, *, index_href: Optional[str] = 
         for e in d.get("executions", []):
             k = e.get("k", 0)
             parts.append(
-                f'<div class="execution" id="d{j}e{k}"><h3>Execution {k + 1} <span class="badge status">{_e(e.get("status"))}</span>'
-                f'{_reward_badge(e.get("reward"), "r")} <span class="muted">{int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0):,} tokens, '
+                f'<div class="execution" id="d{j}e{k}"><h3>Execution {k + 1} '
+                f'<span class="badge status">{_e(e.get("status"))}</span>'
+                f'{_reward_badge(e.get("reward"), "r")} <span class="muted">'
+                f'{int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0):,} tokens, '
                 f'{float(e.get("seconds") or 0):.1f} s</span></h3>'
             )
             if e.get("reason"):
@@ -167,7 +181,8 @@ def render_trace_page(record: dict, trace: dict, *, index_href: Optional[str] = 
                 parts.append(
                     f'<div class="call agent-call" id="d{j}e{k}c{i}" data-agent="{_e(c.get("agent"))}">'
                     f'<b>call {i + 1}: <span class="agent">{_e(c.get("agent"))}</span></b> '
-                    f'<span class="muted">{int(c.get("prompt_tokens") or 0)} prompt + {int(c.get("completion_tokens") or 0)} completion tokens</span>'
+                    f'<span class="muted">{int(c.get("prompt_tokens") or 0)} prompt + '
+                    f'{int(c.get("completion_tokens") or 0)} completion tokens</span>'
                     f'{_messages(c.get("messages") or [])}</div>'
                 )
             parts.append(f'<p><b>final answer</b></p>{_pre(e.get("final_answer"), "final-answer")}</div>')
@@ -200,12 +215,14 @@ def render_index(rows: Sequence[tuple[dict, str]], *, title: str = "MetaAgent-X 
             f"<td>{_e(system_label(record['system']))}</td><td>{_e(benchmark_info(record['benchmark']).label)}</td>"
             f'<td><a href="{_e(quote(href))}">{_e(record["problem_id"])}</a></td><td>{int(record["sample"]) + 1}</td>'
             f'<td><span class="badge {"ok" if correct else "bad"}">{"solved" if correct else "not solved"}</span></td>'
-            f"<td>{_e(patterns)}</td><td>{int(record.get('llm_calls') or 0)}</td><td>{int(record.get('tokens') or 0):,}</td>"
+            f"<td>{_e(patterns)}</td><td>{int(record.get('llm_calls') or 0)}</td>"
+            f"<td>{int(record.get('tokens') or 0):,}</td>"
             "</tr>"
         )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}"><title>{_e(title)}</title><style>{CSS}</style></head><body>'
+        '<meta http-equiv="Content-Security-Policy" '
+        f'content="{CSP}"><title>{_e(title)}</title><style>{CSS}</style></head><body>'
         f"<h1>{_e(title)}</h1><p class=\"muted\">{len(rows)} attempts</p>"
         '<table class="index"><tr><th>system</th><th>benchmark</th><th>problem</th><th>attempt</th><th>result</th>'
         "<th>patterns</th><th>LLM calls</th><th>tokens</th></tr>" + "".join(lines) + "</table></body></html>"
@@ -224,7 +241,8 @@ def write_trace_pages(records: Iterable[dict], traces: dict, out_dir: str, *, sy
               and (not problems or str(r["problem_id"]) in problems) and record_key(r) in traces]
     sys_rank = {s: i for i, s in enumerate(system_order({r["system"] for r in chosen}))}
     bench_rank = {b: i for i, b in enumerate(benchmark_order({r["benchmark"] for r in chosen}))}
-    chosen.sort(key=lambda r: (bench_rank[r["benchmark"]], str(r["problem_id"]), sys_rank[r["system"]], int(r["sample"])))
+    chosen.sort(
+        key=lambda r: (bench_rank[r["benchmark"]], str(r["problem_id"]), sys_rank[r["system"]], int(r["sample"])))
     if limit is not None:
         chosen = chosen[:limit]
     written, rows = [], []

@@ -90,7 +90,8 @@ def api_test_runner_factory():
             else:
                 spec = _spec(tests)
                 if spec is None:
-                    return {"passed": 0, "total": 0, "results": [], "error": "tests must be 'public', a list of {input, output} or {inputs, outputs}"}
+                    return {"passed": 0, "total": 0, "results": [],
+                            "error": "tests must be 'public', a list of {input, output} or {inputs, outputs}"}
             return to_api_report(await run_public_tests(code, spec), spec)
 
         return run_tests
@@ -106,8 +107,10 @@ async def _run_only(code: str, stdins: list[str]) -> dict:
     program = extract_code(code) or code
     results = []
     for stdin in stdins:
-        res = await run_python(program, stdin=stdin, limits=SandboxLimits(wall_seconds=10.0, cpu_seconds=10.0, memory_mb=512))
-        error = "" if res.status == "ok" and res.exit_code == 0 else (res.stderr.strip().splitlines() or [res.detail.get("reason") or res.status])[-1]
+        res = await run_python(program, stdin=stdin,
+                               limits=SandboxLimits(wall_seconds=10.0, cpu_seconds=10.0, memory_mb=512))
+        error = ("" if res.status == "ok" and res.exit_code == 0
+                 else (res.stderr.strip().splitlines() or [res.detail.get("reason") or res.status])[-1])
         results.append({"passed": not error, "input": _clip(stdin), "expected": None, "output": _clip(res.stdout),
                         "stdout": _clip(res.stdout), "error": _clip(error), "stderr": _clip(res.stderr),
                         "exit_code": res.exit_code, "status": res.status})

@@ -40,9 +40,11 @@ class SamplingConfig:
     stop: Optional[list[str]] = None
 
     def validate(self, path: str) -> None:
-        require(self.temperature >= 0, f"{path}.temperature", f"must be >= 0, got {self.temperature}", f"set {path}.temperature=1.0")
+        require(self.temperature >= 0, f"{path}.temperature", f"must be >= 0, got {self.temperature}",
+                f"set {path}.temperature=1.0")
         require(0 < self.top_p <= 1, f"{path}.top_p", f"must be in (0, 1], got {self.top_p}", f"set {path}.top_p=1.0")
-        require(self.top_k == -1 or self.top_k > 0, f"{path}.top_k", f"must be -1 or > 0, got {self.top_k}", f"set {path}.top_k=-1")
+        require(self.top_k == -1 or self.top_k > 0, f"{path}.top_k", f"must be -1 or > 0, got {self.top_k}",
+                f"set {path}.top_k=-1")
         require(
             self.max_tokens is None or self.max_tokens > 0,
             f"{path}.max_tokens",
@@ -172,8 +174,10 @@ class RolloutTreeConfig:
     max_infra_fault_share: float = 0.5
 
     def validate(self, path: str = "metaagent.rollout") -> "RolloutTreeConfig":
-        require(self.num_designs >= 1, f"{path}.num_designs", f"must be >= 1, got {self.num_designs}", f"set {path}.num_designs=4 (the paper's M)")
-        require(self.num_executions >= 1, f"{path}.num_executions", f"must be >= 1, got {self.num_executions}", f"set {path}.num_executions=4 (the paper's N)")
+        require(self.num_designs >= 1, f"{path}.num_designs", f"must be >= 1, got {self.num_designs}",
+                f"set {path}.num_designs=4 (the paper's M)")
+        require(self.num_executions >= 1, f"{path}.num_executions", f"must be >= 1, got {self.num_executions}",
+                f"set {path}.num_executions=4 (the paper's N)")
         require(
             self.max_concurrent_executions >= 1,
             f"{path}.max_concurrent_executions",
@@ -208,8 +212,10 @@ class RolloutTreeConfig:
             f"set {path}.max_infra_fault_share=0.5",
         )
         v = self.validation
-        require(v.num_designs >= 1, f"{path}.validation.num_designs", f"must be >= 1, got {v.num_designs}", f"set {path}.validation.num_designs=1")
-        require(v.num_executions >= 1, f"{path}.validation.num_executions", f"must be >= 1, got {v.num_executions}", f"set {path}.validation.num_executions=1")
+        require(v.num_designs >= 1, f"{path}.validation.num_designs", f"must be >= 1, got {v.num_designs}",
+                f"set {path}.validation.num_designs=1")
+        require(v.num_executions >= 1, f"{path}.validation.num_executions", f"must be >= 1, got {v.num_executions}",
+                f"set {path}.validation.num_executions=1")
         return self
 
 

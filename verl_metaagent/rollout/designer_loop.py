@@ -82,7 +82,8 @@ class DesignerAgentLoop(AgentLoopBase):
         design = tree.designs[0]
         if not design.response_ids:
             raise RuntimeError(
-                f"the designer returned no tokens for prompt {problem.uid} (prompt of {len(design.prompt_ids)} tokens); "
+                f"the designer returned no tokens for prompt {problem.uid} "
+                f"(prompt of {len(design.prompt_ids)} tokens); "
                 "check data.max_prompt_length / data.max_response_length against the model's context"
             )
         return AgentLoopOutput(

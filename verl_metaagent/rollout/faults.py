@@ -49,7 +49,8 @@ class InfrastructureFaultError(RuntimeError):
     """Too many executions of a step ended by infrastructure faults to train on the rest."""
 
 
-def check_fault_share(faulted: int, executions: int, max_share: float, *, key: str = "metaagent.rollout.max_infra_fault_share") -> None:
+def check_fault_share(faulted: int, executions: int, max_share: float, *,
+                      key: str = "metaagent.rollout.max_infra_fault_share") -> None:
     """Raise :class:`InfrastructureFaultError` when ``faulted / executions > max_share`` (names the key)."""
     if executions <= 0 or faulted / executions <= max_share:
         return

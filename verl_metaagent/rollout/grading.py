@@ -30,7 +30,8 @@ def grader_from_compute_score(fn: Callable[..., Any]) -> Grader:
         if answer is None:
             return 0.0
         if inspect.iscoroutinefunction(fn):
-            result = await fn(data_source=data_source, solution_str=answer, ground_truth=ground_truth, extra_info=extra_info)
+            result = await fn(data_source=data_source, solution_str=answer, ground_truth=ground_truth,
+                              extra_info=extra_info)
         else:
             result = await asyncio.to_thread(
                 fn, data_source=data_source, solution_str=answer, ground_truth=ground_truth, extra_info=extra_info

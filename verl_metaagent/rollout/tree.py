@@ -31,7 +31,8 @@ def derive_seed(base_seed: int, *parts: Any) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def design_reward(execution_rewards: Sequence[float], *, valid: bool, invalid_reward: float, valid_bonus: float = 0.0) -> float:
+def design_reward(execution_rewards: Sequence[float], *, valid: bool, invalid_reward: float,
+                  valid_bonus: float = 0.0) -> float:
     """R_j: mean of the design's execution rewards (+ optional bonus), or ``invalid_reward`` if invalid."""
     if not valid or not execution_rewards:
         return float(invalid_reward)

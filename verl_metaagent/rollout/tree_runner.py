@@ -229,7 +229,8 @@ class TreeRunner:
             self.select_answer(tree)
         return tree
 
-    def _design_node(self, problem: ProblemSpec, j: int, text: str, *, messages: Optional[list[dict]], completion: Optional[Completion]) -> DesignNode:
+    def _design_node(self, problem: ProblemSpec, j: int, text: str, *, messages: Optional[list[dict]],
+                     completion: Optional[Completion]) -> DesignNode:
         from verl_metaagent.design import classify_design, parse_design, validate_design
 
         parsed = parse_design(text)
@@ -290,7 +291,8 @@ class TreeRunner:
                 logprobs=self.logprobs,
             )
             out = await self.client.complete(
-                f"{euid}/{request.agent}", request.messages, params, previous=history.get(request.agent) if self.cfg.merge_multi_turn else None,
+                f"{euid}/{request.agent}", request.messages, params,
+                previous=history.get(request.agent) if self.cfg.merge_multi_turn else None,
             )
             # If the script asks this agent again with the reply appended as the assistant turn, a
             # token client continues these exact tokens (ChatTokenizer.continuation_ids).
@@ -338,7 +340,8 @@ class TreeRunner:
         if record.status == "finished" and record.final_answer is not None:
             try:
                 reward = float(
-                    await self.grader(problem.data_source, record.final_answer, problem.ground_truth, self._grading_info(problem))
+                    await self.grader(problem.data_source, record.final_answer, problem.ground_truth,
+                                      self._grading_info(problem))
                 )
             except Exception as exc:  # the grader failed, not the design
                 if not self.mask_faults:
@@ -379,7 +382,8 @@ class TreeRunner:
         executions = [e for d in tree.designs for e in d.executions]
         if self.cfg.validation.select == "majority":
             answer = majority_answer([e.final_answer for e in executions], task_type=tree.problem.task_type)
-            matching = [e for e in executions if e.final_answer is not None and " ".join(e.final_answer.split()) == answer]
+            matching = [e for e in executions
+                        if e.final_answer is not None and " ".join(e.final_answer.split()) == answer]
             chosen = matching[0] if matching else None
         else:
             chosen = executions[0] if executions else None

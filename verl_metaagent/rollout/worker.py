@@ -130,7 +130,8 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
     def policy_client(self) -> TokenPolicyClient:
         """A client over the worker's LLM servers (the trained policy answers every call; with separate
         parameters, the executor policy: every agent call)."""
-        return TokenPolicyClient(self.llm_client, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {}))
+        return TokenPolicyClient(self.llm_client, self.tokenizer,
+                                 self.config.data.get("apply_chat_template_kwargs", {}))
 
     def designer_policy_client(self) -> Optional[TokenPolicyClient]:
         """A client over the designer policy's servers when the trainer gave the worker a
@@ -141,7 +142,8 @@ class HierarchicalAgentLoopWorker(AgentLoopWorker):
         return TokenPolicyClient(designer, self.tokenizer, self.config.data.get("apply_chat_template_kwargs", {}))
 
     def tree_runner(
-        self, client: TokenPolicyClient, *, step: int, validate: bool, designer_client: Optional[TokenPolicyClient] = None
+        self, client: TokenPolicyClient, *, step: int, validate: bool,
+        designer_client: Optional[TokenPolicyClient] = None
     ) -> TreeRunner:
         """A :class:`TreeRunner` for one step (training or validation) with this worker's settings
         (``designer_client``: the designer policy when it is not ``client``)."""
@@ -238,7 +240,8 @@ async def _generate_tree_batch(workers: list, prompts: DataProto) -> DataProto:
         refs.append(worker.generate_sequences.remote(chunk))
     outputs = list(await asyncio.gather(*refs))
     for idx, out in zip(pieces, outputs):  # problem_index: position in this worker's chunk -> in `prompts`
-        out.non_tensor_batch[contract.PROBLEM_INDEX] = idx[out.non_tensor_batch[contract.PROBLEM_INDEX].astype(np.int64)]
+        out.non_tensor_batch[contract.PROBLEM_INDEX] = idx[
+            out.non_tensor_batch[contract.PROBLEM_INDEX].astype(np.int64)]
     summaries = [out.meta_info.pop(contract.SUMMARY) for out in outputs]
     for out in outputs:
         out.meta_info.pop("metrics", None)

@@ -149,7 +149,8 @@ class TreeAgentLoopWorkerTQ(HierarchicalAgentLoopWorker):
             field, tag = self._tq_record(output, prompt, session_id=contract.split_tq_key(key)[1])
             fields.append(field)
             tags.append(tag)
-        await tq.async_kv_batch_put(keys=keys, fields=list_of_dict_to_tensordict(fields), tags=tags, partition_id=partition)
+        await tq.async_kv_batch_put(keys=keys, fields=list_of_dict_to_tensordict(fields), tags=tags,
+                                    partition_id=partition)
 
     def _tq_record(self, output: AgentLoopOutput, prompt: dict, *, session_id: int) -> tuple[dict, dict]:
         """The TQ value and tag of one row, with the fields verl's ``AgentLoopWorkerTQ`` writes."""

@@ -89,14 +89,17 @@ class FakeOpenAIServer:
         if reply.raw_body is not None:
             return reply.status, headers, reply.raw_body
         if reply.status >= 400:
-            return reply.status, headers, json.dumps({"error": {"message": reply.text or "scripted error", "code": reply.status}})
+            return reply.status, headers, json.dumps({"error": {"message": reply.text or "scripted error",
+                                                                "code": reply.status}})
         prompt_words = sum(_words(str(m.get("content", ""))) for m in body.get("messages", []))
         payload = {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
             "model": body.get("model", self.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": reply.finish_reason}],
-            "usage": {"prompt_tokens": prompt_words, "completion_tokens": _words(reply.text), "total_tokens": prompt_words + _words(reply.text)},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
+                         "finish_reason": reply.finish_reason}],
+            "usage": {"prompt_tokens": prompt_words, "completion_tokens": _words(reply.text),
+                      "total_tokens": prompt_words + _words(reply.text)},
         }
         return 200, headers, json.dumps(payload)
 
@@ -124,7 +127,8 @@ class FakeOpenAIServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {}, json.dumps({"object": "list", "data": [{"id": server.model, "object": "model"}]}))
+                    self._send(200, {},
+                               json.dumps({"object": "list", "data": [{"id": server.model, "object": "model"}]}))
                 else:
                     self._send(404, {}, json.dumps({"error": {"message": "not found"}}))
 

@@ -63,7 +63,8 @@ def join_prompt_rows(prompts: DataProto, rows: DataProto) -> DataProto:
     if len(index) and (index.min() < 0 or index.max() >= len(prompts)):
         raise IndexError(f"problem_index out of range [0, {len(prompts)}): {index.min()}..{index.max()}")
     picked = prompts.select_idxs(index)
-    tensor_keys = [] if picked.batch is None else [k for k in picked.batch.keys() if rows.batch is None or k not in rows.batch.keys()]
+    tensor_keys = [] if picked.batch is None else [
+        k for k in picked.batch.keys() if rows.batch is None or k not in rows.batch.keys()]
     extra_tensors = {k: picked.batch[k] for k in tensor_keys}
     extra_non_tensors = {k: v for k, v in picked.non_tensor_batch.items() if k not in rows.non_tensor_batch}
     out = DataProto(batch=rows.batch, non_tensor_batch=dict(rows.non_tensor_batch), meta_info=dict(rows.meta_info))
@@ -128,7 +129,8 @@ def plan_minibatches(rows: int, dp_size: int, num_mini_batches: int, micro_batch
     """
     if rows < 1 or dp_size < 1 or num_mini_batches < 1 or micro_batch_size < 1:
         raise ValueError(
-            f"need rows, dp_size, num_mini_batches, micro_batch_size >= 1; got {rows}, {dp_size}, {num_mini_batches}, {micro_batch_size}"
+            "need rows, dp_size, num_mini_batches, micro_batch_size >= 1; "
+            f"got {rows}, {dp_size}, {num_mini_batches}, {micro_batch_size}"
         )
     for nm in range(num_mini_batches, 1, -1):
         unit = nm * dp_size * micro_batch_size

@@ -126,7 +126,8 @@ class MetaAgentRayTrainer(RayPPOTrainer):
             from verl.trainer.ppo.rollout_corr_helper import apply_bypass_mode
 
             apply_bypass_mode(
-                batch=batch, rollout_corr_config=rollout_corr, policy_loss_config=self.config.actor_rollout_ref.actor.policy_loss
+                batch=batch, rollout_corr_config=rollout_corr,
+                policy_loss_config=self.config.actor_rollout_ref.actor.policy_loss
             )
             return batch, bypass
         with marked_timer("old_log_prob", timing_raw, color="blue"):
@@ -152,7 +153,8 @@ class MetaAgentRayTrainer(RayPPOTrainer):
         """Rollout -> rows -> (phase-filtered, padded) update for one step. Mutates ``metrics``/``timing_raw``."""
         prompts = DataProto.from_single_dict(batch_dict)
         prompts.meta_info["temperature"] = self.config.actor_rollout_ref.rollout.temperature
-        prompts.non_tensor_batch[contract.UID] = np.array([str(uuid.uuid4()) for _ in range(len(prompts))], dtype=object)
+        prompts.non_tensor_batch[contract.UID] = np.array([str(uuid.uuid4()) for _ in range(len(prompts))],
+                                                          dtype=object)
         gen_batch = self._get_gen_batch(prompts)
         gen_batch.meta_info["global_steps"] = self.global_steps
 
@@ -255,7 +257,8 @@ class MetaAgentRayTrainer(RayPPOTrainer):
                 is_last_step = self.global_steps >= self.total_training_steps
                 with marked_timer("step", timing_raw):
                     step = self.train_step(batch_dict, metrics, timing_raw, is_last_step)
-                if self.config.trainer.test_freq > 0 and (is_last_step or self.global_steps % self.config.trainer.test_freq == 0):
+                if (self.config.trainer.test_freq > 0
+                        and (is_last_step or self.global_steps % self.config.trainer.test_freq == 0)):
                     with marked_timer("testing", timing_raw, color="green"):
                         val_metrics = self._validate()
                     metrics.update(val_metrics)

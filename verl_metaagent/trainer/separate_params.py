@@ -125,8 +125,8 @@ def check_rollout_engine(config: Any) -> None:
         f"finds them, which verl 0.9.1's {name} adapter cannot (it derives the server from the worker rank only, so "
         "the designer's weights would reach the executor's servers); supported: "
         + ", ".join(SUPPORTED_ROLLOUTS),
-        f"run the ablation on actor_rollout_ref.rollout.name=cpu (VERL_PLATFORM=cpu, e.g. python -m verl_metaagent.demo -- "
-        f"{KEY}=separate) or use {KEY}=shared",
+        "run the ablation on actor_rollout_ref.rollout.name=cpu (VERL_PLATFORM=cpu, e.g. "
+        f"python -m verl_metaagent.demo -- {KEY}=separate) or use {KEY}=shared",
     )
 
 
@@ -193,14 +193,16 @@ def check_resume(step_dir: str, parameters: str, info: Optional[dict], existing:
     if has_designer != (trained == SEPARATE):  # record and folders disagree: trust neither silently
         raise ConfigError(
             f"{step_dir}: metaagent_run.json says parameters={trained!r} but the folder "
-            f"{'has' if has_designer else 'has no'} {ACTOR_DIRS[ROLE_DESIGNER]}/. Fix: resume from an intact checkpoint "
-            "(trainer.resume_from_path=...) or start over with trainer.resume_mode=disable."
+            f"{'has' if has_designer else 'has no'} {ACTOR_DIRS[ROLE_DESIGNER]}/. "
+            "Fix: resume from an intact checkpoint (trainer.resume_from_path=...) "
+            "or start over with trainer.resume_mode=disable."
         )
     require(
         trained == parameters,
         KEY,
         f"is {parameters!r}, but the checkpoint to resume ({step_dir}) was trained with {KEY}={trained!r}"
-        + (" (it has no designer policy to restore)" if parameters == SEPARATE else " (its designer policy would be dropped)"),
+        + (" (it has no designer policy to restore)" if parameters == SEPARATE
+           else " (its designer policy would be dropped)"),
         f"set {KEY}={trained} to continue that run, or trainer.resume_mode=disable / another trainer.default_local_dir "
         "to start a new one",
     )

@@ -44,7 +44,8 @@ class MetaAgentTaskRunnerBase(BaseTaskRunner):
         self.add_reward_model_resource_pool(config)
         self.add_teacher_model_resource_pool(config)
         self.add_ref_policy_worker(config, actor_rollout_cls)
-        validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+        validate_config(config=config, use_reference_policy=need_reference_policy(config),
+                        use_critic=need_critic(config))
 
         model_config: HFModelConfig = omega_conf_to_dataclass(config.actor_rollout_ref.model)
         resource_pool_manager = self.init_resource_pool_mgr(config)

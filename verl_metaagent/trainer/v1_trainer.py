@@ -235,7 +235,8 @@ def _define_trainers() -> dict[str, type]:
 
             strategy = PlacementGroupSchedulingStrategy(placement_group=pg, placement_group_bundle_index=bundle_index)
             self._master_addr, self._master_port = ray.get(
-                get_master_addr_port.options(num_cpus=0, scheduling_strategy=strategy).remote(master_port_range=master_port_range)
+                get_master_addr_port.options(num_cpus=0, scheduling_strategy=strategy).remote(
+                    master_port_range=master_port_range)
             )
 
     class MetaAgentSteps:
@@ -258,8 +259,9 @@ def _define_trainers() -> dict[str, type]:
             self._pass_plan: Optional[MiniBatchPlan] = None
             actor = config.actor_rollout_ref.actor
             print(
-                f"[metaagent] trainer mode {config.trainer.v1.trainer_mode}: {self.metaagent.actor_update.rows_per_mini_batch} rows per optimizer "
-                f"step (metaagent.actor_update.rows_per_mini_batch), {self.metaagent.actor_update.role_passes} role passes; "
+                f"[metaagent] trainer mode {config.trainer.v1.trainer_mode}: "
+                f"{self.metaagent.actor_update.rows_per_mini_batch} rows per optimizer step "
+                f"(metaagent.actor_update.rows_per_mini_batch), {self.metaagent.actor_update.role_passes} role passes; "
                 f"actor_rollout_ref.actor.ppo_mini_batch_size={actor.ppo_mini_batch_size} is not used by this trainer",
                 flush=True,
             )
@@ -338,7 +340,8 @@ def _define_trainers() -> dict[str, type]:
             )
             engine_config = omega_conf_to_dataclass(self.config.actor_rollout_ref.rollout.checkpoint_engine)
             engine_config.backend = "naive"
-            checkpoint_manager = CheckpointEngineManager(config=engine_config, actor_wg=wg, replicas=manager.get_replicas())
+            checkpoint_manager = CheckpointEngineManager(config=engine_config, actor_wg=wg,
+                                                         replicas=manager.get_replicas())
             checkpoint_manager.sleep_replicas()
             self.designer_actor_wg = wg
             self.designer_llm_server_manager = manager
@@ -354,7 +357,8 @@ def _define_trainers() -> dict[str, type]:
             """role -> weight-sync manager (one shared manager when the policy is shared)."""
             if not self._separate():
                 return {contract.ROLE_EXECUTOR: self.checkpoint_manager}
-            return {contract.ROLE_EXECUTOR: self.checkpoint_manager, contract.ROLE_DESIGNER: self.designer_checkpoint_manager}
+            return {contract.ROLE_EXECUTOR: self.checkpoint_manager,
+                    contract.ROLE_DESIGNER: self.designer_checkpoint_manager}
 
         @contextmanager
         def _policy(self, role: str):
@@ -366,7 +370,8 @@ def _define_trainers() -> dict[str, type]:
             self.actor_rollout_wg = self.designer_actor_wg
             if saved_ref is not None:
                 if saved_ref is not saved_actor:  # refused at start: only a reference inside the actor worker
-                    raise RuntimeError("metaagent.parameters=separate needs the reference model inside the actor worker")
+                    raise RuntimeError(
+                        "metaagent.parameters=separate needs the reference model inside the actor worker")
                 self.ref_policy_wg = self.designer_actor_wg
             try:
                 yield
@@ -471,7 +476,8 @@ def _define_trainers() -> dict[str, type]:
         def _plan(self, sampled, metrics: dict) -> StepPlan:
             extra = []
             if sampled.keys:
-                data = tq.kv_batch_get(keys=sampled.keys, partition_id=sampled.partition_id, select_fields=["extra_fields"])
+                data = tq.kv_batch_get(keys=sampled.keys, partition_id=sampled.partition_id,
+                                       select_fields=["extra_fields"])
                 extra = list(data["extra_fields"])
             rows, summaries = _sampled_rows(sampled.keys, sampled.tags, extra)
             plan = plan_step(
@@ -558,24 +564,28 @@ def _define_trainers() -> dict[str, type]:
 
         def _save_checkpoint(self):
             step_dir = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
-            if self._separate():  # the designer first: verl's save marks the step complete (latest_checkpointed_iteration)
+            # the designer first: verl's save marks the step complete (latest_checkpointed_iteration)
+            if self._separate():
                 trainer = self.config.trainer
                 self.designer_actor_wg.save_checkpoint(
                     sep.actor_checkpoint_dir(step_dir, contract.ROLE_DESIGNER),
                     None if trainer.default_hdfs_dir is None else os.path.join(
-                        trainer.default_hdfs_dir, f"global_step_{self.global_steps}", sep.ACTOR_DIRS[contract.ROLE_DESIGNER]),
+                        trainer.default_hdfs_dir, f"global_step_{self.global_steps}",
+                        sep.ACTOR_DIRS[contract.ROLE_DESIGNER]),
                     self.global_steps,
                     max_ckpt_to_keep=trainer.get("max_actor_ckpt_to_keep", None),
                 )
             from verl_metaagent.trainer.provenance import run_info, write_run_info
 
-            info = run_info(self.metaagent.rollout.prompt_variant, "rl", trainer_mode=self.config.trainer.v1.trainer_mode,
+            info = run_info(self.metaagent.rollout.prompt_variant, "rl",
+                            trainer_mode=self.config.trainer.v1.trainer_mode,
                             global_step=int(self.global_steps), parameters=self.metaagent.parameters)
             roles = (contract.ROLE_EXECUTOR, contract.ROLE_DESIGNER) if self._separate() else (contract.ROLE_EXECUTOR,)
             for role in roles[1:]:
                 write_run_info(sep.actor_checkpoint_dir(step_dir, role), dict(info, role=role))
             super()._save_checkpoint()
-            write_run_info(os.path.join(step_dir, "actor"), dict(info, role=contract.ROLE_EXECUTOR) if self._separate() else info)
+            write_run_info(os.path.join(step_dir, "actor"),
+                           dict(info, role=contract.ROLE_EXECUTOR) if self._separate() else info)
 
         def _resume_folder(self) -> Optional[str]:
             """The ``global_step_N`` folder verl's ``_load_checkpoint`` will resume from (None: fresh start)."""
@@ -599,14 +609,16 @@ def _define_trainers() -> dict[str, type]:
             if folder and os.path.isdir(folder):
                 from verl_metaagent.trainer.provenance import read_run_info
 
-                sep.check_resume(folder, self.metaagent.parameters, read_run_info(os.path.join(folder, "actor")), os.listdir(folder))
+                sep.check_resume(folder, self.metaagent.parameters, read_run_info(os.path.join(folder, "actor")),
+                                 os.listdir(folder))
             super()._load_checkpoint()
             if self._separate() and self.global_steps > 0 and folder:
                 self.designer_actor_wg.load_checkpoint(
                     local_path=sep.actor_checkpoint_dir(folder, contract.ROLE_DESIGNER),
                     del_local_after_load=self.config.trainer.del_local_ckpt_after_load,
                 )
-                print(f"[metaagent] resumed the designer policy from {sep.actor_checkpoint_dir(folder, contract.ROLE_DESIGNER)}", flush=True)
+                print("[metaagent] resumed the designer policy from "
+                      f"{sep.actor_checkpoint_dir(folder, contract.ROLE_DESIGNER)}", flush=True)
 
         def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
             if not getattr(self, "_trained_this_step", True) or len(batch.keys) == 0:  # nothing trained this step
@@ -644,4 +656,5 @@ def __getattr__(name: str):
 
 
 __all__ = [  # noqa: F822 -- the trainer classes come from the module's __getattr__ (built when verl is importable)
-    "MetaAgentTrainer", "MetaAgentTrainerColocateAsync", "TRAINER_MODES", "prepare_v1_config", "check_v1_features", "register", "TRAINER_MODE", "ConfigError"]
+    "MetaAgentTrainer", "MetaAgentTrainerColocateAsync", "TRAINER_MODES", "prepare_v1_config", "check_v1_features",
+    "register", "TRAINER_MODE", "ConfigError"]

@@ -65,7 +65,8 @@ class MessageType(Enum):
 class Message:
     """One context message. ``str(message)`` is its content."""
 
-    def __init__(self, content: Any = "", message_type: MessageType = MessageType.AGENT_RESPONSE, sender: str = "", metadata: Optional[dict] = None):
+    def __init__(self, content: Any = "", message_type: MessageType = MessageType.AGENT_RESPONSE, sender: str = "",
+                 metadata: Optional[dict] = None):
         self.content = content
         self.message_type = message_type
         self.sender = sender
@@ -126,7 +127,8 @@ class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, dict] = {}
 
-    def register(self, name: str, func: Optional[Callable] = None, description: str = "", parameters: Optional[dict] = None) -> "ToolRegistry":
+    def register(self, name: str, func: Optional[Callable] = None, description: str = "",
+                 parameters: Optional[dict] = None) -> "ToolRegistry":
         """Register ``func`` under ``name`` (``python_execute`` with no func = the built-in runner)."""
         if func is None and name == PYTHON_TOOL:
             func = python_execute
@@ -156,7 +158,8 @@ class ToolRegistry:
     def get_tool_schemas(self) -> list[dict]:
         """OpenAI-style function schemas of the registered tools."""
         return [
-            {"type": "function", "function": {"name": n, "description": t["description"], "parameters": t["parameters"]}}
+            {"type": "function",
+             "function": {"name": n, "description": t["description"], "parameters": t["parameters"]}}
             for n, t in self._tools.items()
         ]
 
@@ -238,8 +241,8 @@ class AgentNode(WorkflowNode):
         ai_client, enable_conversation_logging: accepted (release signature order) and ignored.
     """
 
-    def __init__(self, name: str, system_prompt: str = "", tool_registry: Optional[ToolRegistry] = None, ai_client: Any = None,
-                 max_turns: int = 10, enable_conversation_logging: bool = True, **kwargs: Any):
+    def __init__(self, name: str, system_prompt: str = "", tool_registry: Optional[ToolRegistry] = None,
+                 ai_client: Any = None, max_turns: int = 10, enable_conversation_logging: bool = True, **kwargs: Any):
         # ai_client / enable_conversation_logging are accepted for compatibility and ignored:
         # every call goes to the executor policy through the runtime.
         super().__init__(name, **kwargs)
@@ -256,7 +259,8 @@ class AgentNode(WorkflowNode):
                 text += " A ```python block in your reply is executed and you will see its output."
             others = [s for s in self.tool_registry.get_tool_schemas() if s["function"]["name"] != PYTHON_TOOL]
             if others:
-                text += ' Call a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>. Schemas: ' + json.dumps(others)
+                text += (' Call a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>. Schemas: '
+                         + json.dumps(others))
         return text
 
     def build_user_message(self, context: Context, extra: str = "") -> str:
@@ -273,7 +277,8 @@ class AgentNode(WorkflowNode):
 
     def respond(self, context: Context, extra: str = "") -> str:
         """Run this agent once (with its tool rounds) and return its final reply text."""
-        messages = [{"role": "system", "content": self._system()}, {"role": "user", "content": self.build_user_message(context, extra)}]
+        messages = [{"role": "system", "content": self._system()},
+                    {"role": "user", "content": self.build_user_message(context, extra)}]
         rounds = 0
         while True:
             text = api.complete(self.name, messages)
@@ -283,7 +288,8 @@ class AgentNode(WorkflowNode):
             rounds += 1
             result = self.tool_registry.call(call[0], call[1])
             messages.append({"role": "assistant", "content": text})
-            messages.append({"role": "user", "content": f"Tool {call[0]} output:\n{result}\n\nContinue; give your final answer when done."})
+            messages.append({"role": "user", "content": f"Tool {call[0]} output:\n{result}\n\nContinue; "
+                             "give your final answer when done."})
 
     def execute(self, context: Context) -> Message:
         return Message(self.respond(context), MessageType.AGENT_RESPONSE, sender=self.name)
@@ -297,7 +303,8 @@ class EnsembleNode(WorkflowNode):
     per-agent ``weights``), ``consensus`` (the ``consensus_agent`` always reviews all answers).
     """
 
-    def __init__(self, name: str = "Ensemble", agents: Optional[list] = None, strategy: str = "majority_vote", consensus_agent: Optional[AgentNode] = None, weights: Optional[list] = None, **kwargs: Any):
+    def __init__(self, name: str = "Ensemble", agents: Optional[list] = None, strategy: str = "majority_vote",
+                 consensus_agent: Optional[AgentNode] = None, weights: Optional[list] = None, **kwargs: Any):
         super().__init__(name, **kwargs)
         self.agents = list(agents or [])
         if not self.agents:
@@ -309,7 +316,8 @@ class EnsembleNode(WorkflowNode):
         self.weights = [float(w) for w in weights] if weights else [1.0] * len(self.agents)
 
     def _judge(self, context: Context, answers: list[tuple[str, str]]) -> str:
-        extra = "Solutions from several agents:\n\n" + _listing("Solution", answers) + "\n\nCheck them and give the correct final answer."
+        extra = ("Solutions from several agents:\n\n" + _listing("Solution", answers)
+                 + "\n\nCheck them and give the correct final answer.")
         return self.consensus_agent.respond(context, extra)
 
     def execute(self, context: Context) -> Message:
@@ -345,7 +353,8 @@ class ReflectionNode(WorkflowNode):
     Without a ``critic_agent`` the agent critiques itself.
     """
 
-    def __init__(self, name: str = "Reflection", agent: Optional[AgentNode] = None, critic_agent: Optional[AgentNode] = None, num_iterations: int = 2, **kwargs: Any):
+    def __init__(self, name: str = "Reflection", agent: Optional[AgentNode] = None,
+                 critic_agent: Optional[AgentNode] = None, num_iterations: int = 2, **kwargs: Any):
         super().__init__(name, **kwargs)
         if agent is None:
             raise ValueError("ReflectionNode needs an agent")
@@ -355,10 +364,14 @@ class ReflectionNode(WorkflowNode):
     def execute(self, context: Context) -> Message:
         solution = self.agent.respond(context)
         for _ in range(self.num_iterations):
-            critique = self.critic_agent.respond(context, "Proposed solution:\n" + api._truncate(solution) + "\n\nCheck it carefully. End with 'Verdict: CORRECT' or 'Verdict: INCORRECT' and what to fix.")
+            critique = self.critic_agent.respond(
+                context, "Proposed solution:\n" + api._truncate(solution)
+                + "\n\nCheck it carefully. End with 'Verdict: CORRECT' or 'Verdict: INCORRECT' and what to fix.")
             if _CORRECT.search(critique) and not _INCORRECT.search(critique):
                 break
-            solution = self.agent.respond(context, "Your previous solution:\n" + api._truncate(solution) + "\n\nCritique:\n" + api._truncate(critique, 1500) + "\n\nRevise your solution.")
+            solution = self.agent.respond(context,
+                                          "Your previous solution:\n" + api._truncate(solution) + "\n\nCritique:\n"
+                                          + api._truncate(critique, 1500) + "\n\nRevise your solution.")
         return Message(solution, sender=self.name)
 
 
@@ -366,7 +379,8 @@ class DebateNode(WorkflowNode):
     """Debaters answer, then for ``num_rounds - 1`` more rounds see each other's last answers
     and update; the ``judge`` decides from the last round (plurality vote without a judge)."""
 
-    def __init__(self, name: str = "Debate", debaters: Optional[list] = None, judge: Optional[AgentNode] = None, num_rounds: int = 2, **kwargs: Any):
+    def __init__(self, name: str = "Debate", debaters: Optional[list] = None, judge: Optional[AgentNode] = None,
+                 num_rounds: int = 2, **kwargs: Any):
         super().__init__(name, **kwargs)
         self.debaters = list(debaters or [])
         if not self.debaters:
@@ -379,11 +393,13 @@ class DebateNode(WorkflowNode):
             new = []
             for i, d in enumerate(self.debaters):
                 others = [x for j, x in enumerate(last) if j != i]
-                extra = "Your previous answer:\n" + api._truncate(last[i][1]) + "\n\nOther debaters:\n\n" + _listing("Debater", others) + "\n\nPoint out errors, then give your updated answer."
+                extra = ("Your previous answer:\n" + api._truncate(last[i][1]) + "\n\nOther debaters:\n\n"
+                         + _listing("Debater", others) + "\n\nPoint out errors, then give your updated answer.")
                 new.append((d.name, d.respond(context, extra)))
             last = new
         if self.judge is not None:
-            extra = "Final answers of the debate:\n\n" + _listing("Debater", last) + "\n\nDecide which is correct and give the final answer."
+            extra = ("Final answers of the debate:\n\n" + _listing("Debater", last)
+                     + "\n\nDecide which is correct and give the final answer.")
             return Message(self.judge.respond(context, extra), sender=self.name)
         keys = [_answer_key(t) for _, t in last]
         winner = _answers.majority_vote(keys, key=str)
@@ -417,7 +433,8 @@ class RouterNode(WorkflowNode):
         if self.routing_func is not None:
             picked = str(self.routing_func(context)).strip()
             return picked if picked in self.routes else self.default_route
-        reply = self.router_agent.respond(context, "Choose how to handle this question. Options: " + ", ".join(labels) + ". Answer with exactly one option as \\boxed{option}.")
+        reply = self.router_agent.respond(context, "Choose how to handle this question. Options: " + ", ".join(labels)
+                                          + ". Answer with exactly one option as \\boxed{option}.")
         picked = (api.extract_answer(reply) or reply).strip().lower()
         for label in labels:
             if picked == label.lower():
@@ -486,7 +503,8 @@ class ConditionalWorkflow(Workflow):
         super().__init__(name, **kwargs)
         self.conditions: list = []
 
-    def add_node(self, node: WorkflowNode, condition: Optional[Callable] = None, *args: Any, **kwargs: Any) -> "ConditionalWorkflow":
+    def add_node(self, node: WorkflowNode, condition: Optional[Callable] = None, *args: Any,
+                 **kwargs: Any) -> "ConditionalWorkflow":
         self.nodes.append(node)
         self.conditions.append(condition)
         return self

@@ -43,7 +43,9 @@ def _execute(code: str, timeout: float) -> str:
         return f"Error: Code execution timed out after {timeout:g} seconds"
     if error or result.get("exit_code") not in (None, 0):
         code_text = result.get("exit_code")
-        return api._truncate(f"Error executing code (exit code {1 if code_text is None else code_text}):\n{error or 'Unknown error'}", MAX_OUTPUT_CHARS)
+        return api._truncate(
+            f"Error executing code (exit code {1 if code_text is None else code_text}):\n{error or 'Unknown error'}",
+            MAX_OUTPUT_CHARS)
     if stdout:
         return api._truncate(f"Code executed successfully.\nOutput: {stdout}", MAX_OUTPUT_CHARS)
     return "Code executed successfully. No output produced."

@@ -44,7 +44,8 @@ def _restricted_module(name: str, doc: str, offers: str) -> _types.ModuleType:
     module = _types.ModuleType(name, doc)
 
     def __getattr__(attr: str) -> Any:
-        raise AttributeError(f"{name}.{attr} is not available to a design (designs run in a sandbox); {name} offers {offers}")
+        raise AttributeError(
+            f"{name}.{attr} is not available to a design (designs run in a sandbox); {name} offers {offers}")
 
     module.__getattr__ = __getattr__
     return module
@@ -61,7 +62,8 @@ def _false(path: Any) -> bool:
 def make_os() -> _types.ModuleType:
     """A fresh design ``os`` (see the module docstring)."""
     path = _restricted_module("os.path", "Pure path-string functions.",
-                              "join, dirname, basename, split, splitext, normpath, isabs, abspath, exists, isfile, isdir, sep")
+                              "join, dirname, basename, split, splitext, normpath, isabs, abspath, "
+                              "exists, isfile, isdir, sep")
     for fn in (_posixpath.join, _posixpath.dirname, _posixpath.basename, _posixpath.split, _posixpath.splitext,
                _posixpath.normpath, _posixpath.isabs):
         setattr(path, fn.__name__, fn)
