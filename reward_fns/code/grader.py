@@ -167,7 +167,8 @@ def _config_from(kwargs: dict, extra_info: dict) -> CodeGradeConfig:
     return cfg
 
 
-@register("code/", aliases=("apps", "codecontests", "code_contests", "codeforces", "livecodebench", "livecodebench_v6", "taco"))
+@register("code/",
+          aliases=("apps", "codecontests", "code_contests", "codeforces", "livecodebench", "livecodebench_v6", "taco"))
 async def grade_code(answer: str, ground_truth: Any, extra_info: Optional[dict] = None, **kwargs: Any) -> GradeResult:
     """Grade a code answer; keyword args / ``extra_info["code_grading"]`` override :class:`CodeGradeConfig`.
 
