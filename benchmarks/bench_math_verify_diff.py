@@ -134,7 +134,8 @@ def main(argv=None) -> int:
                      "call": "verify(parse('$'+gold+'$'), parse(response)), default configs"},
         "sets": {name: run_set(name, args.quick) for name in ("ours", "independent")},
     }
-    report["never_worse_than_baseline"] = all(s["ours_agree"] >= s["math_verify_agree"] for s in report["sets"].values())
+    report["never_worse_than_baseline"] = all(s["ours_agree"] >= s["math_verify_agree"]
+                                              for s in report["sets"].values())
     report["seconds"] = round(time.monotonic() - started, 1)
     if args.write:
         write_markdown(args.write, report)

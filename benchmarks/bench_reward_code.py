@@ -31,15 +31,19 @@ sys.path.insert(0, str(ROOT))
 
 PROBLEMS = {
     "sum": ("n = int(input())\nprint(sum(map(int, input().split())))\n",
-            lambda r: (lambda xs: (f"{len(xs)}\n{' '.join(map(str, xs))}\n", f"{sum(xs)}\n"))([r.randint(-99, 99) for _ in range(r.randint(1, 30))])),
+            lambda r: (lambda xs: (f"{len(xs)}\n{' '.join(map(str, xs))}\n", f"{sum(xs)}\n"))(
+                [r.randint(-99, 99) for _ in range(r.randint(1, 30))])),
     "sort": ("input()\nprint(*sorted(map(int, input().split())))\n",
-             lambda r: (lambda xs: (f"{len(xs)}\n{' '.join(map(str, xs))}\n", " ".join(map(str, sorted(xs))) + "\n"))([r.randint(0, 999) for _ in range(r.randint(1, 30))])),
+             lambda r: (lambda xs: (f"{len(xs)}\n{' '.join(map(str, xs))}\n", " ".join(map(str, sorted(xs))) + "\n"))(
+                 [r.randint(0, 999) for _ in range(r.randint(1, 30))])),
     "rev": ("s = input().strip()\nprint(s[::-1])\n",
-            lambda r: (lambda s: (s + "\n", s[::-1] + "\n"))("".join(r.choice("abcxyz") for _ in range(r.randint(1, 40))))),
+            lambda r: (lambda s: (s + "\n", s[::-1] + "\n"))(
+                "".join(r.choice("abcxyz") for _ in range(r.randint(1, 40))))),
     "fib": ("n = int(input())\na, b = 0, 1\nfor _ in range(n):\n    a, b = b, a + b\nprint(a)\n",
             lambda r: (lambda n: (f"{n}\n", f"{_fib(n)}\n"))(r.randint(0, 80))),
     "avg": ("xs = list(map(float, input().split()))\nprint('%.6f' % (sum(xs) / len(xs)))\n",
-            lambda r: (lambda xs: (" ".join(map(str, xs)) + "\n", "%.6f\n" % (sum(xs) / len(xs))))([r.randint(1, 100) for _ in range(r.randint(1, 10))])),
+            lambda r: (lambda xs: (" ".join(map(str, xs)) + "\n", "%.6f\n" % (sum(xs) / len(xs))))(
+                [r.randint(1, 100) for _ in range(r.randint(1, 10))])),
 }
 
 
@@ -128,7 +132,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--tests", type=int, default=10)
-    ap.add_argument("--quick", action="store_true", help="6 samples x 3 tests: checks the benchmark runs (a few seconds)")
+    ap.add_argument("--quick", action="store_true",
+                    help="6 samples x 3 tests: checks the benchmark runs (a few seconds)")
     args = ap.parse_args()
     if args.quick:
         args.samples, args.tests = 6, 3

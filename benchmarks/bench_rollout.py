@@ -86,7 +86,8 @@ def problem_batch(n: int):
         non_tensors={
             "raw_prompt": np.array([[{"role": "user", "content": q}] for q in questions] + [None], dtype=object)[:n],
             "data_source": np.array(["math/demo"] * n, dtype=object),
-            "reward_model": np.array([{"style": "rule", "ground_truth": str(2 * i + 1)} for i in range(n)], dtype=object),
+            "reward_model": np.array([{"style": "rule", "ground_truth": str(2 * i + 1)} for i in range(n)],
+                                     dtype=object),
             "extra_info": np.array([{"index": i} for i in range(n)], dtype=object),
             "uid": np.array([f"u{i}" for i in range(n)], dtype=object),
         },
@@ -156,7 +157,8 @@ def run() -> dict:
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per LLM call")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sandbox-mode", default="zygote", choices=["zygote", "spawn"])
-    parser.add_argument("--quick", action="store_true", help="1 problem, 1 design x 2 executions, 0.05 s latency, 1 repeat")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 problem, 1 design x 2 executions, 0.05 s latency, 1 repeat")
     args = parser.parse_args()
     if args.quick:
         args.problems, args.designs, args.executions, args.latency, args.repeats = 1, 1, 2, 0.05, 1

@@ -5,10 +5,11 @@ Both arms run ``examples/stock_main_ppo_cpu.sh`` with the same data, model, tree
 steps; only ``trainer.v1.trainer_mode`` differs. Both train both roles every step
 (``metaagent.phase.mode=simultaneous``, ``--phase-mode``): with alternating phases the async arm
 trains nothing at the first step of each phase (its rows were dispatched in the previous phase), which
-is the phase rule's cost, not the machinery's; ``skipped_steps`` reports it. The async arm keeps one batch of trees growing
-(sandboxed executions, grading) while a step trains; its LLM requests are paused during the
-update and resumed with the new weights. Reported: mean ``timing_s/step`` over steps 2..S (step 1
-includes warm-up), the rows trained per step, and the async/sync ratio. Prints one JSON object.
+is the phase rule's cost, not the machinery's; ``skipped_steps`` reports it. The async arm keeps one
+batch of trees growing (sandboxed executions, grading) while a step trains; its LLM requests are
+paused during the update and resumed with the new weights. Reported: mean ``timing_s/step`` over
+steps 2..S (step 1 includes warm-up), the rows trained per step, and the async/sync ratio. Prints one
+JSON object.
 
     .venv/bin/python benchmarks/bench_trainer_modes.py [--steps 6] [--quick]
 """
@@ -80,8 +81,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--phase-length", type=int, default=2)
-    p.add_argument("--phase-mode", default="simultaneous", help="metaagent.phase.mode of both arms (alternate: see docstring)")
-    p.add_argument("--quick", action="store_true", help="1 step of a tiny tree per arm (CI smoke; numbers are not meaningful)")
+    p.add_argument("--phase-mode", default="simultaneous",
+                   help="metaagent.phase.mode of both arms (alternate: see docstring)")
+    p.add_argument("--quick", action="store_true",
+                   help="1 step of a tiny tree per arm (CI smoke; numbers are not meaningful)")
     p.add_argument("--out", default=None, help="work dir (default: a temp dir)")
     args = p.parse_args(argv)
     steps = 1 if args.quick else args.steps

@@ -79,7 +79,8 @@ def download(dist: str, version: str, wheel_dir: str) -> str:
     pattern = os.path.join(wheel_dir, f"{dist}-{version}-*.whl")
     if not glob.glob(pattern):
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", wheel_dir, f"{dist}=={version}"],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", wheel_dir,
+             f"{dist}=={version}"],
             check=True,
         )
     found = sorted(glob.glob(pattern))
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
     for engine, info in data["engines"].items():
-        print(f"{engine} {info['version']}: {len(info['fields'])} SamplingParams fields -> {os.path.relpath(args.out, ROOT)}")
+        print(f"{engine} {info['version']}: "
+              f"{len(info['fields'])} SamplingParams fields -> {os.path.relpath(args.out, ROOT)}")
     return 0
 
 

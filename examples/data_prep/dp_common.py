@@ -60,7 +60,8 @@ def plain(value: Any) -> Any:
 def read_local(path: str) -> list[dict]:
     """Rows of a local ``.json`` (a list, or a dict holding one list), ``.jsonl`` or ``.parquet`` file."""
     if not os.path.exists(path):
-        raise DataPrepError(f"--input {path!r} does not exist. Pass a .json, .jsonl or .parquet file in the source dataset's schema.")
+        raise DataPrepError(
+            f"--input {path!r} does not exist. Pass a .json, .jsonl or .parquet file in the source dataset's schema.")
     lower = path.lower()
     if lower.endswith(".parquet"):
         import pandas as pd
@@ -76,7 +77,8 @@ def read_local(path: str) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise DataPrepError(f"{path}:{n}: not valid JSON ({exc}). Each line of a .jsonl file must be one JSON object.") from exc
+                    raise DataPrepError(f"{path}:{n}: not valid JSON ({exc}). "
+                                        "Each line of a .jsonl file must be one JSON object.") from exc
         return rows
     if lower.endswith(".json"):
         with open(path, encoding="utf-8") as f:
@@ -107,7 +109,8 @@ def load_hf(repo: str, *, config: Optional[str] = None, split: str = "train", da
     try:
         import datasets
     except ImportError as exc:
-        raise DataPrepError(f"Loading {where} needs the `datasets` package (pip install datasets), or pass --input <local file>.") from exc
+        raise DataPrepError(f"Loading {where} needs the `datasets` package (pip install datasets), "
+                            "or pass --input <local file>.") from exc
     try:
         if data_files is not None:
             ds = datasets.load_dataset("json", data_files=data_files, split="train")
@@ -271,7 +274,8 @@ def tests_json(inputs: list, outputs: list, fn_name: Optional[str] = None) -> st
     return json.dumps(data, ensure_ascii=False)
 
 
-def code_prompt(question: str, *, starter_code: str = "", fn_name: Optional[str] = None, call_style: str = "function") -> str:
+def code_prompt(question: str, *, starter_code: str = "", fn_name: Optional[str] = None,
+                call_style: str = "function") -> str:
     """Single-agent prompt for a code task (stdin/stdout program, or a function / ``class Solution`` method)."""
     text = question.strip()
     if starter_code.strip():
@@ -290,12 +294,14 @@ def code_prompt(question: str, *, starter_code: str = "", fn_name: Optional[str]
 
 def add_common_args(parser) -> None:
     """Arguments every script takes."""
-    parser.add_argument("--input", help="local .json/.jsonl/.parquet in the source schema (default: load from Hugging Face)")
+    parser.add_argument("--input",
+                        help="local .json/.jsonl/.parquet in the source schema (default: load from Hugging Face)")
     parser.add_argument("--output", required=True, help="parquet file to write")
     parser.add_argument("--split", default=None, help="source split (default depends on the dataset)")
     parser.add_argument("--limit", type=int, default=0, help="keep a seeded random subset of this many rows (0 = all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --limit's subset")
-    parser.add_argument("--exclude", nargs="*", default=[], help="our parquet files whose questions must not appear (decontamination)")
+    parser.add_argument("--exclude", nargs="*", default=[],
+                        help="our parquet files whose questions must not appear (decontamination)")
 
 
 def finish(rows: list[dict], report: Report, output: str) -> None:

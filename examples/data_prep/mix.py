@@ -36,7 +36,8 @@ def _read(paths: list[str]) -> list[dict]:
     return rows
 
 
-def mix_rows(math_rows: list[dict], code_rows: list[dict], *, code_ratio: float, total: int = 0, seed: int = 0) -> list[dict]:
+def mix_rows(math_rows: list[dict], code_rows: list[dict], *, code_ratio: float, total: int = 0,
+             seed: int = 0) -> list[dict]:
     """Draw ``round(total * code_ratio)`` code rows and the rest math rows, shuffled (seeded)."""
     if not 0.0 <= code_ratio <= 1.0:
         raise DataPrepError(f"--code-ratio must be in [0, 1], got {code_ratio}")
@@ -95,7 +96,8 @@ def main(argv=None) -> int:
         print(f"mix: {len(val)} held-out validation rows -> {args.val_output}", file=sys.stderr)
     write_parquet(out, args.output)
     n_code = sum(r["ability"] == "code" for r in out)
-    print(f"mix: {len(out)} rows ({n_code} code, {len(out) - n_code} math; seed {args.seed}) -> {args.output}", file=sys.stderr)
+    print(f"mix: {len(out)} rows ({n_code} code, {len(out) - n_code} math; seed {args.seed}) -> {args.output}",
+          file=sys.stderr)
     return 0
 
 

@@ -5,11 +5,11 @@ reward_fns' code grader; ``extra_info.public_tests`` = the few tests a design ma
     python examples/data_prep/prepare_code.py --dataset codecontests --split test --output data/cc_test.parquet
     python examples/data_prep/prepare_code.py --dataset livecodebench_v6 --output data/lcb_v6.parquet
 
-| --dataset         | Hugging Face source (default)                                            | data_source              |
-|-------------------|--------------------------------------------------------------------------|--------------------------|
-| apps              | codeparrot/apps raw files ``{split}.jsonl`` (train / test)               | code/apps                |
-| codecontests      | deepmind/code_contests (train / valid / test)                            | code/codecontests        |
-| livecodebench_v6  | livecodebench/code_generation_lite raw file ``test6.jsonl`` (v6 window)  | code/livecodebench_v6    |
+| --dataset        | Hugging Face source (default)                                           | data_source           |
+|------------------|-------------------------------------------------------------------------|-----------------------|
+| apps             | codeparrot/apps raw files ``{split}.jsonl`` (train / test)              | code/apps             |
+| codecontests     | deepmind/code_contests (train / valid / test)                           | code/codecontests     |
+| livecodebench_v6 | livecodebench/code_generation_lite raw file ``test6.jsonl`` (v6 window) | code/livecodebench_v6 |
 
 Hidden tests (ground truth) and public tests:
 
@@ -57,7 +57,8 @@ from dp_common import (  # noqa: E402
 SOURCES = {
     "apps": {"repo": "codeparrot/apps", "split": "train", "data_source": "code/apps"},
     "codecontests": {"repo": "deepmind/code_contests", "split": "train", "data_source": "code/codecontests"},
-    "livecodebench_v6": {"repo": "livecodebench/code_generation_lite", "split": "test", "data_source": "code/livecodebench_v6"},
+    "livecodebench_v6": {"repo": "livecodebench/code_generation_lite", "split": "test",
+                         "data_source": "code/livecodebench_v6"},
 }
 LCB_FILES = {"v6": ["test6.jsonl"], "release_v6": [f"test{s}.jsonl" for s in ("", "2", "3", "4", "5", "6")]}
 
@@ -259,15 +260,18 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", required=True, choices=sorted(SOURCES))
     parser.add_argument("--hf-repo", default=None, help="override the Hugging Face repo id")
     parser.add_argument("--num-public", type=int, default=3, help="public tests a design may see/run (default 3)")
-    parser.add_argument("--max-tests", type=int, default=64, help="CodeContests: cap on hidden tests per problem (0 = all)")
-    parser.add_argument("--lcb-version", default="v6", help="LiveCodeBench window: v6 (test6.jsonl, default) or release_v6 (all)")
+    parser.add_argument("--max-tests", type=int, default=64,
+                        help="CodeContests: cap on hidden tests per problem (0 = all)")
+    parser.add_argument("--lcb-version", default="v6",
+                        help="LiveCodeBench window: v6 (test6.jsonl, default) or release_v6 (all)")
     add_common_args(parser)
     args = parser.parse_args(argv)
     split = args.split or SOURCES[args.dataset]["split"]
     rows = load_rows(args.input, _hf_loader(args.dataset, split, args.hf_repo, args.lcb_version))
     our_split = "train" if split == "train" else "test"
     report = Report(f"{args.dataset}/{split}")
-    return convert_and_write(args, rows, row_converter(args.dataset, our_split, num_public=args.num_public, max_tests=args.max_tests), report)
+    return convert_and_write(args, rows, row_converter(args.dataset, our_split, num_public=args.num_public,
+                                                       max_tests=args.max_tests), report)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 The AIME/OlympiadBench repos are the ones the public MetaAgent-X release reads; ``--hf-repo`` /
 ``--hf-config`` point at another copy with the same columns (lower/upper case both accepted).
 Dropped rows (counted): no question, no answer, image needed (OlympiadBench), duplicates.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ from dp_common import (  # noqa: E402
 )
 
 SOURCES = {
-    "polaris": {"repo": "POLARIS-Project/Polaris-Dataset-53K", "config": None, "split": "train", "data_source": "math/polaris"},
+    "polaris": {"repo": "POLARIS-Project/Polaris-Dataset-53K", "config": None, "split": "train",
+                "data_source": "math/polaris"},
     "aime24": {"repo": "Maxwell-Jia/AIME_2024", "config": None, "split": "train", "data_source": "math/aime24"},
     "aime25": {"repo": "yentinglin/aime_2025", "config": None, "split": "train", "data_source": "math/aime25"},
     "olympiadbench": {
@@ -122,7 +123,8 @@ def main(argv=None) -> int:
         lambda: load_hf(args.hf_repo or src["repo"], config=args.hf_config or src["config"], split=split),
     )
     report = Report(args.dataset)
-    return convert_and_write(args, rows, row_converter(args.dataset, "train" if args.dataset == "polaris" else "test"), report)
+    return convert_and_write(args, rows, row_converter(args.dataset, "train" if args.dataset == "polaris" else "test"),
+                             report)
 
 
 if __name__ == "__main__":
