@@ -59,12 +59,14 @@ def test_solve_release_flag_uses_the_short_prompt_without_thinking():
         out = run_cli("solve", "What is 2+3?", "--base-url", server.base_url, "--model", "MetaAgent-X", "--release")
         designer = server.requests[0]
     assert out.returncode == 0, out.stderr
-    assert designer["messages"] == [{"role": "user", "content": "Design Multi Agent System for the Question: What is 2+3?"}]
+    assert designer["messages"] == [
+        {"role": "user", "content": "Design Multi Agent System for the Question: What is 2+3?"}]
     assert designer["chat_template_kwargs"] == {"enable_thinking": False}
 
 
 def test_solve_with_the_local_tiny_model(tiny_model_dir):
-    out = run_cli("solve", "What is 2+3?", "--local-model", tiny_model_dir, "--design", "single_agent", "--max-tokens", "8")
+    out = run_cli("solve", "What is 2+3?", "--local-model", tiny_model_dir, "--design", "single_agent",
+                  "--max-tokens", "8")
     assert out.returncode == 0, out.stderr
     assert "=== Design 1 (fixed design; pattern: single; valid) ===" in out.stdout
     assert 'solver = Agent("Solver", prompt)' in out.stdout and "[call 1] Solver" in out.stdout
@@ -80,10 +82,13 @@ def test_solve_with_the_local_tiny_model(tiny_model_dir):
     (["solve", "q", "--base-url", "ftp://x", "--model", "m"], "http://"),
     (["solve", "q", "--local-model", "/nonexistent"], "--local-model"),
     (["solve", "  ", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "problem text is empty"),
-    (["solve", "q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--extra-body", "[1]"], "--extra-body must be a JSON object"),
+    (["solve", "q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--extra-body", "[1]"],
+     "--extra-body must be a JSON object"),
     (["solve", "q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--design", "nope"], "--design 'nope'"),
-    (["solve", "q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-tokens", "0"], "--max-tokens must be > 0"),
-    (["eval", "--out", "x", "--systems", "bogus", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "unknown system 'bogus'"),
+    (["solve", "q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-tokens", "0"],
+     "--max-tokens must be > 0"),
+    (["eval", "--out", "x", "--systems", "bogus", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+     "unknown system 'bogus'"),
     (["eval", "--out", "x", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "no benchmarks"),
     (["report", "--out", "/nonexistent/run"], "no records"),
     (["view", "--out", "/nonexistent/run"], "no records"),
@@ -121,8 +126,8 @@ def test_eval_report_view(tmp_path, capsys):
         fh.writelines(json.dumps(row("aime24", i, a, b)) + "\n" for i, (a, b) in enumerate(BENCHES["aime24"]))
     out = str(tmp_path / "run")
     with FakeOpenAIServer(bench_responder) as server:
-        args = ["eval", "--out", out, "--benchmark", f"aime24={data / 'aime24.jsonl'}", "--systems", "single_agent,cot_sc,metaagent",
-                "--base-url", server.base_url, "--model", "fake", "--no-progress"]
+        args = ["eval", "--out", out, "--benchmark", f"aime24={data / 'aime24.jsonl'}", "--systems",
+                "single_agent,cot_sc,metaagent", "--base-url", server.base_url, "--model", "fake", "--no-progress"]
         assert main(args) == 0
         first = capsys.readouterr()
         assert main(args) == 0  # resumed: nothing left to do
@@ -145,8 +150,8 @@ def test_eval_with_the_local_tiny_model(tiny_model_dir, tmp_path, capsys):
     path.write_text(json.dumps({"data_source": "math/aime24", "prompt": [{"role": "user", "content": "What is 1+1?"}],
                                 "reward_model": {"ground_truth": "2"}, "extra_info": {"index": 0}}) + "\n")
     out = str(tmp_path / "run")
-    assert main(["eval", "--out", out, "--benchmark", f"aime24={path}", "--systems", "single_agent", "--local-model", tiny_model_dir,
-                 "--max-tokens", "4", "--no-progress"]) == 0
+    assert main(["eval", "--out", out, "--benchmark", f"aime24={path}", "--systems", "single_agent", "--local-model",
+                 tiny_model_dir, "--max-tokens", "4", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "| Single agent | 0.00 | 0.00 | 1.00 |" in text
 
@@ -157,11 +162,13 @@ def test_recipe_script_runs_against_an_endpoint(tmp_path):
 
     data = tmp_path / "test"
     data.mkdir()
-    pd.DataFrame([row("aime25", i, a, b) for i, (a, b) in enumerate(BENCHES["aime25"])]).to_parquet(data / "aime25.parquet")
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "run_eval_endpoint.sh")
+    pd.DataFrame([row("aime25", i, a, b) for i, (a, b) in enumerate(BENCHES["aime25"])]).to_parquet(
+        data / "aime25.parquet")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes",
+                          "run_eval_endpoint.sh")
     with FakeOpenAIServer(bench_responder) as server:
-        env = {**os.environ, "MODEL": "fake", "BASE_URL": server.base_url, "DATA_DIR": str(data), "OUT": str(tmp_path / "out"),
-               "SYSTEMS": "single_agent,metaagent", "PYTHON": sys.executable}
+        env = {**os.environ, "MODEL": "fake", "BASE_URL": server.base_url, "DATA_DIR": str(data),
+               "OUT": str(tmp_path / "out"), "SYSTEMS": "single_agent,metaagent", "PYTHON": sys.executable}
         out = subprocess.run([script, "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "| Single agent | 50.00 | 50.00 | 1.00 |" in out.stdout and "wrote 4 pages" in out.stdout

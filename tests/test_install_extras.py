@@ -38,7 +38,8 @@ MAX_DOWNLOAD_MB = 100.0
 
 def clean_pip_env() -> dict:
     """The environment of a machine without this one's pip config, constraints or local wheels."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PIP_CONSTRAINT", "PIP_FIND_LINKS", "PIP_REQUIRE_VIRTUALENV")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PIP_CONSTRAINT", "PIP_FIND_LINKS", "PIP_REQUIRE_VIRTUALENV")}
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
     return env
 
@@ -71,7 +72,8 @@ def test_extra_resolves_in_a_fresh_venv(extra, tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, env=clean_pip_env(), capture_output=True, text=True, timeout=1100)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"`pip install --dry-run -e .[{extra}]` failed:\n{log[-3000:]}"
-    resolved = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    resolved = {i["metadata"]["name"].lower(): i["metadata"]["version"]
+                for i in json.loads(report.read_text())["install"]}
     assert {name: resolved.get(name) for name in EXPECTED[extra]} == EXPECTED[extra]
     assert "flash-attn" not in resolved and "flash_attn" not in resolved  # a documented second step
     assert largest_download_mb(log) < MAX_DOWNLOAD_MB, "pip downloaded whole wheels: fast-deps did not apply"
@@ -98,7 +100,8 @@ def test_missing_engine_message_names_a_working_command(engine, monkeypatch):
     from verl_metaagent.cpu import replica
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == engine else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == engine else real_find_spec(name, *a))
     error = replica.missing_engine_error(engine)
     message = str(error)
     assert f"actor_rollout_ref.rollout.name={engine}" in message

@@ -33,7 +33,8 @@ def config(tmp_path):
     return {
         "data": {"train_files": [train], "val_files": train, "train_batch_size": 8, "max_prompt_length": 8192,
                  "max_response_length": 1024, "prompt_key": "prompt"},
-        "actor_rollout_ref": {"model": {"path": "Qwen/Qwen3-4B"}, "rollout": {"name": "cpu", "n": 1, "temperature": 1.0},
+        "actor_rollout_ref": {"model": {"path": "Qwen/Qwen3-4B"},
+                              "rollout": {"name": "cpu", "n": 1, "temperature": 1.0},
                               "actor": {"optim": {"lr": "1e-6"}}},
         "trainer": {"total_epochs": 1, "n_gpus_per_node": 1},
         "metaagent": {"rollout": {"prompt_variant": "full"}},
@@ -116,7 +117,8 @@ def test_model_path_that_is_a_file(config, tmp_path):
 
 def test_hub_ids():
     assert looks_like_hub_id("Qwen/Qwen3-4B") and looks_like_hub_id("Mercury7353/MetaAgent-X")
-    assert not looks_like_hub_id("/abs/path") and not looks_like_hub_id("./Qwen/x") and not looks_like_hub_id("Qwen3-4B")
+    assert (not looks_like_hub_id("/abs/path") and not looks_like_hub_id("./Qwen/x")
+            and not looks_like_hub_id("Qwen3-4B"))
 
 
 def test_missing_rollout_engine_names_the_install_command(config, monkeypatch):
@@ -128,8 +130,8 @@ def test_missing_rollout_engine_names_the_install_command(config, monkeypatch):
 
 def test_designer_prompt_longer_than_max_prompt_length_estimated(config):
     config["data"]["max_prompt_length"] = 64
-    message = fails(config, "data.max_prompt_length is 64, too short", f"estimated at {CHARS_PER_TOKEN} characters per token",
-                    "metaagent.rollout.prompt_variant=short")
+    message = fails(config, "data.max_prompt_length is 64, too short",
+                    f"estimated at {CHARS_PER_TOKEN} characters per token", "metaagent.rollout.prompt_variant=short")
     needed = int(message.split("set data.max_prompt_length>=")[1].split()[0])
     config["data"]["max_prompt_length"] = needed
     preflight(config)  # the number it asks for is enough
@@ -180,9 +182,11 @@ def test_a_data_source_without_a_grader_fails_before_any_llm_call(tmp_path):
     from verl_metaagent.utils.config_utils import ConfigError
 
     path = tmp_path / "train.parquet"
-    row = {"prompt": [{"role": "user", "content": "q"}], "reward_model": {"ground_truth": "1"}, "extra_info": {"index": 0}}
+    row = {"prompt": [{"role": "user", "content": "q"}], "reward_model": {"ground_truth": "1"},
+           "extra_info": {"index": 0}}
     pd.DataFrame([{**row, "data_source": "math/aime24"}, {**row, "data_source": "my/unknown_source"}]).to_parquet(path)
-    config = {"data": {"train_files": [str(path)], "val_files": []}, "reward": {"custom_reward_function": {"path": None}}}
+    config = {"data": {"train_files": [str(path)], "val_files": []},
+              "reward": {"custom_reward_function": {"path": None}}}
     with pytest.raises(ConfigError, match=r"data.train_files.*'my/unknown_source'"):
         check_graders_for_data(config)
     # a custom reward function grades instead: nothing to check

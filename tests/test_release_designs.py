@@ -48,7 +48,8 @@ async def test_release_record_runs_to_a_finished_answer_through_the_scripted_bac
     cfg = RolloutTreeConfig(num_designs=1, num_executions=1, prompt_variant="short").validate()
     runner = TreeRunner(cfg, TokenPolicyClient(backend, tiny_tokenizer), make_grader(None), prompt_length=8192,
                         response_length=2048, test_runner_factory=code_test_runner_factory())
-    problem = ProblemSpec(uid="r0", problem_index=0, question=QUESTION, task_type="math", data_source="math/demo", ground_truth="24")
+    problem = ProblemSpec(uid="r0", problem_index=0, question=QUESTION, task_type="math", data_source="math/demo",
+                          ground_truth="24")
     tree = await runner.grow(problem)
     design = tree.designs[0]
     assert design.valid, design.invalid_reason
@@ -65,7 +66,8 @@ def test_distill_export_keeps_a_single_record_json(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["export", "--out", str(out), "--add", RECORD, "--target-designer", "0", "--target-executor", "0"]) == 0
     err = capsys.readouterr().err
-    assert "release_designer_record.json: read 1, kept designer 1" in err and "skipped" not in err.split("kept designer 1")[1].split("\n")[0]
+    assert ("release_designer_record.json: read 1, kept designer 1" in err
+            and "skipped" not in err.split("kept designer 1")[1].split("\n")[0])
     designer = read_sft_parquet(str(out / "designer.parquet"))
     assert [s.id for s in designer] == ["designer_fixture_release_dialect_0001"]
     assert "from utils.environments.math_env import MathEnvironment" in designer[0].messages[-1]["content"]
@@ -76,7 +78,8 @@ def test_metaagent_eval_release_scores_the_release_design(tmp_path, capsys):
 
     bench = tmp_path / "aime24.jsonl"
     bench.write_text(json.dumps({"data_source": "math/aime24", "prompt": [{"role": "user", "content": QUESTION}],
-                                 "reward_model": {"ground_truth": "24"}, "extra_info": {"index": 0, "question": QUESTION}}) + "\n")
+                                 "reward_model": {"ground_truth": "24"},
+                                 "extra_info": {"index": 0, "question": QUESTION}}) + "\n")
 
     def responder(body):
         messages = body["messages"]

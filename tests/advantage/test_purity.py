@@ -4,7 +4,8 @@ from support.imports import heavy_imports
 
 
 def test_pure_modules_import_no_heavy_deps():
-    assert heavy_imports("import verl_metaagent.advantage.core, verl_metaagent.phases, verl_metaagent.config.schema") == []
+    assert heavy_imports(
+        "import verl_metaagent.advantage.core, verl_metaagent.phases, verl_metaagent.config.schema") == []
 
 
 def test_clients_and_solve_import_no_heavy_deps():

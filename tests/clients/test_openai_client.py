@@ -23,13 +23,15 @@ async def test_success_maps_body_and_counts_usage(monkeypatch):
     monkeypatch.setenv("FAKE_KEY_FOR_TEST", "sk-test")
     with FakeOpenAIServer(lambda body: "two words") as server:
         client = client_for(server, price_per_mtok=(1.0, 2.0))
-        out = await client.complete("r1", MSGS, {"temperature": 0.5, "top_p": 0.9, "top_k": 20, "max_tokens": 64, "seed": 7, "logprobs": True})
+        out = await client.complete(
+            "r1", MSGS, {"temperature": 0.5, "top_p": 0.9, "top_k": 20, "max_tokens": 64, "seed": 7, "logprobs": True})
         await client.aclose()
     assert out.text == "two words"
     assert out.stop_reason == "completed"
     assert (out.prompt_tokens, out.completion_tokens) == (2 + 5, 2)
     body = server.requests[0]
-    assert body == {"model": "fake-model", "messages": MSGS, "temperature": 0.5, "top_p": 0.9, "max_tokens": 64, "seed": 7, "top_k": 20}
+    assert body == {"model": "fake-model", "messages": MSGS, "temperature": 0.5, "top_p": 0.9, "max_tokens": 64,
+                    "seed": 7, "top_k": 20}
     tally = client.usage.as_dict()
     assert tally["calls"] == 1 and tally["total_tokens"] == 9 and tally["retries"] == 0
     assert tally["cost_usd"] == pytest.approx((7 * 1.0 + 2 * 2.0) / 1e6)
@@ -41,7 +43,8 @@ def test_request_body_drops_unset_and_nonpositive_top_k():
 
 
 async def test_retries_429_500_malformed_then_succeeds():
-    script = [Reply(status=429, retry_after=0), Reply(status=500), Reply(raw_body="<html>oops</html>"), Reply(text="ok")]
+    script = [Reply(status=429, retry_after=0), Reply(status=500), Reply(raw_body="<html>oops</html>"),
+              Reply(text="ok")]
     with FakeOpenAIServer(lambda body: script.pop(0)) as server:
         client = client_for(server)
         out = await client.complete("r", MSGS, {})

@@ -18,7 +18,8 @@ def responder(body):
     system = body["messages"][0]["content"]
     if "design" in system.lower() and body["messages"][0]["role"] == "system" and "S0" not in system:
         return VOTE_DESIGN
-    return {"S0": "\\boxed{42}", "S1": "\\boxed{41}", "S2": "\\boxed{42}"}.get(body["messages"][-1].get("name", ""), "\\boxed{42}")
+    return {"S0": "\\boxed{42}", "S1": "\\boxed{41}", "S2": "\\boxed{42}"}.get(body["messages"][-1].get("name", ""),
+                                                                               "\\boxed{42}")
 
 
 async def test_solve_designs_executes_and_grades_through_endpoint():
@@ -42,7 +43,8 @@ async def test_fixed_design_skips_the_designer(tiny_tokenizer):
     backend = ScriptedBackend(tiny_tokenizer, lambda prompt: "so \\boxed{7}")
     client = TokenPolicyClient(backend, tiny_tokenizer)
     cfg = solve_config(num_executions=2, select="majority")
-    result = await solve_async("3+4?", client, design=load_reference("single_agent"), ground_truth="7", data_source="math/x", config=cfg)
+    result = await solve_async("3+4?", client, design=load_reference("single_agent"), ground_truth="7",
+                               data_source="math/x", config=cfg)
     assert result.design.messages is None and result.design.prompt_ids == []
     assert [e.final_answer for e in result.design.executions] == ["7", "7"]
     assert result.reward == 1.0 and result.llm_calls == 2
@@ -63,7 +65,8 @@ async def test_invalid_design_from_endpoint_is_reported_not_executed():
 async def test_token_budget_counts_endpoint_usage():
     from verl_metaagent.rollout.config import BudgetConfig
 
-    design = "from verl_metaagent.design.api import *\na = Agent('A', 'x')\nfor _ in range(5):\n    a.ask('go on')\nfinish('done')\n"
+    design = ("from verl_metaagent.design.api import *\na = Agent('A', 'x')\nfor _ in range(5):\n    a.ask('go on')\n"
+              "finish('done')\n")
     with FakeOpenAIServer(lambda body: "word " * 40) as server:
         client = OpenAIChatClient(server.base_url, "fake", api_key_env=None)
         cfg = solve_config(budget=BudgetConfig(max_total_tokens=100))
@@ -81,7 +84,8 @@ async def test_each_role_keeps_its_own_sampling():
 
     with FakeOpenAIServer(responder) as server:
         client = OpenAIChatClient(server.base_url, "fake", api_key_env=None)
-        cfg = solve_config(designer_sampling=SamplingConfig(temperature=0.9, top_p=0.8), executor_sampling=SamplingConfig(temperature=0.3))
+        cfg = solve_config(designer_sampling=SamplingConfig(temperature=0.9, top_p=0.8),
+                           executor_sampling=SamplingConfig(temperature=0.3))
         await solve_async("What is 6 * 7?", client, config=cfg)
         await client.aclose()
     designer, *executors = server.requests

@@ -28,7 +28,8 @@ CASES = [
     (prepare_math, "aime25", "aime25.jsonl", "math/aime25", 2, {}),
     (prepare_math, "olympiadbench", "olympiadbench.jsonl", "math/olympiadbench", 2, {"needs an image": 1}),
     (prepare_code, "apps", "apps.jsonl", "code/apps", 2, {"no tests": 1}),
-    (prepare_code, "codecontests", "code_contests.jsonl", "code/codecontests", 2, {"file I/O (input_file/output_file)": 1, "no tests": 1}),
+    (prepare_code, "codecontests", "code_contests.jsonl", "code/codecontests", 2,
+     {"file I/O (input_file/output_file)": 1, "no tests": 1}),
     (prepare_code, "livecodebench_v6", "livecodebench_v6.jsonl", "code/livecodebench_v6", 2, {}),
 ]
 IDS = [c[1] for c in CASES]
@@ -82,7 +83,8 @@ def test_rows_and_report(module, dataset, fixture, data_source, kept, drops, tmp
 
 
 def test_math_ground_truth_values(converted):
-    gts = {d: [dp_common.plain(r)["ground_truth"] for r in pd.read_parquet(converted[d])["reward_model"]] for d in ("polaris", "aime24", "olympiadbench")}
+    gts = {d: [dp_common.plain(r)["ground_truth"] for r in pd.read_parquet(converted[d])["reward_model"]]
+           for d in ("polaris", "aime24", "olympiadbench")}
     assert gts["polaris"] == ["210", "\\frac{7}{8}", "97"]
     assert gts["aime24"] == ["16", "1"]  # int answers become strings
     assert gts["olympiadbench"] == ["\\frac{1}{2}", "-3,3"]  # $...$ stripped from final_answer[0]
@@ -116,7 +118,8 @@ def test_rlhf_dataset_loads_every_file(converted, tokenizer):
     from omegaconf import OmegaConf
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    config = OmegaConf.create({"prompt_key": "prompt", "max_prompt_length": 8192, "filter_overlong_prompts": True, "truncation": "error", "return_raw_chat": True})
+    config = OmegaConf.create({"prompt_key": "prompt", "max_prompt_length": 8192, "filter_overlong_prompts": True,
+                               "truncation": "error", "return_raw_chat": True})
     for dataset, path in converted.items():
         ds = RLHFDataset(data_files=path, tokenizer=tokenizer, config=config)
         assert len(ds) == 2 or (dataset == "polaris" and len(ds) == 3)
@@ -168,8 +171,10 @@ def _check_problem(item, problem_from_fields, build_designer_messages):
 def test_reward_fns_grades_math_rows(converted, dataset):
     for row in (dp_common.plain(r) for r in pd.read_parquet(converted[dataset]).to_dict(orient="records")):
         gt = row["reward_model"]["ground_truth"]
-        assert compute_score(row["data_source"], f"The answer is \\boxed{{{gt}}}.", gt, row["extra_info"])["score"] == 1.0
-        assert compute_score(row["data_source"], "The answer is \\boxed{123456789}.", gt, row["extra_info"])["score"] == 0.0
+        assert compute_score(row["data_source"], f"The answer is \\boxed{{{gt}}}.", gt,
+                             row["extra_info"])["score"] == 1.0
+        assert compute_score(row["data_source"], "The answer is \\boxed{123456789}.", gt,
+                             row["extra_info"])["score"] == 0.0
 
 
 @pytest.mark.parametrize("dataset", ["apps", "codecontests", "livecodebench_v6"])
@@ -189,14 +194,17 @@ def test_parquet_source_and_limit_and_exclude(tmp_path, capsys):
     src = tmp_path / "cc.parquet"
     pd.DataFrame(rows).to_parquet(src)
     out = tmp_path / "out.parquet"
-    assert prepare_code.main(["--dataset", "codecontests", "--input", str(src), "--output", str(out), "--limit", "1", "--seed", "3"]) == 0
+    assert prepare_code.main(
+        ["--dataset", "codecontests", "--input", str(src), "--output", str(out), "--limit", "1", "--seed", "3"]) == 0
     assert len(pd.read_parquet(out)) == 1
     # decontamination: polaris rows whose question appears in another file are dropped
     first = tmp_path / "first.parquet"
-    prepare_math.main(["--dataset", "polaris", "--input", os.path.join(FIXTURES, "polaris.jsonl"), "--output", str(first), "--limit", "1"])
+    prepare_math.main(["--dataset", "polaris", "--input", os.path.join(FIXTURES, "polaris.jsonl"), "--output",
+                       str(first), "--limit", "1"])
     second = tmp_path / "second.parquet"
     capsys.readouterr()
-    prepare_math.main(["--dataset", "polaris", "--input", os.path.join(FIXTURES, "polaris.jsonl"), "--output", str(second), "--exclude", str(first)])
+    prepare_math.main(["--dataset", "polaris", "--input", os.path.join(FIXTURES, "polaris.jsonl"), "--output",
+                       str(second), "--exclude", str(first)])
     assert "dropped 1 (question in --exclude file)" in capsys.readouterr().err
     assert len(pd.read_parquet(second)) == 2
 
@@ -236,10 +244,12 @@ def test_mix_ratio_seed_and_holdout(converted, tmp_path, tokenizer):
     assert {r["extra_info"]["split"] for r in val} == {"val"}
     # the CLI writes both files and verl reads the mixed schema (math + code extra_info in one file)
     train_p, val_p = tmp_path / "train.parquet", tmp_path / "val.parquet"
-    assert mix.main(["--math", converted["polaris"], "--code", *code_paths, "--output", str(train_p), "--val-output", str(val_p), "--val-size", "2"]) == 0
+    assert mix.main(["--math", converted["polaris"], "--code", *code_paths, "--output", str(train_p), "--val-output",
+                     str(val_p), "--val-size", "2"]) == 0
     assert len(pd.read_parquet(train_p)) == 6 and len(pd.read_parquet(val_p)) == 2
     from omegaconf import OmegaConf
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    ds = RLHFDataset(data_files=[str(train_p)], tokenizer=tokenizer, config=OmegaConf.create({"max_prompt_length": 8192}))
+    ds = RLHFDataset(data_files=[str(train_p)], tokenizer=tokenizer,
+                     config=OmegaConf.create({"max_prompt_length": 8192}))
     assert len(ds) == 6 and {ds[i]["ability"] for i in range(6)} == {"math", "code"}

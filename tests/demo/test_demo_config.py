@@ -9,8 +9,8 @@ from verl_metaagent.demo import cli
 
 def _overrides(resume: bool) -> list[str]:
     return cli.demo_overrides(
-        Path("/m"), Path("/d/train.parquet"), Path("/o"), steps=24, batch_size=8, rows_per_mini_batch=128, num_designs=4,
-        num_executions=2, phase_length=2, lr=1e-3, ppo_epochs=2, save_freq=8, seed=0, resume=resume,
+        Path("/m"), Path("/d/train.parquet"), Path("/o"), steps=24, batch_size=8, rows_per_mini_batch=128,
+        num_designs=4, num_executions=2, phase_length=2, lr=1e-3, ppo_epochs=2, save_freq=8, seed=0, resume=resume,
     )
 
 
@@ -25,10 +25,12 @@ def test_demo_overrides_compose_and_validate(resume, mode):
     assert (cfg.trainer.total_training_steps, cfg.trainer.save_freq) == (24, 8)
     assert cfg.algorithm.adv_estimator == "metaagent" and cfg.actor_rollout_ref.rollout.n == 1
     m = cfg.metaagent
-    assert (m.rollout.num_designs, m.rollout.num_executions, m.phase.phase_length, m.phase.first_role) == (4, 2, 2, "executor")
+    assert (m.rollout.num_designs, m.rollout.num_executions, m.phase.phase_length,
+            m.phase.first_role) == (4, 2, 2, "executor")
     assert m.rollout.prompt_variant == "short" and m.rollout.budget.max_agent_calls == 6
     assert cfg.actor_rollout_ref.rollout.name == "cpu" and cfg.trainer.device == "cpu"
-    assert (cfg.data.train_batch_size, cfg.metaagent.actor_update.rows_per_mini_batch, cfg.actor_rollout_ref.actor.ppo_epochs) == (8, 128, 2)
+    assert (cfg.data.train_batch_size, cfg.metaagent.actor_update.rows_per_mini_batch,
+            cfg.actor_rollout_ref.actor.ppo_epochs) == (8, 128, 2)
 
 
 def test_latest_checkpoint_step(tmp_path):
@@ -46,6 +48,7 @@ def test_resume_without_new_steps_is_a_no_op(tmp_path, capsys):
     (out / "checkpoints" / "global_step_4").mkdir(parents=True)
     cfg = warmstart.WarmStartConfig(steps=2, batch_size=4)
     warmstart.warm_start(out / "model", cfg, log=lambda s: None)
-    assert cli.main(["--out", str(out), "--steps", "4", "--resume", "--warmstart-steps", "2", "--warmstart-batch", "4"]) == 0
+    assert cli.main(
+        ["--out", str(out), "--steps", "4", "--resume", "--warmstart-steps", "2", "--warmstart-batch", "4"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert not (out / "launch_metrics.jsonl").exists()

@@ -8,7 +8,8 @@ import pytest
 import reward_fns
 from verl_metaagent.demo import report
 from verl_metaagent.demo import task as T
-from verl_metaagent.design import AgentCallReply, DesignLimits, DesignTask, classify_design, execute_design, parse_design, validate_design
+from verl_metaagent.design import (AgentCallReply, DesignLimits, DesignTask, classify_design, execute_design,
+                                   parse_design, validate_design)
 from verl_metaagent.design.prompts import build_designer_messages
 
 
@@ -36,8 +37,10 @@ def test_designer_targets_parse_validate_and_classify(name):
 
 def test_designer_prompt_is_the_rollouts_short_prompt():
     p = T.Problem(3, 5)
-    assert T.designer_messages(p) == build_designer_messages({"question": "What is 3 + 5?", "task_type": "math"}, "short")
-    assert T.designer_messages(p) == [{"role": "user", "content": "Design Multi Agent System for the Question: What is 3 + 5?"}]
+    assert T.designer_messages(p) == build_designer_messages({"question": "What is 3 + 5?", "task_type": "math"},
+                                                             "short")
+    assert T.designer_messages(p) == [
+        {"role": "user", "content": "Design Multi Agent System for the Question: What is 3 + 5?"}]
 
 
 def test_executor_prompt_is_what_the_design_api_sends():
@@ -93,7 +96,8 @@ def test_designs_run_in_the_sandbox_and_vote(name, calls):
         seen.append(request)
         return AgentCallReply(text=next(replies), prompt_ids=[1], response_ids=[2], logprobs=[-0.1])
 
-    record = asyncio.run(execute_design(T.DESIGNS[name], DesignTask("What is 3 + 5?"), caller, DesignLimits(wall_seconds=30)))
+    record = asyncio.run(
+        execute_design(T.DESIGNS[name], DesignTask("What is 3 + 5?"), caller, DesignLimits(wall_seconds=30)))
     assert record.status == "finished" and record.final_answer == "\\boxed{8}"
     assert reward_fns.grade(T.DATA_SOURCE, record.final_answer, "8").score == 1.0
     assert len(seen) == calls
@@ -103,8 +107,9 @@ def test_designs_run_in_the_sandbox_and_vote(name, calls):
 def test_report_rows_and_summary():
     records = [
         {"step": s, "data": {"training/global_step": s, "metaagent/rollout/designer_reward_mean": 0.1 * s,
-                             "metaagent/rollout/executor_reward_mean": 0.05 * s, "metaagent/rollout/design_valid_rate": 1.0,
-                             "metaagent/rollout/pattern/ensemble": 0.5, "metaagent/phase/trains_designer": float(s > 2),
+                             "metaagent/rollout/executor_reward_mean": 0.05 * s,
+                             "metaagent/rollout/design_valid_rate": 1.0, "metaagent/rollout/pattern/ensemble": 0.5,
+                             "metaagent/phase/trains_designer": float(s > 2),
                              "metaagent/phase/trains_executor": float(s <= 2)}}
         for s in (1, 2, 3, 4)
     ]
@@ -123,6 +128,7 @@ def test_malformed_replies_do_not_abstain_from_the_vote():
     async def caller(request):
         return AgentCallReply(text=next(replies), prompt_ids=[1], response_ids=[2], logprobs=[-0.1])
 
-    record = asyncio.run(execute_design(T.DESIGNS["vote"], DesignTask("What is 3 + 5?"), caller, DesignLimits(wall_seconds=30)))
+    record = asyncio.run(
+        execute_design(T.DESIGNS["vote"], DesignTask("What is 3 + 5?"), caller, DesignLimits(wall_seconds=30)))
     assert record.final_answer == "\\7"
     assert reward_fns.grade(T.DATA_SOURCE, record.final_answer, "8").score == 0.0

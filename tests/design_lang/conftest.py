@@ -66,7 +66,8 @@ def run_design(stub, monkeypatch):
     workflow_pkg.install_alias()
     assert sys.modules["workflow.nodes"] is workflow_nodes and sys.modules["workflow.core"] is workflow_core
 
-    def run(code: str, question: str = "Q?", task_type: str = "math", replies=(), test_replies=(), public_tests=None) -> Stub:
+    def run(code: str, question: str = "Q?", task_type: str = "math", replies=(), test_replies=(),
+            public_tests=None) -> Stub:
         stub.calls.clear()
         stub.finals.clear()
         stub.replies[:] = list(replies)

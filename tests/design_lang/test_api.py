@@ -57,7 +57,8 @@ def test_private_agent_and_memory_notes(stub):
     other.ask()
     p = stub.ask_payloads()
     assert p[1]["messages"] == [{"role": "user", "content": "Question:\nWhat is 2+3?"}]
-    assert p[2]["messages"][-1] == {"role": "user", "content": "Outputs of other agents:\n[Coach]:\nuse modular arithmetic\n\n[Solo]:\ny"}
+    assert p[2]["messages"][-1] == {
+        "role": "user", "content": "Outputs of other agents:\n[Coach]:\nuse modular arithmetic\n\n[Solo]:\ny"}
     api.memory["k"] = 3
     assert api.memory.get("k") == 3 and "k" in api.memory and api.memory.get("missing", 7) == 7
 
@@ -70,7 +71,8 @@ def test_long_outputs_are_truncated_for_other_agents(stub):
     shown = stub.ask_payloads()[1]["messages"][-1]["content"]
     head = api.HEAD_CHARS
     tail = api.MAX_CONTEXT_CHARS - head
-    assert shown == "Question:\nWhat is 2+3?\n\nOutputs of other agents:\n[A]:\n" + "H" * head + "\n...[truncated]...\n" + "T" * tail
+    assert shown == ("Question:\nWhat is 2+3?\n\nOutputs of other agents:\n[A]:\n"
+                     + "H" * head + "\n...[truncated]...\n" + "T" * tail)
 
 
 def test_ask_function_equals_method(stub):
@@ -134,7 +136,8 @@ def test_pick(stub):
 
 def test_run_tests_and_run_code_payloads(stub):
     stub.test_replies[:] = [
-        {"passed": 1, "total": 2, "results": [{"passed": True}, {"passed": False, "input": "3", "expected": "9", "output": "6"}]},
+        {"passed": 1, "total": 2,
+         "results": [{"passed": True}, {"passed": False, "input": "3", "expected": "9", "output": "6"}]},
         {"passed": 0, "total": 1, "results": [{"passed": False, "stdout": "hi\n", "error": ""}]},
     ]
     rep = api.run_tests("print(1)")

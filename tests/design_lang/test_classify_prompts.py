@@ -21,14 +21,18 @@ H = "from verl_metaagent.design.api import *\n"
     (H + "xs = [Agent(f'S{i}', 's') for i in range(5)]\nfinish(majority_vote([x.ask() for x in xs]))", "ensemble"),
     (H + "a = Agent('Solver', 's')\nj = Agent('Judge', 'j')\nfinish(pick(j, [a.ask(), a.ask()]))", "ensemble"),
     (H + "a = Agent('Writer', 's')\nc = Agent('Reviewer', 'r')\na.ask()\nc.ask()\nfinish(a.ask())", "reflection"),
-    (H + "p = Agent('Planner', 'p')\ns = Agent('Solver', 's')\nv = Agent('Checker', 'v')\np.ask()\ns.ask()\nfinish(v.ask())", "plan_verify"),
-    (H + "d = [Agent('Debater1', ''), Agent('Debater2', '')]\nfor r in range(2):\n    for x in d:\n        x.ask()\nfinish(d[0].last)", "debate"),
+    (H + "p = Agent('Planner', 'p')\ns = Agent('Solver', 's')\nv = Agent('Checker', 'v')\np.ask()\ns.ask()\n"
+     "finish(v.ask())", "plan_verify"),
+    (H + "d = [Agent('Debater1', ''), Agent('Debater2', '')]\nfor r in range(2):\n    for x in d:\n        x.ask()\n"
+     "finish(d[0].last)", "debate"),
     (H + "c = Agent('Coder', '')\ncode = extract_code(c.ask())\nrun_tests(code)\nfinish(code)", "code_test"),
     ("from workflow import AgentNode, Workflow, ToolRegistry\nr = ToolRegistry()\nr.register_python_execute()\n"
      "w = Workflow()\nw.add_node(AgentNode('Coder', '', r))\nw.run(question)", "code_test"),
     ("from workflow import AgentNode, Workflow\nfrom workflow.nodes import ReflectionNode\n"
-     "w = Workflow()\nw.add_node(ReflectionNode(agent=AgentNode('S', ''), critic_agent=AgentNode('V', '')))\nw.run(question)", "reflection"),
-    ("from workflow import AgentNode, Workflow\nw = Workflow()\nw.add_node(AgentNode('Solver', ''))\nw.run(question)", "single"),
+     "w = Workflow()\nw.add_node(ReflectionNode(agent=AgentNode('S', ''), critic_agent=AgentNode('V', '')))\n"
+     "w.run(question)", "reflection"),
+    ("from workflow import AgentNode, Workflow\nw = Workflow()\nw.add_node(AgentNode('Solver', ''))\nw.run(question)",
+     "single"),
     ("x = (", "other"),
     (None, "other"),
 ])
@@ -40,10 +44,12 @@ def test_classify(code, label):
 def test_design_stats():
     st = design_stats(load_reference("debate"))
     assert st["parses"] and st["num_agents"] == 3 and st["num_ask_sites"] == 2 and st["num_asks_in_loops"] == 1
-    assert st["num_loops"] == 2 and st["roles"] == ["debatera", "debaterb", "judge"] and not st["runs_code"] and not st["dialect"]
+    assert (st["num_loops"] == 2 and st["roles"] == ["debatera", "debaterb", "judge"]
+            and not st["runs_code"] and not st["dialect"])
     st = design_stats(load_reference("ensemble_vote"))
     assert st["num_agents"] == 3 and st["num_ask_sites"] == 1 and st["num_asks_in_loops"] == 1
-    st = design_stats("from workflow import Workflow\nfrom workflow.nodes import EnsembleNode, DebateNode\nw=Workflow()\n"
+    st = design_stats("from workflow import Workflow\nfrom workflow.nodes import EnsembleNode, DebateNode\n"
+                      "w=Workflow()\n"
                       "w.add_node(DebateNode(debaters=[]))\nw.add_node(EnsembleNode(agents=[]))\nw.run(question)")
     assert st["dialect"] and st["node_types"] == ["DebateNode", "EnsembleNode"] and st["num_lines"] == 6
     assert design_stats("x = (")["parses"] is False
@@ -111,14 +117,15 @@ def test_bad_variant():
 
 
 def test_few_shot_in_release_output_format_parses_and_validates():
-    answer = ("<think>Problem type: math. Analysis: easy. Pattern: single. Agents: one solver.</think>\n<code>\n```python\n"
-              + load_reference("single_agent") + "```\n</code>")
+    answer = ("<think>Problem type: math. Analysis: easy. Pattern: single. Agents: one solver.</think>\n<code>\n"
+              "```python\n" + load_reference("single_agent") + "```\n</code>")
     parsed = parse_design(answer)
     assert parsed.code == load_reference("single_agent") and validate_design(parsed.code) == []
 
 
 def test_call_based_code_task_mentions_function_and_starter():
-    task = {"question": "Add two numbers.", "task_type": "code", "starter_code": "class Solution:\n    def add(self, a, b):\n",
+    task = {"question": "Add two numbers.", "task_type": "code",
+            "starter_code": "class Solution:\n    def add(self, a, b):\n",
             "public_tests": {"fn_name": "add", "inputs": [[1, 2]], "outputs": [3]}}
     user = build_designer_messages(task)[1]["content"]
     assert user.startswith(

@@ -38,7 +38,8 @@ def test_single_agent_code(run_design):
 
 @pytest.mark.parametrize("replies,asked,final", [
     (["\\boxed{4}", "VERDICT: CORRECT"], ["Solver", "Critic"], "4"),
-    (["\\boxed{4}", "VERDICT: INCORRECT, it is 5", "\\boxed{5}", "VERDICT: CORRECT"], ["Solver", "Critic", "Solver", "Critic"], "5"),
+    (["\\boxed{4}", "VERDICT: INCORRECT, it is 5", "\\boxed{5}", "VERDICT: CORRECT"],
+     ["Solver", "Critic", "Solver", "Critic"], "5"),
     (["\\boxed{4}", "VERDICT: INCORRECT", "\\boxed{6}", "VERDICT: INCORRECT", "\\boxed{5}"],
      ["Solver", "Critic", "Solver", "Critic", "Solver"], "5"),
 ])
@@ -60,7 +61,8 @@ def test_ensemble_vote_without_answers_sends_empty(run_design):
 
 
 def test_debate(run_design):
-    s = run_design(load_reference("debate"), replies=["\\boxed{3}", "\\boxed{4}", "\\boxed{4}", "\\boxed{4}", "It is \\boxed{4}"])
+    s = run_design(load_reference("debate"),
+                   replies=["\\boxed{3}", "\\boxed{4}", "\\boxed{4}", "\\boxed{4}", "It is \\boxed{4}"])
     assert s.asked == ["DebaterA", "DebaterB", "DebaterA", "DebaterB", "Judge"] and s.finals == ["4"]
     judge_msg = s.ask_payloads()[-1]["messages"][-1]["content"]
     assert judge_msg.count("[DebaterA]") == 2 and judge_msg.endswith("Which answer is correct?")
@@ -82,7 +84,8 @@ def test_code_generate_test_fix(run_design):
     s = run_design(
         load_reference("code_generate_test_fix"), task_type="code",
         replies=["```python\nprint(int(input())*2)\n```", "fixed:\n```python\nprint(int(input())**2)\n```"],
-        test_replies=[{"passed": 1, "total": 2, "results": [{"passed": True}, {"passed": False, "input": "3", "expected": "9", "output": "6"}]},
+        test_replies=[{"passed": 1, "total": 2,
+                       "results": [{"passed": True}, {"passed": False, "input": "3", "expected": "9", "output": "6"}]},
                       {"passed": 2, "total": 2, "results": [{"passed": True}, {"passed": True}]}],
     )
     assert [op for op, _ in s.calls] == ["ask", "run_tests", "ask", "run_tests", "final"]

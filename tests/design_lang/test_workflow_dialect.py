@@ -34,8 +34,9 @@ def test_single(run_design, capsys):
     s = run_design(fixture("dialect_single"), question="What is 2+3?", replies=["2+3=5, \\boxed{5}"])
     assert s.asked == ["MathSolver"]
     assert s.ask_payloads()[0]["messages"] == [
-        {"role": "system", "content": "You are an expert mathematician.\nSolve the problem step by step and put the final answer in \\boxed{}."
-         + core._FORMAT_HINT["math"]},
+        {"role": "system", "content": "You are an expert mathematician.\n"
+                                      "Solve the problem step by step and put the final answer in \\boxed{}."
+                                      + core._FORMAT_HINT["math"]},
         {"role": "user", "content": "What is 2+3?"},
     ]
     assert s.finals == ["2+3=5, \\boxed{5}"]
@@ -63,7 +64,8 @@ def test_ensemble_split_asks_judge(run_design):
 
 def test_reflection_then_checker_sees_condensed_prior_output(run_design):
     s = run_design(fixture("dialect_reflection_pipeline"), question="Q",
-                   replies=["\\boxed{4}", "INCORRECT: should be 5", "\\boxed{5}", "Verdict: CORRECT", "Final: \\boxed{5}"])
+                   replies=["\\boxed{4}", "INCORRECT: should be 5", "\\boxed{5}", "Verdict: CORRECT",
+                            "Final: \\boxed{5}"])
     assert s.asked == ["Solver", "Critic", "Solver", "Critic", "Checker"]
     revise = s.ask_payloads()[2]["messages"][1]["content"]
     assert "Your previous solution:\n\\boxed{4}" in revise and "Critique:\nINCORRECT: should be 5" in revise
@@ -81,7 +83,8 @@ def test_reflection_stops_at_num_iterations(run_design):
 
 
 def test_debate(run_design):
-    s = run_design(fixture("dialect_debate"), replies=["\\boxed{3}", "\\boxed{4}", "\\boxed{4}", "\\boxed{4}", "\\boxed{4}"])
+    s = run_design(fixture("dialect_debate"),
+                   replies=["\\boxed{3}", "\\boxed{4}", "\\boxed{4}", "\\boxed{4}", "\\boxed{4}"])
     assert s.asked == ["Alice", "Bob", "Alice", "Bob", "Judge"]
     alice2 = s.ask_payloads()[2]["messages"][1]["content"]
     assert "Your previous answer:\n\\boxed{3}" in alice2 and "[Debater 1 - Bob]:\n\\boxed{4}" in alice2
@@ -132,7 +135,8 @@ def test_tool_registry_and_errors():
     assert reg.list_tools() == ["add"] and reg.call("add", {"a": 2, "b": 3}) == "5"
     assert reg.call("add", {"a": 1}).startswith("Error: TypeError")
     assert reg.call("nope") == "Error: unknown tool 'nope'"
-    assert reg.get_tool_schemas() == [{"type": "function", "function": {"name": "add", "description": "add two numbers", "parameters": {"type": "object"}}}]
+    assert reg.get_tool_schemas() == [{"type": "function", "function": {
+        "name": "add", "description": "add two numbers", "parameters": {"type": "object"}}}]
     with pytest.raises(ValueError):
         reg.register("x", None)
     with pytest.raises(ValueError):
@@ -177,7 +181,8 @@ wf.run(question)
 
 
 def test_code_task_final_is_the_program(run_design):
-    s = run_design(fixture("dialect_single"), task_type="code", replies=["Solution:\n```python\nprint(input())\n```\nDone."])
+    s = run_design(fixture("dialect_single"), task_type="code",
+                   replies=["Solution:\n```python\nprint(input())\n```\nDone."])
     assert s.finals == ["print(input())\n"]
 
 

@@ -78,7 +78,8 @@ def test_math_environment_reports_errors_in_the_release_shape():
 
 
 def test_sys_exit_after_the_answer_keeps_it():
-    code = DIALECT + "w = Workflow('w')\nw.add_node(AgentNode('solver', 'Solve.'))\nresult = w.run(question)\nsys.exit(1)\n"
+    code = (DIALECT + "w = Workflow('w')\nw.add_node(AgentNode('solver', 'Solve.'))\nresult = w.run(question)\n"
+            "sys.exit(1)\n")
     record = run(code, caller_from(lambda r: "\\boxed{24}"))
     assert (record.status, record.final_answer) == ("finished", "\\boxed{24}")
 
@@ -125,6 +126,6 @@ def test_anything_else_of_os_or_sys_is_an_error_naming_what_exists(line, missing
 def test_the_static_filter_stays_strict():
     api_design = "import os\nfrom verl_metaagent.design.api import finish\nfinish(os.getenv('X'))\n"
     assert "line 1: import of 'os' is not allowed" in validate_design(api_design)
-    for bad in ("from workflow.release_imports import _design_builtins", "import subprocess", "from utils.helpers import x",
-                "import utils.environments.math_env as m\nm.os", "os.system('id')"):
+    for bad in ("from workflow.release_imports import _design_builtins", "import subprocess",
+                "from utils.helpers import x", "import utils.environments.math_env as m\nm.os", "os.system('id')"):
         assert validate_design(DIALECT + bad + "\nWorkflow('w').run(question)\n"), bad

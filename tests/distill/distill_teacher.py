@@ -52,7 +52,8 @@ def write_problems(path: str, pairs: list[tuple[int, int]], data_source: str = "
             "prompt": [{"role": "user", "content": q + " Put the final answer in \\boxed{}."}],
             "ability": "math",
             "reward_model": {"style": "rule", "ground_truth": str(a + b)},
-            "extra_info": {"index": i, "split": "train", "question": q, "task_type": "math", "public_tests": "", "starter_code": ""},
+            "extra_info": {"index": i, "split": "train", "question": q, "task_type": "math", "public_tests": "",
+                           "starter_code": ""},
         })
     pd.DataFrame(rows).to_parquet(path)
     return questions
@@ -75,8 +76,9 @@ class ScriptedTeacher:
         agent_delay: seconds every agent reply is delayed (slow teacher).
     """
 
-    def __init__(self, num_problems: int, num_designs: int, num_executions: int, *, design_of: Callable, correct: Callable,
-                 faults: Optional[dict] = None, always_fail: tuple = (), agent_delay: float = 0.0, max_calls: int = 8):
+    def __init__(self, num_problems: int, num_designs: int, num_executions: int, *, design_of: Callable,
+                 correct: Callable, faults: Optional[dict] = None, always_fail: tuple = (), agent_delay: float = 0.0,
+                 max_calls: int = 8):
         self.design_of, self.correct = design_of, correct
         self.faults = dict(faults or {})
         self.always_fail = set(always_fail)
@@ -106,12 +108,14 @@ class ScriptedTeacher:
         question = next(m["content"] for m in body["messages"] if m["role"] == "user")
         a, b = _sum_of(question)
         total = a + b if self.correct(i, j, k) else a + b + 1
-        return Reply(text=f"Adding (seed {body['seed']}): {a} + {b} = {total}. \\boxed{{{total}}}", delay=self.agent_delay)
+        return Reply(text=f"Adding (seed {body['seed']}): {a} + {b} = {total}. \\boxed{{{total}}}",
+                     delay=self.agent_delay)
 
 
 def teacher_args(server_url: str) -> list[str]:
     """CLI flags for the loopback teacher."""
-    return ["--base-url", server_url, "--model", "fake-teacher", "--api-key-env", "", "--backoff-base", "0.01", "--backoff-cap", "0.05"]
+    return ["--base-url", server_url, "--model", "fake-teacher", "--api-key-env", "", "--backoff-base", "0.01",
+            "--backoff-cap", "0.05"]
 
 
 def dumps(obj) -> str:

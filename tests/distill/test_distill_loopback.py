@@ -28,7 +28,8 @@ from verl_metaagent.testing.openai_server import FakeOpenAIServer, Reply
 from distill_teacher import ScriptedTeacher, write_problems
 
 PAIRS = [(2, 3), (10, 20), (7, 8), (4, 4), (1, 1)]
-DESIGN_OF = {(0, 0): "vote", (0, 1): "single", (1, 0): "vote", (1, 1): "invalid", (2, 0): "vote", (2, 1): "no_think", (3, 0): "vote", (3, 1): "single", (4, 0): "vote", (4, 1): "vote"}
+DESIGN_OF = {(0, 0): "vote", (0, 1): "single", (1, 0): "vote", (1, 1): "invalid", (2, 0): "vote", (2, 1): "no_think",
+             (3, 0): "vote", (3, 1): "single", (4, 0): "vote", (4, 1): "vote"}
 
 
 def _correct(i, j, k):
@@ -46,7 +47,8 @@ def _teacher(**kw):
         ("designer", 1, 0): Reply(raw_body="<html>bad gateway</html>"),
         ("designer", 2, 0): Reply(text="too late", delay=3.0),  # longer than the client's 1 s timeout
     }
-    return ScriptedTeacher(len(PAIRS), 2, 2, design_of=lambda i, j: DESIGN_OF[(i, j)], correct=_correct, faults=faults, always_fail=(4,), **kw)
+    return ScriptedTeacher(len(PAIRS), 2, 2, design_of=lambda i, j: DESIGN_OF[(i, j)], correct=_correct, faults=faults,
+                           always_fail=(4,), **kw)
 
 
 def _config(tmp_path, server, **kw) -> DistillConfig:
@@ -56,10 +58,11 @@ def _config(tmp_path, server, **kw) -> DistillConfig:
     cfg = DistillConfig(
         problems=[problems],
         out=str(tmp_path / "out"),
-        teacher=TeacherConfig(base_url=server.base_url, model="fake-teacher", api_key_env=None, max_concurrency=8, max_retries=2,
-                              timeout=1.0, backoff_base=0.01, backoff_cap=0.05, price_in=1.0, price_out=2.0),
-        num_designs=2, num_executions=2, max_tokens=256, max_problems_in_flight=3, max_concurrent_executions=4, max_attempts=2,
-        export=ExportConfig(target_designer=0, target_executor=0),
+        teacher=TeacherConfig(base_url=server.base_url, model="fake-teacher", api_key_env=None, max_concurrency=8,
+                              max_retries=2, timeout=1.0, backoff_base=0.01, backoff_cap=0.05, price_in=1.0,
+                              price_out=2.0),
+        num_designs=2, num_executions=2, max_tokens=256, max_problems_in_flight=3, max_concurrent_executions=4,
+        max_attempts=2, export=ExportConfig(target_designer=0, target_executor=0),
     )
     for k, v in kw.items():
         setattr(cfg, k, v)
@@ -89,8 +92,10 @@ async def test_loopback_distillation_produces_the_expected_samples(tmp_path, ids
         state = read_journal(os.path.join(cfg.out, "journal.jsonl"))
         tree_usage = state.usage()
         assert tree_usage["calls"] == summary.usage["calls"]
-        assert tree_usage["prompt_tokens"] == summary.usage["prompt_tokens"] and tree_usage["completion_tokens"] == summary.usage["completion_tokens"]
-        assert tree_usage["cost_usd"] == pytest.approx((summary.usage["prompt_tokens"] * 1.0 + summary.usage["completion_tokens"] * 2.0) / 1e6)
+        assert (tree_usage["prompt_tokens"] == summary.usage["prompt_tokens"]
+                and tree_usage["completion_tokens"] == summary.usage["completion_tokens"])
+        assert tree_usage["cost_usd"] == pytest.approx(
+            (summary.usage["prompt_tokens"] * 1.0 + summary.usage["completion_tokens"] * 2.0) / 1e6)
         assert summary.usage["cost_usd"] == pytest.approx(tree_usage["cost_usd"])
         # every problem's designs were requested: p4 three times each (1 + 2 retries), the faulty ones twice
         assert teacher.designer_requests[(4, 0)] == 3 and teacher.designer_requests[(0, 0)] == 2
@@ -105,14 +110,17 @@ async def test_loopback_distillation_produces_the_expected_samples(tmp_path, ids
     designer = pd.read_parquet(report.files["designer"])
     executor = pd.read_parquet(report.files["executor"])
     p = ids
-    assert sorted(designer["id"]) == sorted([f"designer_{p[0]}_d0", f"designer_{p[0]}_d1", f"designer_{p[1]}_d0", f"designer_{p[2]}_d0"])
+    assert sorted(designer["id"]) == sorted(
+        [f"designer_{p[0]}_d0", f"designer_{p[0]}_d1", f"designer_{p[1]}_d0", f"designer_{p[2]}_d0"])
     assert dict(zip(designer["id"], designer["pattern"])) == {
-        f"designer_{p[0]}_d0": "ensemble", f"designer_{p[0]}_d1": "single", f"designer_{p[1]}_d0": "ensemble", f"designer_{p[2]}_d0": "ensemble"}
+        f"designer_{p[0]}_d0": "ensemble", f"designer_{p[0]}_d1": "single", f"designer_{p[1]}_d0": "ensemble",
+        f"designer_{p[2]}_d0": "ensemble"}
     assert dict(zip(designer["id"], designer["reward"]))[f"designer_{p[1]}_d0"] == 0.5
     expected_exec = (
-        [f"executor_{p[0]}_d0e{k}_{n}" for k in range(2) for n in range(3)] + [f"executor_{p[0]}_d1e{k}_0" for k in range(2)]
-        + [f"executor_{p[1]}_d0e0_{n}" for n in range(3)]
-        + [f"executor_{p[2]}_d0e{k}_{n}" for k in range(2) for n in range(3)] + [f"executor_{p[2]}_d1e{k}_0" for k in range(2)]
+        [f"executor_{p[0]}_d0e{k}_{n}" for k in range(2) for n in range(3)]
+        + [f"executor_{p[0]}_d1e{k}_0" for k in range(2)] + [f"executor_{p[1]}_d0e0_{n}" for n in range(3)]
+        + [f"executor_{p[2]}_d0e{k}_{n}" for k in range(2) for n in range(3)]
+        + [f"executor_{p[2]}_d1e{k}_0" for k in range(2)]
     )
     assert sorted(executor["id"]) == sorted(expected_exec)
     assert report.designer["kept"] == 4 and report.executor["kept"] == 19
@@ -124,7 +132,8 @@ async def test_loopback_distillation_produces_the_expected_samples(tmp_path, ids
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[0]["content"] == "Design Multi Agent System for the Question: What is 2 + 3?"
     answer = messages[1]["content"]
-    assert answer.startswith("<think>\nProblem type: MATH (arithmetic).") and "Workflow pattern: single agent." in answer
+    assert (answer.startswith("<think>\nProblem type: MATH (arithmetic).")
+            and "Workflow pattern: single agent." in answer)
     assert answer.endswith("finish(extract_answer(solver.ask()))\n```\n</code>")
     assert "</think>\n<code>\n```python\nfrom verl_metaagent.design.api import *\n" in answer
     # executor rows: the agent's chat, ending with its (correct) reply
@@ -134,7 +143,8 @@ async def test_loopback_distillation_produces_the_expected_samples(tmp_path, ids
     assert messages[0]["content"].startswith("Solve it. Put the answer in \\boxed{}.")
     assert "What is 2 + 3?" in messages[1]["content"]
     assert messages[2]["content"].endswith("2 + 3 = 5. \\boxed{5}")
-    assert (row["role"], row["reward"], row["pattern"], row["source"]) == ("executor", 1.0, "single", "distill:fake-teacher")
+    assert (row["role"], row["reward"], row["pattern"], row["source"]) == ("executor", 1.0, "single",
+                                                                           "distill:fake-teacher")
 
     stats = json.load(open(report.files["stats"]))
     assert stats["problems_done"] == 4 and stats["problems_failed"] == 1

@@ -22,9 +22,9 @@ N = 10
 
 
 def _cli(out: str, problems: str, server_url: str) -> list[str]:
-    return [PYTHON, "-m", "verl_metaagent.distill", "run", "--problems", problems, "--out", out, *teacher_args(server_url),
-            "--num-designs", "1", "--num-executions", "1", "--max-problems-in-flight", "2", "--max-concurrent-executions", "2",
-            "--target-designer", "0", "--target-executor", "0", "--no-progress"]
+    return [PYTHON, "-m", "verl_metaagent.distill", "run", "--problems", problems, "--out", out,
+            *teacher_args(server_url), "--num-designs", "1", "--num-executions", "1", "--max-problems-in-flight", "2",
+            "--max-concurrent-executions", "2", "--target-designer", "0", "--target-executor", "0", "--no-progress"]
 
 
 def _done_records(journal: str) -> int:
@@ -43,7 +43,8 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_doubles_nothing(tmp_path)
     teacher = ScriptedTeacher(N, 1, 1, design_of=lambda i, j: "single", correct=lambda i, j, k: True, agent_delay=0.4)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     with FakeOpenAIServer(teacher) as server:
-        proc = subprocess.Popen(_cli(out, problems, server.base_url), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(_cli(out, problems, server.base_url), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
         try:
             while _done_records(journal) < 3 and proc.poll() is None:  # wait for progress, not for a time
                 time.sleep(0.05)
@@ -60,7 +61,8 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_doubles_nothing(tmp_path)
         assert 3 <= len(before) < N and killed.runs == []  # killed: no run record was written
         asked_before = dict(teacher.designer_requests)
 
-        proc = subprocess.run(_cli(out, problems, server.base_url), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(_cli(out, problems, server.base_url), cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"{len(before)} already journaled" in proc.stderr
 
@@ -99,7 +101,8 @@ def test_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path):
     journal = os.path.join(out, "journal.jsonl")
     teacher = ScriptedTeacher(6, 1, 1, design_of=lambda i, j: "single", correct=lambda i, j, k: True, agent_delay=0.5)
     with FakeOpenAIServer(teacher) as server:
-        proc = subprocess.Popen(_cli(out, problems, server.base_url), cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        proc = subprocess.Popen(_cli(out, problems, server.base_url), cwd=ROOT,
+                                env=dict(os.environ, PYTHONWARNINGS="ignore"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             while _done_records(journal) < 1 and proc.poll() is None:

@@ -16,7 +16,8 @@ from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset  # noqa
 
 from verl_metaagent.distill.sft_dataset import InferenceAlignedSFTDataset, aligned_token_ids  # noqa: E402
 
-DESIGN = "from verl_metaagent.design.api import *\nsolver = Agent('Solver', 'Solve.')\nfinish(extract_answer(solver.ask()))\n"
+DESIGN = ("from verl_metaagent.design.api import *\nsolver = Agent('Solver', 'Solve.')\n"
+          "finish(extract_answer(solver.ask()))\n")
 
 # A reduced Qwen3-style template (written for this test): the reply after the last user turn gets a
 # <think> block (empty if none), a <think>...</think> in a reply is moved into it, earlier replies
@@ -40,7 +41,8 @@ QWEN3_LIKE = (
     "{%- else -%}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' -}}{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}"
-    "{%- if enable_thinking is defined and enable_thinking is false -%}{{- '<think>\\n\\n</think>\\n\\n' -}}{%- endif -%}{%- endif -%}"
+    "{%- if enable_thinking is defined and enable_thinking is false -%}{{- '<think>\\n\\n</think>\\n\\n' -}}"
+    "{%- endif -%}{%- endif -%}"
 )
 
 DESIGNER = SFTSample(id="designer_1", role="designer", messages=[
@@ -57,7 +59,8 @@ EXECUTOR = SFTSample(id="executor_1", role="executor", messages=[
 
 
 def _config(**kw):
-    cfg = {"messages_key": "messages", "max_length": 1024, "truncation": "error", "pad_mode": "no_padding", "apply_chat_template_kwargs": {}}
+    cfg = {"messages_key": "messages", "max_length": 1024, "truncation": "error", "pad_mode": "no_padding",
+           "apply_chat_template_kwargs": {}}
     cfg.update(kw)
     return cfg
 
@@ -85,7 +88,8 @@ def test_plain_template_matches_verl_dataset(tiny_tokenizer, parquet):
         assert torch.equal(a["input_ids"], b["input_ids"])
         # identical except that verl also trains the "\n" after each <|im_end|>; we mask the separator
         ids, eos = b["input_ids"].tolist(), tiny_tokenizer.eos_token_id
-        expected = [0 if j > 0 and ids[j - 1] == eos and ids[j] == sep[0] else m for j, m in enumerate(a["loss_mask"].tolist())]
+        expected = [0 if j > 0 and ids[j - 1] == eos and ids[j] == sep[0] else m
+                    for j, m in enumerate(a["loss_mask"].tolist())]
         assert b["loss_mask"].tolist() == expected
         turns = sum(1 for m in (DESIGNER, EXECUTOR)[i].messages if m["role"] == "assistant")
         assert int(a["loss_mask"].sum()) - int(b["loss_mask"].sum()) == turns
@@ -120,7 +124,8 @@ def test_qwen3_style_template_trains_what_inference_sees(tiny_tokenizer, parquet
     p2 = _render(tok, EXECUTOR.messages[3:4], **kwargs)
     r2 = tok.encode(EXECUTOR.messages[4]["content"], add_special_tokens=False) + [eos]
     assert y["input_ids"].tolist() == p1 + r1 + sep + p2 + r2 + sep
-    assert y["loss_mask"].tolist() == [0] * len(p1) + [1] * len(r1) + [0] * (len(sep) + len(p2)) + [1] * len(r2) + [0] * len(sep)
+    assert y["loss_mask"].tolist() == ([0] * len(p1) + [1] * len(r1) + [0] * (len(sep) + len(p2)) + [1] * len(r2)
+                                       + [0] * len(sep))
 
 
 def test_right_padding_and_truncation(tiny_tokenizer, parquet):
@@ -135,7 +140,9 @@ def test_right_padding_and_truncation(tiny_tokenizer, parquet):
 
 
 def test_aligned_ids_two_replies_in_a_row(tiny_tokenizer):
-    msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]
+    msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
+            {"role": "assistant", "content": "b"}]
     ids, mask = aligned_token_ids(tiny_tokenizer, msgs)
-    assert tiny_tokenizer.decode(ids) == "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n"
+    assert tiny_tokenizer.decode(ids) == ("<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\na<|im_end|>\n"
+                                          "<|im_start|>assistant\nb<|im_end|>\n")
     assert tiny_tokenizer.decode([t for t, m in zip(ids, mask) if m]) == "a<|im_end|>b<|im_end|>"

@@ -21,7 +21,8 @@ from verl_metaagent.distill.recipe import compose_sft_recipe, cpu_sft_overrides,
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-DESIGN = "from verl_metaagent.design.api import *\nsolver = Agent('Solver', 'Solve.')\nfinish(extract_answer(solver.ask()))\n"
+DESIGN = ("from verl_metaagent.design.api import *\nsolver = Agent('Solver', 'Solve.')\n"
+          "finish(extract_answer(solver.ask()))\n")
 
 
 def _write_data(folder: str, n: int = 8) -> None:
@@ -37,7 +38,8 @@ def _write_data(folder: str, n: int = 8) -> None:
     write_sft_parquet(executor, os.path.join(folder, "executor.parquet"))
 
 
-@pytest.mark.parametrize("name,model,micro", [("sft_cold_start_qwen3_4b", "Qwen/Qwen3-4B", 2), ("sft_cold_start_qwen3_8b", "Qwen/Qwen3-8B", 1)])
+@pytest.mark.parametrize("name,model,micro", [("sft_cold_start_qwen3_4b", "Qwen/Qwen3-4B", 2),
+                                              ("sft_cold_start_qwen3_8b", "Qwen/Qwen3-8B", 1)])
 def test_recipes_compose_and_validate(name, model, micro, monkeypatch, tmp_path):
     monkeypatch.delenv("MODEL_PATH", raising=False)
     monkeypatch.setenv("METAAGENT_SFT_DIR", str(tmp_path))
@@ -75,26 +77,34 @@ def test_bad_overrides_name_the_key(override, key):
 
 
 def test_dry_run_launcher_and_cli_errors(tmp_path):
-    env = dict(os.environ, PYTHON=PYTHON, PYTHONWARNINGS="ignore", DRY_RUN="1", GPUS_PER_NODE="4", METAAGENT_SFT_DIR=str(tmp_path))
+    env = dict(os.environ, PYTHON=PYTHON, PYTHONWARNINGS="ignore", DRY_RUN="1", GPUS_PER_NODE="4",
+               METAAGENT_SFT_DIR=str(tmp_path))
     proc = subprocess.run([os.path.join(ROOT, "recipes", "run_sft_cold_start.sh"), "qwen3_8b", "data.max_length=8192"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "sft_cold_start_qwen3_8b: OK" in proc.stderr
-    assert re.search(r"^  n_gpus_per_node: 4$", proc.stdout, re.M) and re.search(r"^  max_length: 8192$", proc.stdout, re.M)
+    assert (re.search(r"^  n_gpus_per_node: 4$", proc.stdout, re.M)
+            and re.search(r"^  max_length: 8192$", proc.stdout, re.M))
     assert f"- {tmp_path}/designer.parquet" in proc.stdout
-    bad = subprocess.run([os.path.join(ROOT, "recipes", "run_sft_cold_start.sh"), "qwen3_8b", "data.train_batch_size=10"],
+    bad = subprocess.run([os.path.join(ROOT, "recipes", "run_sft_cold_start.sh"), "qwen3_8b",
+                          "data.train_batch_size=10"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: data.train_batch_size (10) is not divisible by the 4 processes")
-    unknown = subprocess.run([os.path.join(ROOT, "recipes", "run_sft_cold_start.sh"), "qwen3_1b"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(
+        "error: data.train_batch_size (10) is not divisible by the 4 processes")
+    unknown = subprocess.run([os.path.join(ROOT, "recipes", "run_sft_cold_start.sh"), "qwen3_1b"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "use qwen3_4b or qwen3_8b" in unknown.stderr
     cli = [PYTHON, "-m", "verl_metaagent.distill"]
-    flags = subprocess.run(cli + ["run", "--problems", str(tmp_path / "none.parquet"), "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    flags = subprocess.run(cli + ["run", "--problems", str(tmp_path / "none.parquet"), "--out", str(tmp_path)],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert flags.returncode == 2 and flags.stderr.strip() == f"error: --problems {tmp_path}/none.parquet: no such file"
     _write_data(str(tmp_path))
-    flags = subprocess.run(cli + ["run", "--problems", str(tmp_path / "designer.parquet"), "--out", str(tmp_path / "o"), "--base-url", "127.0.0.1:9", "--model", "m"],
+    flags = subprocess.run(cli + ["run", "--problems", str(tmp_path / "designer.parquet"), "--out", str(tmp_path / "o"),
+                                  "--base-url", "127.0.0.1:9", "--model", "m"],
                            capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert flags.returncode == 2 and "--base-url must start with http:// or https://" in flags.stderr
-    flags = subprocess.run(cli + ["export", "--out", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    flags = subprocess.run(cli + ["export", "--out", str(tmp_path / "nothing")], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT)
     assert flags.returncode == 2 and "run the run command first or pass --add FILE" in flags.stderr
 
 
@@ -108,13 +118,16 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_verl_sft_trainer_runs_two_steps_on_cpu(tiny_model_dir, tmp_path):
-    """torchrun -m verl.trainer.sft_trainer with the recipe + CPU overrides: 2 steps, finite losses, an HF checkpoint."""
+    """torchrun -m verl.trainer.sft_trainer with the recipe + CPU overrides: 2 steps, finite losses,
+    an HF checkpoint."""
     data, ckpt = tmp_path / "data", tmp_path / "ckpt"
     data.mkdir()
     _write_data(str(data))
-    env = dict(os.environ, VERL_USE_EXTERNAL_MODULES="verl_metaagent", VERL_PLATFORM="cpu", PYTHONWARNINGS="ignore", METAAGENT_SFT_DIR=str(data))
-    cmd = [PYTHON, "-m", "torch.distributed.run", "--nproc_per_node=1", f"--master_port={_free_port()}", "-m", "verl.trainer.sft_trainer",
-           "--config-dir", ROOT, "+recipes=sft_cold_start_qwen3_4b", *cpu_sft_overrides(tiny_model_dir, str(ckpt)), "optim.lr=1e-3"]
+    env = dict(os.environ, VERL_USE_EXTERNAL_MODULES="verl_metaagent", VERL_PLATFORM="cpu", PYTHONWARNINGS="ignore",
+               METAAGENT_SFT_DIR=str(data))
+    cmd = [PYTHON, "-m", "torch.distributed.run", "--nproc_per_node=1", f"--master_port={_free_port()}",
+           "-m", "verl.trainer.sft_trainer", "--config-dir", ROOT, "+recipes=sft_cold_start_qwen3_4b",
+           *cpu_sft_overrides(tiny_model_dir, str(ckpt)), "optim.lr=1e-3"]
     proc = subprocess.run(cmd, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]

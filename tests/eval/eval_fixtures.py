@@ -26,7 +26,7 @@ voters = [Agent(f"Voter{c}", f"You are Voter {c}. Solve it and put the answer in
 answers = [extract_answer(v.ask()) for v in voters]
 finish(majority_vote(answers) or "")
 ```
-</code>"""
+</code>"""  # noqa: E501
 
 INVALID_DESIGN = "<code>\n```python\nimport os\nos.system('echo hi')\nfinish('1')\n```\n</code>"
 
@@ -43,7 +43,7 @@ workflow.add_node(EnsembleNode(name="Vote", agents=solvers, strategy="majority_v
 result = workflow.run(question)
 print(result.content)
 ```
-</code>"""
+</code>"""  # noqa: E501
 
 # question -> (ground truth, single agent, voters A/B/C, ensemble_vote reference solvers)
 OUTCOMES = {

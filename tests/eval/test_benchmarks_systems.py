@@ -15,7 +15,8 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures", "datasets")
 
 
 def test_paper_benchmarks_in_paper_order():
-    assert [b.label for b in BENCHMARKS.values()] == ["AIME24", "AIME25", "OlympiadBench", "APPS", "LiveCodeBench-v6", "CodeContests"]
+    assert [b.label for b in BENCHMARKS.values()] == ["AIME24", "AIME25", "OlympiadBench", "APPS", "LiveCodeBench-v6",
+                                                      "CodeContests"]
 
 
 @pytest.mark.parametrize("script,dataset,fixture,task_type", [
@@ -40,7 +41,8 @@ def test_loads_data_prep_parquet(tmp_path, script, dataset, fixture, task_type):
 def test_resolve_benchmarks(tmp_path):
     (tmp_path / "aime24.parquet").write_bytes(b"")
     (tmp_path / "apps_test.parquet").write_bytes(b"")
-    assert resolve_benchmarks([], str(tmp_path)) == [("aime24", str(tmp_path / "aime24.parquet")), ("apps", str(tmp_path / "apps_test.parquet"))]
+    assert resolve_benchmarks([], str(tmp_path)) == [("aime24", str(tmp_path / "aime24.parquet")),
+                                                     ("apps", str(tmp_path / "apps_test.parquet"))]
     assert resolve_benchmarks(["apps"], str(tmp_path)) == [("apps", str(tmp_path / "apps_test.parquet"))]
     for specs, data_dir, message in [
         (["nope"], str(tmp_path), "not one of"),
@@ -56,7 +58,8 @@ def test_resolve_benchmarks(tmp_path):
 
 def test_hostile_rows_fail_with_the_row_named(tmp_path):
     path = tmp_path / "x.jsonl"
-    good = {"data_source": "math/x", "prompt": [{"role": "user", "content": "q"}], "reward_model": {"ground_truth": "1"}, "extra_info": {}}
+    good = {"data_source": "math/x", "prompt": [{"role": "user", "content": "q"}],
+            "reward_model": {"ground_truth": "1"}, "extra_info": {}}
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "reward_model": {}}) + "\n")
     with pytest.raises(ValueError, match=r"row 1 .*ground_truth"):
         load_problems("x", str(path))

@@ -61,9 +61,11 @@ async def test_known_outcomes_give_exact_table(bench_files, tmp_path):
     meta = systems["metaagent"]
     assert meta.tokens_per_solved == sum(r["tokens"] for r in records if r["system"] == "metaagent") / 4
     # single agent: the endpoint counts words; one call = system prompt + "Question:\nWhat is a+b?" + reply
-    single_req = [b for b in server.requests if b["messages"][0]["content"].startswith("You are an expert mathematician")]
+    single_req = [b for b in server.requests
+                  if b["messages"][0]["content"].startswith("You are an expert mathematician")]
     single_tokens = {r["problem_id"]: r["tokens"] for r in records if r["system"] == "single_agent"}
-    words = len(single_req[0]["messages"][0]["content"].split()) + 4 + 4  # + "Question: What is 1+1?" + "The answer is \boxed{2}"
+    # + "Question: What is 1+1?" + "The answer is \boxed{2}"
+    words = len(single_req[0]["messages"][0]["content"].split()) + 4 + 4
     assert set(single_tokens.values()) == {words}
 
     table = render_markdown(records)
@@ -71,13 +73,17 @@ async def test_known_outcomes_give_exact_table(bench_files, tmp_path):
     lines = {line.split(" | ")[0].lstrip("| "): line for line in main_table.splitlines() if line.startswith("| ")}
     # 27 tokens = 19 words of the single agent's system prompt + 4 ("Question: What is 1+1?") + 4 (reply); 54 per solved
     assert lines["Single agent"] == "| Single agent | 50.00 | 50.00 | 50.00 | 1.00 | 27 | 54 |"
-    assert lines["CoT self-consistency (matched calls)"].startswith("| CoT self-consistency (matched calls) | 50.00 | 50.00 | 50.00 | 3.33 |")
-    assert lines["Fixed: ensemble_vote (ensemble)"].startswith("| Fixed: ensemble_vote (ensemble) | 75.00 | 50.00 | 62.50 | 3.00 |")
-    assert lines["MetaAgent-X (design + execute)"].startswith("| MetaAgent-X (design + execute) | 75.00 | 50.00 | 62.50 | 3.50 |")
+    assert lines["CoT self-consistency (matched calls)"].startswith(
+        "| CoT self-consistency (matched calls) | 50.00 | 50.00 | 50.00 | 3.33 |")
+    assert lines["Fixed: ensemble_vote (ensemble)"].startswith(
+        "| Fixed: ensemble_vote (ensemble) | 75.00 | 50.00 | 62.50 | 3.00 |")
+    assert lines["MetaAgent-X (design + execute)"].startswith(
+        "| MetaAgent-X (design + execute) | 75.00 | 50.00 | 62.50 | 3.50 |")
     assert "| Method | AIME24 | AIME25 | Avg. | LLM calls / problem | tokens / problem | tokens / solved |" in table
     assert "AIME24 k=3, AIME25 k=4" in table and "Accuracy: pass@1 (%)" in table
     rows = list(csv.DictReader(io.StringIO(render_csv(records))))
-    assert [(r["system"], r["aime24_accuracy"], r["aime25_accuracy"], r["avg_accuracy"], r["llm_calls_per_problem"]) for r in rows] == [
+    assert [(r["system"], r["aime24_accuracy"], r["aime25_accuracy"], r["avg_accuracy"], r["llm_calls_per_problem"])
+            for r in rows] == [
         ("single_agent", "50.0", "50.0", "50.0", "1.0"),
         ("cot_sc", "50.0", "50.0", "50.0", "3.3333"),
         ("ref:ensemble_vote", "75.0", "50.0", "62.5", "3.0"),
@@ -85,10 +91,12 @@ async def test_known_outcomes_give_exact_table(bench_files, tmp_path):
     ]
 
     # structure analysis: designs by benchmark and by single-agent difficulty
-    assert pattern_counts(records, by="benchmark") == {"aime24": {"ensemble": 3, "invalid": 1}, "aime25": {"ensemble": 2}}
+    assert pattern_counts(records, by="benchmark") == {"aime24": {"ensemble": 3, "invalid": 1},
+                                                       "aime25": {"ensemble": 2}}
     assert pattern_counts(records, by="difficulty") == {"easy": {"ensemble": 2, "invalid": 1}, "hard": {"ensemble": 3}}
     sizes = design_sizes(records)["all"]
-    assert (sizes["designs"], sizes["valid_share"], sizes["agents_mean"], sizes["calls_per_execution_mean"]) == (6, 5 / 6, 3.0, 3.0)
+    assert (sizes["designs"], sizes["valid_share"], sizes["agents_mean"],
+            sizes["calls_per_execution_mean"]) == (6, 5 / 6, 3.0, 3.0)
     assert accuracy_by_difficulty(records)["metaagent"] == {"easy": (2, 3), "hard": (2, 3)}
     assert accuracy_by_difficulty(records)["single_agent"] == {"easy": (3, 3), "hard": (0, 3)}
 
@@ -99,9 +107,11 @@ async def test_release_checkpoint_dialect_through_endpoint(bench_files, tmp_path
     with FakeOpenAIServer(lambda body: responder(body, release=True)) as server:
         client = OpenAIChatClient(server.base_url, "MetaAgent-X", api_key_env=None,
                                   extra_body={"chat_template_kwargs": {"enable_thinking": False}})
-        await evaluate_async(load_problems_of(bench_files), parse_systems("metaagent"), client, str(tmp_path / "rel"), settings, progress=False)
+        await evaluate_async(load_problems_of(bench_files), parse_systems("metaagent"), client, str(tmp_path / "rel"),
+                             settings, progress=False)
         await client.aclose()
-    designer = [b for b in server.requests if b["messages"][0]["content"].startswith("Design Multi Agent System for the Question:")]
+    designer = [b for b in server.requests
+                if b["messages"][0]["content"].startswith("Design Multi Agent System for the Question:")]
     assert len(designer) == 6 and all(len(b["messages"]) == 1 for b in designer)
     assert all(b["chat_template_kwargs"] == {"enable_thinking": False} for b in server.requests)
     records = {r["problem_id"]: r for r in RunStore(str(tmp_path / "rel")).load_records()}
@@ -126,12 +136,15 @@ async def test_resume_skips_done_attempts_and_never_duplicates(bench_files, tmp_
     assert (report.total, report.skipped, report.ran) == (24, 10, 14)
     # only the missing attempts were asked again
     done = [json.loads(line) for line in kept]
-    expected_calls = sum(r["llm_calls"] for r in RunStore(str(tmp_path / "reference")).load_records()) - sum(r["llm_calls"] for r in done)
+    expected_calls = (sum(r["llm_calls"] for r in RunStore(str(tmp_path / "reference")).load_records())
+                      - sum(r["llm_calls"] for r in done))
     assert len(server.requests) == expected_calls
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{") and line.endswith("}")]
+    records = [json.loads(line) for line in path.read_text().splitlines()
+               if line.startswith("{") and line.endswith("}")]
     keys = [(r["system"], r["benchmark"], r["problem_id"], r["sample"]) for r in records]
     assert len(keys) == len(set(keys)) == 24
-    assert render_markdown(RunStore(str(out)).load_records()) == render_markdown(RunStore(str(tmp_path / "reference")).load_records())
+    assert (render_markdown(RunStore(str(out)).load_records())
+            == render_markdown(RunStore(str(tmp_path / "reference")).load_records()))
     # a third run has nothing left to do
     report, server, _ = await run(bench_files, out)
     assert (report.skipped, report.ran, len(server.requests)) == (24, 0, 0)
@@ -151,10 +164,12 @@ async def test_failed_attempts_are_logged_and_retried(bench_files, tmp_path):
         return Reply(status=400, text="model not found")
 
     with pytest.raises(EvalAborted, match="rerun"):
-        await run(bench_files, tmp_path / "run", systems="single_agent", settings=EvalSettings(max_errors=2, concurrency=1), server_fn=broken)
+        await run(bench_files, tmp_path / "run", systems="single_agent",
+                  settings=EvalSettings(max_errors=2, concurrency=1), server_fn=broken)
     errors = RunStore(str(tmp_path / "run")).errors.read()
     assert len(errors) == 2 and "model not found" in errors[0]["error"]
-    report, _, _ = await run(bench_files, tmp_path / "run", systems="single_agent", settings=EvalSettings(max_errors=2, concurrency=1))
+    report, _, _ = await run(bench_files, tmp_path / "run", systems="single_agent",
+                             settings=EvalSettings(max_errors=2, concurrency=1))
     assert (report.ran, report.errors) == (6, 0)
 
 

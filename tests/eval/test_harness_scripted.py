@@ -52,7 +52,8 @@ async def test_code_benchmark_with_scripted_backend(tiny_tokenizer, tmp_path):
 
     backend = ScriptedBackend(tiny_tokenizer, script)
     client = TokenPolicyClient(backend, tiny_tokenizer)
-    problems = {"apps": [p for p in load_problems("apps", apps_parquet(tmp_path)) if "print their sum" in p.spec.question]}
+    problems = {
+        "apps": [p for p in load_problems("apps", apps_parquet(tmp_path)) if "print their sum" in p.spec.question]}
     assert len(problems["apps"]) == 1 and problems["apps"][0].spec.task_type == "code"
     systems = parse_systems("single_agent,refs,metaagent")  # math-only references do not run on code
     report = await evaluate_async(problems, systems, client, str(tmp_path / "run"), EvalSettings(), progress=False)
@@ -69,7 +70,8 @@ async def test_code_benchmark_with_scripted_backend(tiny_tokenizer, tmp_path):
     assert meta["designs"][0]["pattern"] == "code_test" and meta["answer"].strip().endswith("print(a + b)")
     # completion tokens = the tokenised replies + one eos each (designer, first try, fix)
     replies = [DESIGN, BUGGY, FIXED]
-    assert meta["completion_tokens"] == sum(len(tiny_tokenizer.encode(t, add_special_tokens=False)) + 1 for t in replies)
+    assert meta["completion_tokens"] == sum(len(tiny_tokenizer.encode(t, add_special_tokens=False)) + 1
+                                            for t in replies)
     assert meta["tokens"] == meta["prompt_tokens"] + meta["completion_tokens"]
 
 
@@ -91,5 +93,7 @@ async def test_design_test_runner_answers_in_the_api_shape(tmp_path):
 
 
 def test_eval_and_cli_import_no_torch_verl_or_ray():
-    assert heavy_imports("import verl_metaagent.cli\nfrom verl_metaagent.eval import evaluate, load_problems, write_report, "
-                         "write_trace_pages, make_client\nimport verl_metaagent.eval.runner, verl_metaagent.eval.analysis") == []
+    assert heavy_imports("import verl_metaagent.cli\n"
+                         "from verl_metaagent.eval import evaluate, load_problems, write_report, "
+                         "write_trace_pages, make_client\n"
+                         "import verl_metaagent.eval.runner, verl_metaagent.eval.analysis") == []

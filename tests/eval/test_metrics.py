@@ -51,7 +51,8 @@ def test_cells_and_systems_by_hand():
     assert (b2.accuracy, b2.tokens_per_solved, b2.calls_per_solved) == (0.0, None, None)
     s = summarize_systems(records)["A"]
     # macro accuracy (0.75 + 0) / 2; pooled cost 14 calls / 6 attempts, 900 tokens / 3 solved
-    assert (s.accuracy, s.calls, s.tokens, s.tokens_per_solved, s.benchmarks) == (0.375, 14 / 6, 150.0, 300.0, ["b1", "b2"])
+    assert (s.accuracy, s.calls, s.tokens, s.tokens_per_solved, s.benchmarks) == (0.375, 14 / 6, 150.0, 300.0,
+                                                                                  ["b1", "b2"])
 
 
 def test_table_layout_dashes_and_partial_average():
@@ -66,8 +67,10 @@ def test_table_layout_dashes_and_partial_average():
     assert "| Fixed: debate (debate) | 100.00 | - | - | 100.00 † | 5.00 | 40 | 40 |" in table
     assert "| MetaAgent-X (design + execute) | 100.00 | 100.00 | - | 100.00 † | 2.50 | 10 | 10 |" in table
     assert "| Single agent | 100.00 | 0.00 | - | 50.00 † | 1.00 | 10 | 20 |" in table
-    assert table.index("Single agent") < table.index("Fixed: debate") < table.index("MetaAgent-X") < table.index("my_system")
-    assert render_csv(records).splitlines()[0].startswith("system,label,aime24_accuracy,apps_accuracy,custom_accuracy,avg_accuracy")
+    assert (table.index("Single agent") < table.index("Fixed: debate") < table.index("MetaAgent-X")
+            < table.index("my_system"))
+    assert render_csv(records).splitlines()[0].startswith(
+        "system,label,aime24_accuracy,apps_accuracy,custom_accuracy,avg_accuracy")
     assert "metaagent,apps,1,1,1,1.0,1.0,1,2.0,10.0" in render_long_csv(records)
     assert render_markdown([]) .endswith("No records yet.\n")
 
@@ -82,10 +85,13 @@ def test_difficulty_buckets_and_pattern_counts():
     records = [rec("single_agent", "b", "1", 0, True), rec("single_agent", "b", "1", 1, True),
                rec("single_agent", "b", "2", 0, True), rec("single_agent", "b", "2", 1, False),
                rec("single_agent", "b", "3", 0, False), rec("single_agent", "b", "3", 1, False),
-               rec("metaagent", "b", "1", 0, True, pattern="single"), rec("metaagent", "b", "2", 0, True, pattern="ensemble"),
-               rec("metaagent", "b", "3", 0, False, pattern="debate"), rec("metaagent", "b", "4", 0, False, pattern="invalid")]
+               rec("metaagent", "b", "1", 0, True, pattern="single"),
+               rec("metaagent", "b", "2", 0, True, pattern="ensemble"),
+               rec("metaagent", "b", "3", 0, False, pattern="debate"),
+               rec("metaagent", "b", "4", 0, False, pattern="invalid")]
     assert solve_rates(records) == {("b", "1"): 1.0, ("b", "2"): 0.5, ("b", "3"): 0.0}
-    assert pattern_counts(records, by="difficulty") == {"easy": {"single": 1}, "medium": {"ensemble": 1}, "hard": {"debate": 1}, "unknown": {"invalid": 1}}
+    assert pattern_counts(records, by="difficulty") == {"easy": {"single": 1}, "medium": {"ensemble": 1},
+                                                        "hard": {"debate": 1}, "unknown": {"invalid": 1}}
     text = render_analysis_markdown(records)
     assert "| easy | 1 | 100.0% |" in text and "| MetaAgent-X (design + execute) | 2/4 |" in text
     with pytest.raises(ValueError, match="by must be"):

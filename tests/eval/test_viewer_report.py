@@ -24,7 +24,8 @@ async def finished_run(bench_files, out):
     with FakeOpenAIServer(lambda body: responder(body) + HOSTILE) as server:
         client = OpenAIChatClient(server.base_url, "fake", api_key_env=None)
         problems = {n: load_problems(n, p) for n, p in bench_files.items()}
-        await evaluate_async(problems, parse_systems("single_agent,ref:ensemble_vote,metaagent"), client, str(out), EvalSettings(), progress=False)
+        await evaluate_async(problems, parse_systems("single_agent,ref:ensemble_vote,metaagent"), client, str(out),
+                             EvalSettings(), progress=False)
         await client.aclose()
     return RunStore(str(out))
 
@@ -74,7 +75,8 @@ def test_page_escapes_untrusted_ids_and_text():
               "correct": False, "reward": 0.0, "answer": "<b>bold</b>", "designs": []}
     trace = {"tree": {"question": "<iframe src=//evil>", "designs": [{"j": 0, "designed": True, "valid": False,
              "invalid_reason": "<svg onload=x()>", "text": "</pre><script>y()</script>", "pattern": "invalid",
-             "reward": 0.0, "executions": [], "designer_messages": [{"role": "user", "content": "<script>z()</script>"}]}]}}
+             "reward": 0.0, "executions": [],
+             "designer_messages": [{"role": "user", "content": "<script>z()</script>"}]}]}}
     page = render_trace_page(record, trace)
     assert "<script" not in page.lower() and "<iframe" not in page and "<svg" not in page and "<b>bold" not in page
     assert "&lt;script&gt;y()&lt;/script&gt;" in page and "Content-Security-Policy" in page
@@ -85,7 +87,8 @@ async def test_trace_pages_render_in_chromium(bench_files, tmp_path):
     if CHROMIUM is None:
         if os.environ.get("METAAGENT_REQUIRE_CHROMIUM") == "1":
             pytest.fail("METAAGENT_REQUIRE_CHROMIUM=1 but chromium is not installed (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium); CI installs it and sets METAAGENT_REQUIRE_CHROMIUM=1")
+        pytest.skip("chromium is not installed (apt-get install -y chromium); "
+                    "CI installs it and sets METAAGENT_REQUIRE_CHROMIUM=1")
     store = await finished_run(bench_files, tmp_path / "run")
     records = store.load_records()
     pages = write_trace_pages(records, store.load_traces(), str(tmp_path / "view"))
@@ -112,7 +115,8 @@ async def test_trace_pages_render_in_chromium(bench_files, tmp_path):
 
     # a fixed design: the reference script and its three solver calls
     dom = dump_dom(os.path.join(tmp_path / "view", page_path(by_key[("ref:ensemble_vote", "aime25-0")])), tmp_path)
-    assert "Fixed design 1" in dom and [c["data-agent"] for c in Elements(dom).having("agent-call")] == ["Solver1", "Solver2", "Solver3"]
+    assert ("Fixed design 1" in dom
+            and [c["data-agent"] for c in Elements(dom).having("agent-call")] == ["Solver1", "Solver2", "Solver3"])
 
     index = dump_dom(pages[-1], tmp_path)
     links = [a["href"] for t, a in Elements(index).elements if t == "a"]

@@ -20,7 +20,8 @@ def test_dry_run_of_the_whole_chain(tmp_path):
     stages = [line for line in log.splitlines() if line.startswith("[pipeline]")]
     # every stage ran its dry run, in order, and each stage's output is the next one's input
     assert "distil (dry run)" in stages[0] and f"--out {tmp_path}/work/cold_start" in stages[0]
-    assert f"METAAGENT_SFT_DIR={tmp_path}/work/cold_start" in stages[1] and "run_sft_cold_start.sh qwen3_4b" in stages[1]
+    assert (f"METAAGENT_SFT_DIR={tmp_path}/work/cold_start" in stages[1]
+            and "run_sft_cold_start.sh qwen3_4b" in stages[1])
     assert "sft/global_step_N/huggingface/metaagent_run.json (prompt_variant=short, stage=sft)" in stages[2]
     assert "run_recipe.sh qwen3_4b_main metaagent.rollout.prompt_variant=short" in stages[3]
     assert f"--local_dir {tmp_path}/work/rl/global_step_N/actor --target_dir {tmp_path}/work/rl_hf" in stages[4]
@@ -38,7 +39,8 @@ def test_eval_of_a_short_prompt_checkpoint_with_the_full_prompt_is_refused(tmp_p
 
     model = tmp_path / "rl_hf"
     write_run_info(str(model), run_info("short", "rl"))
-    cfg, entry = dry_run.compose_recipe("eval_test_benchmarks", [f"actor_rollout_ref.model.path={model}"], recipes_dir=str(ROOT / "recipes"))
+    cfg, entry = dry_run.compose_recipe("eval_test_benchmarks", [f"actor_rollout_ref.model.path={model}"],
+                                        recipes_dir=str(ROOT / "recipes"))
     with pytest.raises(ConfigError, match="set metaagent.rollout.prompt_variant=short"):
         dry_run.validate(cfg, entry, verl_checks=False)
     cfg, entry = dry_run.compose_recipe(

@@ -14,7 +14,8 @@ RECIPES = os.path.join(ROOT, "recipes")
 TRAINER_YAML = os.path.join(ROOT, "verl_metaagent", "config", "metaagent_trainer.yaml")
 
 pytestmark = pytest.mark.skipif(
-    not os.path.isfile(TRAINER_YAML), reason="verl_metaagent/config/metaagent_trainer.yaml (the trainer config) is not there yet"
+    not os.path.isfile(TRAINER_YAML),
+    reason="verl_metaagent/config/metaagent_trainer.yaml (the trainer config) is not there yet"
 )
 
 from verl_metaagent import dry_run  # noqa: E402
@@ -82,7 +83,8 @@ def test_recipe_composes_and_validates(name):
     assert "verl_metaagent.main.check_config (incl. verl validate_config)" in checks
     assert cfg.algorithm.adv_estimator == "metaagent" and cfg.actor_rollout_ref.rollout.n == 1
     m = cfg.metaagent
-    got = (m.rollout.num_designs, m.rollout.num_executions, m.phase.mode, m.phase.phase_length, m.phase.first_role, m.advantage.mode)
+    got = (m.rollout.num_designs, m.rollout.num_executions, m.phase.mode, m.phase.phase_length, m.phase.first_role,
+           m.advantage.mode)
     assert got == EXPECTED_TREE[name]
     assert m.get("parameters", "shared") == ("separate" if name == "ablation_separate_params" else "shared")
     # docs/recipes.md fidelity table: the release's designer sampling, on-policy executors, optimizer steps,
@@ -104,12 +106,14 @@ def test_recipe_composes_and_validates(name):
 def test_overrides_win_and_bad_values_name_the_key():
     from verl_metaagent.utils.config_utils import ConfigError
 
-    cfg, entry = dry_run.compose_recipe("qwen3_4b_main", ["metaagent.rollout.num_designs=2", "actor_rollout_ref.rollout.name=sglang"], recipes_dir=RECIPES)
+    cfg, entry = dry_run.compose_recipe("qwen3_4b_main", ["metaagent.rollout.num_designs=2",
+                                                          "actor_rollout_ref.rollout.name=sglang"], recipes_dir=RECIPES)
     assert cfg.metaagent.rollout.num_designs == 2 and cfg.actor_rollout_ref.rollout.name == "sglang"
     bad, entry = dry_run.compose_recipe("qwen3_4b_main", ["metaagent.rollout.num_executions=0"], recipes_dir=RECIPES)
     with pytest.raises(ConfigError, match="metaagent.rollout.num_executions"):
         dry_run.validate(bad, entry)
-    bad, entry = dry_run.compose_recipe("qwen3_4b_main", ["actor_rollout_ref.actor.ppo_mini_batch_size=3"], recipes_dir=RECIPES)
+    bad, entry = dry_run.compose_recipe("qwen3_4b_main", ["actor_rollout_ref.actor.ppo_mini_batch_size=3"],
+                                        recipes_dir=RECIPES)
     with pytest.raises(ConfigError, match="ppo_mini_batch_size"):
         dry_run.validate(bad, entry, verl_checks=False)
     with pytest.raises(FileNotFoundError, match="Available: .*qwen3_4b_main"):
@@ -127,7 +131,8 @@ def test_volume_estimate_values():
     worst = dry_run.estimate_volume(cfg, entry)  # budget max_agent_calls (16), rows capped at 16
     assert worst.calls_per_execution == 16 and worst.executor_rows == 128 * 16
     assert worst.max_generated_tokens == 32 * 8192 + 128 * 16 * 8192
-    capped, entry = dry_run.compose_recipe("qwen3_4b_main", ["metaagent.rollout.budget.max_total_tokens=65536"], recipes_dir=RECIPES)
+    capped, entry = dry_run.compose_recipe("qwen3_4b_main", ["metaagent.rollout.budget.max_total_tokens=65536"],
+                                           recipes_dir=RECIPES)
     assert dry_run.estimate_volume(capped, entry).max_generated_tokens == 32 * 8192 + 128 * 65536  # the token cap binds
     m8, entry = dry_run.compose_recipe("ablation_m8_n1", recipes_dir=RECIPES)
     v8 = dry_run.estimate_volume(m8, entry, calls=2)
@@ -156,7 +161,8 @@ def test_optimizer_steps_grow_with_the_executor_rows(recipe):
 def test_dry_run_cli_prints_config_and_volume():
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [os.path.join(ROOT, ".venv", "bin", "python"), "-m", "verl_metaagent.dry_run", "--recipe", "ablation_k1", "--calls", "2", "data.train_batch_size=16"],
+        [os.path.join(ROOT, ".venv", "bin", "python"), "-m", "verl_metaagent.dry_run", "--recipe", "ablation_k1",
+         "--calls", "2", "data.train_batch_size=16"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -170,18 +176,22 @@ def test_dry_run_cli_prints_config_and_volume():
     if not os.path.exists(os.path.join(ROOT, train)):  # data not prepared here: the dry run says so, and still exits 0
         assert "== warnings (training would stop here)" in out and f"data.train_files names '{train}'" in out
     bad = subprocess.run(
-        [os.path.join(ROOT, ".venv", "bin", "python"), "-m", "verl_metaagent.dry_run", "--recipe", "qwen3_4b_main", "--skip-verl-checks", "metaagent.phase.phase_length=0"],
+        [os.path.join(ROOT, ".venv", "bin", "python"), "-m", "verl_metaagent.dry_run", "--recipe", "qwen3_4b_main",
+         "--skip-verl-checks", "metaagent.phase.phase_length=0"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert bad.returncode == 2 and "metaagent.phase.phase_length" in bad.stderr
 
 
-@pytest.mark.parametrize("name,entry_marker", [("ablation_m8_n1", "num_designs: 8"), ("baseline_single_agent_grpo", "adv_estimator: grpo")])
+@pytest.mark.parametrize("name,entry_marker",
+                         [("ablation_m8_n1", "num_designs: 8"), ("baseline_single_agent_grpo", "adv_estimator: grpo")])
 def test_launcher_composes_like_the_dry_run(name, entry_marker):
     """run_recipe.sh builds the real training command; Hydra's --cfg job prints its config and exits."""
-    env = dict(os.environ, PYTHON=os.path.join(ROOT, ".venv", "bin", "python"), PYTHONWARNINGS="ignore", NNODES="2", ROLLOUT_ENGINE="sglang")
+    env = dict(os.environ, PYTHON=os.path.join(ROOT, ".venv", "bin", "python"), PYTHONWARNINGS="ignore", NNODES="2",
+               ROLLOUT_ENGINE="sglang")
     proc = subprocess.run(
-        [os.path.join(RECIPES, f"run_{name}.sh"), "--cfg", "job"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+        [os.path.join(RECIPES, f"run_{name}.sh"), "--cfg", "job"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=240
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert entry_marker in proc.stdout

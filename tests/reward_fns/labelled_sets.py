@@ -57,5 +57,6 @@ def load(name: str) -> list[Case]:
         case_id = row.get("id") or f"{name}:{n}"
         label = bool(row["expected"])
         expected = adj[case_id]["adjudicated"] if case_id in adj else label
-        cases.append(Case(name, case_id, row["response"], row["gold"], label, expected, row.get("tag") or row.get("class", "")))
+        cases.append(
+            Case(name, case_id, row["response"], row["gold"], label, expected, row.get("tag") or row.get("class", "")))
     return cases

@@ -89,7 +89,8 @@ async def test_livecodebench_solution_method():
     )
     res = await reward_fns.grade_async("code/livecodebench_v6", code, gt)
     assert res.score == 1.0, res.detail
-    wrong = await reward_fns.grade_async("code/livecodebench_v6", code.replace("[seen[target - x], i]", "[i, seen[target - x]]"), gt)
+    wrong = await reward_fns.grade_async("code/livecodebench_v6",
+                                         code.replace("[seen[target - x], i]", "[i, seen[target - x]]"), gt)
     assert wrong.score == 0.0
 
 
@@ -132,7 +133,8 @@ async def test_pass_rate_vs_all_pass_and_early_exit():
 
 async def test_config_via_extra_info_and_errors():
     gt = json.dumps({"inputs": ["1\n", "2\n"], "outputs": ["1", "3"]})
-    res = await reward_fns.grade_async("code/apps", "print(input())", gt, {"code_grading": {"score": "pass_rate", "early_exit": False}})
+    res = await reward_fns.grade_async("code/apps", "print(input())", gt,
+                                       {"code_grading": {"score": "pass_rate", "early_exit": False}})
     assert res.score == 0.5
     with pytest.raises(ValueError):
         await reward_fns.grade_async("code/apps", "print(1)", gt, None, score="bogus")

@@ -131,7 +131,7 @@ def test_training_reward_functions_see_the_installed_grader(installed):
         wrong = fn(data_source="parity", solution_str="\\\\boxed{even}", ground_truth="odd", extra_info={})
         rollout = asyncio.run(make_grader(None)("parity/numbers", "\\\\boxed{odd}", "odd", {}))
         print(json.dumps([right["score"], right["pred"], wrong["score"], rollout]))
-    """, installed["site"])
+    """, installed["site"])  # noqa: E501
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1]) == [1.0, "odd", 0.0, 1.0]
     # without the package on the path, the same data source has no grader
@@ -142,25 +142,26 @@ def test_training_reward_functions_see_the_installed_grader(installed):
 def test_metaagent_eval_sees_the_installed_grader(installed, tmp_path):
     bench = _benchmark(tmp_path / "parity.jsonl")
     with FakeOpenAIServer(responder) as server:
-        ok = _cli(["eval", "--out", str(tmp_path / "run"), "--benchmark", f"parity={bench}", "--systems", "single_agent",
-                   "--base-url", server.base_url, "--model", "fake", "--no-progress", "--no-report"], installed["site"])
+        ok = _cli(["eval", "--out", str(tmp_path / "run"), "--benchmark", f"parity={bench}", "--systems",
+                   "single_agent", "--base-url", server.base_url, "--model", "fake", "--no-progress", "--no-report"],
+                  installed["site"])
         assert ok.returncode == 0, ok.stderr
         records = [json.loads(line) for line in open(tmp_path / "run" / "records.jsonl")]
         assert sorted(r["reward"] for r in records) == [1.0, 1.0]
         calls = len(server.requests)
 
         # not installed: refused before the first LLM call, naming the data source and the fixes
-        missing = _cli(["eval", "--out", str(tmp_path / "run2"), "--benchmark", f"parity={bench}", "--systems", "single_agent",
-                        "--base-url", server.base_url, "--model", "fake", "--no-progress"], None)
+        missing = _cli(["eval", "--out", str(tmp_path / "run2"), "--benchmark", f"parity={bench}", "--systems",
+                        "single_agent", "--base-url", server.base_url, "--model", "fake", "--no-progress"], None)
         assert missing.returncode == 2
         for part in ("'parity/numbers'", "the rows of parity", "--reward-module", "reward_fns.graders"):
             assert part in missing.stderr
         assert len(server.requests) == calls
 
         # or from a file: --reward-module
-        from_file = _cli(["eval", "--out", str(tmp_path / "run3"), "--benchmark", f"parity={bench}", "--systems", "single_agent",
-                          "--base-url", server.base_url, "--model", "fake", "--no-progress", "--no-report",
-                          "--reward-module", installed["module"]], None)
+        from_file = _cli(["eval", "--out", str(tmp_path / "run3"), "--benchmark", f"parity={bench}", "--systems",
+                          "single_agent", "--base-url", server.base_url, "--model", "fake", "--no-progress",
+                          "--no-report", "--reward-module", installed["module"]], None)
         assert from_file.returncode == 0, from_file.stderr
         records = [json.loads(line) for line in open(tmp_path / "run3" / "records.jsonl")]
         assert sorted(r["reward"] for r in records) == [1.0, 1.0]

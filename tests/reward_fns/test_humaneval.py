@@ -58,7 +58,8 @@ def program(problem: dict, body: str, *, perturb: bool = False) -> str:
 
 async def grade_all(programs: list[str]) -> list:
     async def one(src: str):
-        return await reward_fns.grade_async("code/humaneval", f"Here is my solution.\n```python\n{src}```\n", GROUND_TRUTH)
+        return await reward_fns.grade_async("code/humaneval", f"Here is my solution.\n```python\n{src}```\n",
+                                            GROUND_TRUTH)
 
     return await asyncio.gather(*(one(src) for src in programs))
 

@@ -48,8 +48,10 @@ def test_adjudications_name_real_cases_with_their_labels():
 
 
 @pytest.mark.parametrize("response,gold,expected", [
-    ("$\\boxed{\\left[\\begin{matrix}1&2\\\\3&4\\end{matrix}\\right]}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
-    ("$\\boxed{\\left(\\begin{array}{cc}1&2\\\\3&4\\end{array}\\right)}$", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}", True),
+    ("$\\boxed{\\left[\\begin{matrix}1&2\\\\3&4\\end{matrix}\\right]}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+     True),
+    ("$\\boxed{\\left(\\begin{array}{cc}1&2\\\\3&4\\end{array}\\right)}$", "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}",
+     True),
     ("$\\boxed{\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", False),
     ("$\\boxed{x<-2 \\text{ or } x>3}$", "(3,\\infty)\\cup(-\\infty,-2)", True),
     ("$\\boxed{x<-2 \\text{ or } x\\geq 3}$", "(-\\infty,-2)\\cup(3,\\infty)", False),
@@ -60,7 +62,8 @@ def test_adjudications_name_real_cases_with_their_labels():
     ("The final answer is 5. I hope it is correct.", "\\text{I hope it is correct}", False),
     ("$\\boxed{\\{3\\}}$", "3", True),
     ("$\\boxed{\\{\\emptyset\\}}$", "\\emptyset", False),
-    ("$\\boxed{\\begin{pmatrix} 1 & 2 \\\\[2pt] 3 & 4\\end{pmatrix}}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", True),
+    ("$\\boxed{\\begin{pmatrix} 1 & 2 \\\\[2pt] 3 & 4\\end{pmatrix}}$", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+     True),
     ("$\\boxed{[-3, -1) \u222a (2, 5]}$", "(2,5]\\cup[-3,-1)", True),
     ("So $\\boxed{\\O}$", "\\emptyset", True),
     ("So the answer is \u221a3 + 1.", "1+\\sqrt{3}", True),
@@ -95,7 +98,8 @@ def test_extract_order():
     assert extract_answer("") is None
 
 
-@pytest.mark.parametrize("pred,gold", [("995", "999"), ("0.333", "\\frac{1}{3}"), ("3.14", "\\pi"), ("1.41421356", "\\sqrt{2}")])
+@pytest.mark.parametrize("pred,gold",
+                         [("995", "999"), ("0.333", "\\frac{1}{3}"), ("3.14", "\\pi"), ("1.41421356", "\\sqrt{2}")])
 def test_no_numeric_tolerance(pred, gold):
     assert not is_equivalent(pred, gold)
 

@@ -179,7 +179,8 @@ def test_multiples_of_pi_are_accepted(p, q, data, fmt):
     value = sympy.Rational(p, q) * sympy.pi
     r = sympy.Rational(p, q)
     a, b = r.p, r.q
-    forms = [f"\\frac{{{a}\\pi}}{{{b}}}", f"\\frac{{{a}}}{{{b}}}\\pi", f"{a}\\pi/{b}", f"{a}\u03c0/{b}", f"\\dfrac{{{a} \\pi}}{{{b}}}"]
+    forms = [f"\\frac{{{a}\\pi}}{{{b}}}", f"\\frac{{{a}}}{{{b}}}\\pi", f"{a}\\pi/{b}", f"{a}\u03c0/{b}",
+             f"\\dfrac{{{a} \\pi}}{{{b}}}"]
     if b == 1:
         forms = [f"{a}\\pi", f"{a}\u03c0", f"\\pi \\cdot {a}"] if a != 1 else ["\\pi", "\u03c0"]
     check(latex(value), data.draw(st.sampled_from(forms)), fmt, True)
@@ -290,7 +291,8 @@ def test_unions_in_any_order_are_accepted_and_a_flipped_end_rejected(cuts, data,
         right = ")" if hi is None else data.draw(st.sampled_from(")]"))
         pieces.append((lo, hi, left, right))
     sym = sympy.Union(*[sympy.Interval(-sympy.oo if lo is None else lo, sympy.oo if hi is None else hi,
-                                       left_open=(left == "("), right_open=(right == ")")) for lo, hi, left, right in pieces])
+                                       left_open=(left == "("), right_open=(right == ")"))
+                        for lo, hi, left, right in pieces])
     gold = " \\cup ".join(interval_latex(*p, False) for p in pieces)
     order = data.draw(st.permutations(pieces))
     left_right = data.draw(st.booleans())
@@ -301,6 +303,7 @@ def test_unions_in_any_order_are_accepted_and_a_flipped_end_rejected(cuts, data,
     flipped = list(pieces)
     flipped[i] = (lo, hi, left, "]" if right == ")" else ")")
     wrong = sympy.Union(*[sympy.Interval(-sympy.oo if a is None else a, sympy.oo if b is None else b,
-                                         left_open=(lft == "("), right_open=(rgt == ")")) for a, b, lft, rgt in flipped])
+                                         left_open=(lft == "("), right_open=(rgt == ")"))
+                          for a, b, lft, rgt in flipped])
     assert wrong != sym
     check(gold, " \\cup ".join(interval_latex(*p, left_right) for p in flipped), fmt, False)

@@ -136,7 +136,8 @@ def test_verl_fallback_list_matches_the_installed_verl():
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "data_source":
             for comp in node.comparators:
-                names.update(c.value for c in ast.walk(comp) if isinstance(c, ast.Constant) and isinstance(c.value, str))
+                names.update(c.value for c in ast.walk(comp)
+                             if isinstance(c, ast.Constant) and isinstance(c.value, str))
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "startswith":
             prefixes.update(a.value for a in node.args if isinstance(a, ast.Constant))
     assert names == set(VERL_DATA_SOURCES) and prefixes == set(VERL_PREFIXES)

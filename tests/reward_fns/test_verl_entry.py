@@ -9,10 +9,12 @@ verl_reward = pytest.importorskip("verl.trainer.ppo.reward")
 from omegaconf import OmegaConf  # noqa: E402
 
 
-@pytest.mark.parametrize("path", ["pkg://reward_fns", os.path.join(os.path.dirname(__file__), "..", "..", "reward_fns", "__init__.py")])
+@pytest.mark.parametrize(
+    "path", ["pkg://reward_fns", os.path.join(os.path.dirname(__file__), "..", "..", "reward_fns", "__init__.py")])
 def test_get_custom_reward_fn(path):
     cfg = OmegaConf.create(
-        {"reward": {"custom_reward_function": {"path": path, "name": "compute_score", "reward_kwargs": {"timeout": 5.0}}}}
+        {"reward": {
+            "custom_reward_function": {"path": path, "name": "compute_score", "reward_kwargs": {"timeout": 5.0}}}}
     )
     fn = verl_reward.get_custom_reward_fn(cfg)
     out = fn(data_source="math/aime24", solution_str="... \\boxed{070}", ground_truth="70", extra_info={"index": 1})
@@ -23,7 +25,8 @@ def test_get_custom_reward_fn(path):
 
 
 async def test_async_twin_via_verl():
-    cfg = OmegaConf.create({"reward": {"custom_reward_function": {"path": "pkg://reward_fns", "name": "compute_score_async"}}})
+    cfg = OmegaConf.create(
+        {"reward": {"custom_reward_function": {"path": "pkg://reward_fns", "name": "compute_score_async"}}})
     fn = verl_reward.get_custom_reward_fn(cfg)
     out = await fn(data_source="aime25", solution_str="\\boxed{12}", ground_truth="13", extra_info={})
     assert out["score"] == 0.0 and out["acc"] is False

@@ -16,7 +16,8 @@ DESIGN = (
     "probe = run_code(code, '5 6\\n')\n"
     "report = run_tests(code)\n"
     "if not report.all_passed:\n"
-    "    code = extract_code(coder.ask('Fix it. Output on 5 6 was ' + probe.stdout.strip() + '. ' + report.summary()))\n"
+    "    code = extract_code(coder.ask('Fix it. Output on 5 6 was ' + probe.stdout.strip() + '. '"
+    " + report.summary()))\n"
     "finish(code)\n```"
 )
 TESTS = {"inputs": ["1 2\n", "3 4\n"], "outputs": ["3\n", "7\n"]}

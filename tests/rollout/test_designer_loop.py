@@ -69,7 +69,8 @@ async def test_designer_loop_returns_the_design_tokens_and_mean_execution_reward
     assert out.reward_score == 0.5
     # verl's v1 trainer reads the policy-version span of every output; the scripted backend reports none,
     # so it is the step the prompt was dispatched for
-    assert out.extra_fields == {"design_pattern": "single", "design_valid": True, "min_global_steps": 7, "max_global_steps": 7}
+    assert out.extra_fields == {"design_pattern": "single", "design_valid": True, "min_global_steps": 7,
+                                "max_global_steps": 7}
     assert len(backend.calls) == 3  # one design + two executions of one agent call
 
 
@@ -81,7 +82,8 @@ async def test_designer_prompt_longer_than_max_prompt_length_is_a_clear_error(ti
     from verl_metaagent.rollout.problems import problem_from_fields
 
     client = TokenPolicyClient(ScriptedBackendless(), tiny_tokenizer)
-    problem = problem_from_fields({"raw_prompt": [{"role": "user", "content": "What is 2 + 3?"}]}, uid="p", problem_index=0)
+    problem = problem_from_fields({"raw_prompt": [{"role": "user", "content": "What is 2 + 3?"}]}, uid="p",
+                                  problem_index=0)
     check_designer_prompt_fits(client, problem, "short", 4096)  # fits: no error
     with pytest.raises(ValueError, match=r"data.max_prompt_length=16\b.*metaagent.rollout.prompt_variant=short"):
         check_designer_prompt_fits(client, problem, "full", 16)

@@ -25,7 +25,8 @@ FIXTURE = os.path.join(ROOT, "tests", "fixtures", "engine_sampling_fields.json")
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("engine_sampling_fields", os.path.join(ROOT, "scripts", "engine_sampling_fields.py"))
+    spec = importlib.util.spec_from_file_location("engine_sampling_fields",
+                                                  os.path.join(ROOT, "scripts", "engine_sampling_fields.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -39,7 +40,8 @@ def fields():
 
 def full_request() -> dict:
     """A request with every key our rollout can send (all optional ones set)."""
-    cfg = SamplingConfig(temperature=0.7, top_p=0.9, top_k=20, max_tokens=64, repetition_penalty=1.1, stop=["</answer>"])
+    cfg = SamplingConfig(temperature=0.7, top_p=0.9, top_k=20, max_tokens=64, repetition_penalty=1.1,
+                         stop=["</answer>"])
     return _sampling_params(cfg, default_max_tokens=128, seed=7, greedy=False, logprobs=True)
 
 
@@ -98,7 +100,8 @@ def test_stop_reason_by_count():
 
 
 def test_engine_of_reads_verl_config():
-    llm = SimpleNamespace(config=SimpleNamespace(actor_rollout_ref=SimpleNamespace(rollout=SimpleNamespace(name="sglang"))))
+    llm = SimpleNamespace(
+        config=SimpleNamespace(actor_rollout_ref=SimpleNamespace(rollout=SimpleNamespace(name="sglang"))))
     assert engine_of(llm) == "sglang"
     assert engine_of(object()) is None
 
@@ -112,7 +115,8 @@ class _FakeServer:
 
     async def generate(self, request_id, *, prompt_ids, sampling_params):
         self.requests.append(dict(sampling_params))
-        return SimpleNamespace(token_ids=[5] * self.n, log_probs=[-0.1] * self.n, stop_reason=self.stop_reason, extra_fields={})
+        return SimpleNamespace(token_ids=[5] * self.n, log_probs=[-0.1] * self.n, stop_reason=self.stop_reason,
+                               extra_fields={})
 
 
 async def test_token_client_sends_engine_names_and_flags_cut_answers(tiny_tokenizer):
@@ -123,5 +127,6 @@ async def test_token_client_sends_engine_names_and_flags_cut_answers(tiny_tokeni
     assert out.stop_reason == "length"  # 64 tokens of a 64-token budget, though the server said "completed"
 
     short = _FakeServer("vllm", n=10)
-    out = await TokenPolicyClient(short, tiny_tokenizer).complete("r", [{"role": "user", "content": "hi"}], full_request())
+    out = await TokenPolicyClient(short, tiny_tokenizer).complete("r", [{"role": "user", "content": "hi"}],
+                                                                  full_request())
     assert short.requests[0]["seed"] == 7 and out.stop_reason == "completed"

@@ -28,7 +28,8 @@ def test_whose_fault(status, reason, wall, llm, expected):
 def test_fault_share_check_names_the_key_and_counts():
     check_fault_share(1, 4, 0.5)
     check_fault_share(0, 0, 0.0)
-    with pytest.raises(InfrastructureFaultError, match=r"3 of 4 executions.*metaagent.rollout.max_infra_fault_share=0.5"):
+    with pytest.raises(InfrastructureFaultError,
+                       match=r"3 of 4 executions.*metaagent.rollout.max_infra_fault_share=0.5"):
         check_fault_share(3, 4, 0.5)
 
 
@@ -42,7 +43,8 @@ def test_rowless_executions_count_in_their_group():
     cfg = AdvantageConfig(norm_by_std=False)
     without, _ = compute_advantages(role, uid, duid, euid, [1.0, 1.0], cfg)
     assert list(without) == [0.0, 0.0]
-    with_rowless, _ = compute_advantages(role, uid, duid, euid, [1.0, 1.0], cfg, rowless_executions=[("p", "p/d0", "p/d0/e2", 0.0)])
+    with_rowless, _ = compute_advantages(role, uid, duid, euid, [1.0, 1.0], cfg,
+                                         rowless_executions=[("p", "p/d0", "p/d0/e2", 0.0)])
     assert with_rowless == pytest.approx([1 / 3, 1 / 3])
     # per_sample statistics count agent calls: an execution without calls has no samples
     per_sample, _ = compute_advantages(
@@ -81,7 +83,8 @@ def test_faulted_executions_and_designs_leave_no_rows_and_are_counted():
         design_faults={1: "every execution ended by an infrastructure fault"},
     )
     stats = RowStats()
-    rows = tree_to_rows(tree, prompt_length=64, response_length=64, merge_multi_turn=True, max_rows_per_execution=16, stats=stats)
+    rows = tree_to_rows(tree, prompt_length=64, response_length=64, merge_multi_turn=True, max_rows_per_execution=16,
+                        stats=stats)
     assert [(r.role, r.exec_uid) for r in rows] == [("designer", ""), ("executor", "p/d0/e0")]
     assert rows[0].rowless_executions == [("p/d0/e2", 0.0)]
     assert (stats.infra_fault_designs, stats.infra_fault_executions) == (1, 2)
@@ -106,15 +109,18 @@ def test_a_failing_backend_never_becomes_a_negative_advantage():
             for k in range(4):
                 calls = rng.randint(1, 3)
                 failed = any(rng.random() < 0.2 for _ in range(calls))
-                design.append((0.0 if failed else float(rng.random() < 0.5), calls, "LLM backend: injected" if failed else ""))
+                design.append(
+                    (0.0 if failed else float(rng.random() < 0.5), calls, "LLM backend: injected" if failed else ""))
             executions.append(design)
         tree = _tree(executions)
         stats = RowStats()
-        rows = tree_to_rows(tree, prompt_length=64, response_length=64, merge_multi_turn=False, max_rows_per_execution=16, stats=stats)
+        rows = tree_to_rows(tree, prompt_length=64, response_length=64, merge_multi_turn=False,
+                            max_rows_per_execution=16, stats=stats)
         masked_rows += sum(calls for design in executions for (_, calls, fault) in design if fault)
         faulted = {f"p/d{j}/e{k}" for j, d in enumerate(executions) for k, (_, _, f) in enumerate(d) if f}
         role = [r.role for r in rows]
-        adv, _ = compute_advantages(role, [r.uid for r in rows], [r.design_uid for r in rows], [r.exec_uid for r in rows], [r.reward for r in rows])
+        adv, _ = compute_advantages(role, [r.uid for r in rows], [r.design_uid for r in rows],
+                                    [r.exec_uid for r in rows], [r.reward for r in rows])
         trained_negative_from_faults += sum(1 for r, a in zip(rows, adv) if r.exec_uid in faulted and a < 0)
     assert masked_rows > 0
     assert trained_negative_from_faults == 0
@@ -146,5 +152,6 @@ async def test_a_failed_designer_call_is_masked_in_training_and_raised_elsewhere
     tree = await runner.grow(problem)
     assert all(d.fault.startswith("designer call failed: ConnectionError") for d in tree.designs)
     stats = RowStats()
-    assert tree_to_rows(tree, prompt_length=64, response_length=64, merge_multi_turn=True, max_rows_per_execution=4, stats=stats) == []
+    assert tree_to_rows(tree, prompt_length=64, response_length=64, merge_multi_turn=True, max_rows_per_execution=4,
+                        stats=stats) == []
     assert stats.infra_fault_designs == 2

@@ -5,7 +5,8 @@ import pytest
 from verl_metaagent.rollout.problems import problem_from_fields, question_from_row
 
 CODE_PROMPT = (
-    "Double every element.\n\nComplete the following starter code:\n```python\nclass Solution:\n    def double(self, xs):\n```"
+    "Double every element.\n\nComplete the following starter code:\n```python\nclass Solution:\n"
+    "    def double(self, xs):\n```"
     "\n\nYour code is tested by calling `double` (a method of `class Solution`) directly; do not read stdin."
 )
 

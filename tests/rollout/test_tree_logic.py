@@ -23,7 +23,8 @@ def test_ids_and_seeds_are_stable():
     assert derive_seed(1, 5, "p7", 2) != derive_seed(0, 5, "p7", 2)
     assert 0 <= derive_seed(123, "x") < 2**31
     # fixed value: guards against accidental use of the salted builtin hash()
-    assert derive_seed(0, "a") == int.from_bytes(__import__("hashlib").sha256(repr((0, "a")).encode()).digest()[:4], "little") & 0x7FFFFFFF
+    assert derive_seed(0, "a") == int.from_bytes(__import__("hashlib").sha256(repr((0, "a")).encode()).digest()[:4],
+                                                 "little") & 0x7FFFFFFF
 
 
 def test_design_reward():
@@ -132,12 +133,14 @@ def test_no_merge_when_history_rewritten_or_disabled_or_too_long():
     rows, dropped = calls_to_trajectories(calls, merge_multi_turn=True, max_prompt_length=4, max_response_length=2)
     assert len(rows) == 2 and dropped == 0 and rows[1].response_ids == [5]
     # a call whose prompt is too long to train on is dropped and counted
-    rows, dropped = calls_to_trajectories([CallTokens("a", list(range(9)), [1])], merge_multi_turn=True, max_prompt_length=8, max_response_length=8)
+    rows, dropped = calls_to_trajectories([CallTokens("a", list(range(9)), [1])], merge_multi_turn=True,
+                                          max_prompt_length=8, max_response_length=8)
     assert rows == [] and dropped == 1
 
 
 def test_cap_rows_spreads_evenly():
-    rows, _ = calls_to_trajectories([CallTokens(f"a{i}", [i], [i]) for i in range(10)], merge_multi_turn=True, max_prompt_length=4, max_response_length=4)
+    rows, _ = calls_to_trajectories([CallTokens(f"a{i}", [i], [i]) for i in range(10)], merge_multi_turn=True,
+                                    max_prompt_length=4, max_response_length=4)
     kept, dropped = cap_rows(rows, 4)
     assert [r.agent for r in kept] == ["a0", "a3", "a6", "a9"] and dropped == 6
     assert cap_rows(rows, 0) == (rows, 0)

@@ -16,7 +16,8 @@ class _DesignerScriptedExecutorReal:
     async def generate(self, request_id, *, prompt_ids, sampling_params, **kw):
         if "/e" not in str(request_id):  # designer requests are keyed by the design uid
             return await self.scripted.generate(request_id, prompt_ids=prompt_ids, sampling_params=sampling_params)
-        out = await self.real.generate(request_id, prompt_ids=prompt_ids, sampling_params=dict(sampling_params, max_tokens=8))
+        out = await self.real.generate(request_id, prompt_ids=prompt_ids,
+                                       sampling_params=dict(sampling_params, max_tokens=8))
         self.outputs.append((list(prompt_ids), list(out.token_ids), list(out.log_probs)))
         return out
 

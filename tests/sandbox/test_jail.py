@@ -126,7 +126,8 @@ def test_proc_shows_the_run_its_own_processes_only():
         "                       stdout=subprocess.PIPE)\n"
         "kid.stdout.readline()  # running: past its exec\n"
         "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
-        "print(sorted({os.stat('/proc/%d' % p).st_uid for p in pids}), os.getpid() in pids, kid.pid in pids, os.getuid())\n"
+        "print(sorted({os.stat('/proc/%d' % p).st_uid for p in pids}), os.getpid() in pids, kid.pid in pids, "
+        "os.getuid())\n"
         "kid.kill()\n"
     )
     r = run(src)
@@ -148,7 +149,8 @@ def test_the_run_cannot_leave_the_jail():
         "    out.append('chroot')\n"
         "except PermissionError:\n"
         "    out.append('no-chroot')\n"
-        "out.append('no-userns' if libc.unshare(0x10000000) != 0 else 'userns')\n"  # a chrooted process may not make one
+        # a chrooted process may not make one
+        "out.append('no-userns' if libc.unshare(0x10000000) != 0 else 'userns')\n"
         "out.append('no-mountns' if libc.unshare(0x00020000) != 0 else 'mountns')\n"
         "d = os.open('/', os.O_RDONLY)\n"
         "os.chdir('/'); os.chdir('..'); os.chdir('..')\n"

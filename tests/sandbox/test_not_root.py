@@ -133,7 +133,8 @@ def _copy_readable(src, dst):
 @pytest.fixture
 def readable_package():
     """A copy of the packages that uid 65534 can import (the checkout may sit in a private dir):
-    the plugin, the sandbox, ``reward_fns`` (the design API uses its answers module) and the tests' ``support`` helpers."""
+    the plugin, the sandbox, ``reward_fns`` (the design API uses its answers module) and the tests'
+    ``support`` helpers."""
     root = tempfile.mkdtemp(prefix="vm_nobody_")
     os.chmod(root, 0o755)
     checkout = os.path.dirname(os.path.dirname(os.path.abspath(verl_metaagent.__file__)))

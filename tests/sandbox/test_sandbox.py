@@ -38,7 +38,8 @@ def test_hello_and_stdin():
 
 def test_stdin_far_bigger_than_a_pipe_arrives_whole():
     data = "".join(f"{i}\n" for i in range(700_000))  # ~4.6 MB: fed as the child reads, never blocking the loop
-    r = run("import sys, hashlib\nd = sys.stdin.buffer.read()\nprint(len(d), hashlib.sha256(d).hexdigest())", stdin=data)
+    r = run("import sys, hashlib\nd = sys.stdin.buffer.read()\nprint(len(d), hashlib.sha256(d).hexdigest())",
+            stdin=data)
     import hashlib
 
     assert r.status == "ok", r.stderr
@@ -131,7 +132,8 @@ def test_no_network():
     srv.listen(1)
     port = srv.getsockname()[1]
     try:
-        r = run(f"import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', {port}))\nprint('connected')")
+        r = run(f"import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', {port}))\n"
+                "print('connected')")
     finally:
         srv.close()
     assert r.status == "error" and "connected" not in r.stdout
@@ -139,7 +141,8 @@ def test_no_network():
 
 def test_infinite_loop_times_out():
     r = run("while True:\n    pass\n", limits=SandboxLimits(wall_seconds=20, cpu_seconds=1))
-    assert (r.status, r.exit_code, r.detail["reason"]) == ("timeout", -signal.SIGXCPU, "CPU limit of 1 s reached (SIGXCPU)")
+    assert (r.status, r.exit_code, r.detail["reason"]) == ("timeout", -signal.SIGXCPU,
+                                                           "CPU limit of 1 s reached (SIGXCPU)")
 
 
 def test_sleep_hits_wall_clock():

@@ -231,7 +231,8 @@ def test_a_design_cannot_change_the_next_design_run():
         "Agent.ask = lambda self, instruction='': 'patched'\n"
         "finish(Agent('a', 'b').ask())\n"
     )
-    probe = header + "a = Agent('s', 'x')\nfinish(str(memory.get('x')) + '|' + str(len(transcript())) + '|' + a.ask())\n"
+    probe = header + ("a = Agent('s', 'x')\n"
+                      "finish(str(memory.get('x')) + '|' + str(len(transcript())) + '|' + a.ask())\n")
 
     async def main():
         seen = []

@@ -69,11 +69,13 @@ def test_advantages_masked_and_per_row(step_data):
 
 
 @pytest.mark.parametrize("dp", [1, 2, 8])
-@pytest.mark.parametrize("mode,role,count", [("executor_only", "executor", 9), ("designer_only", "designer", 4), ("simultaneous", None, 13)])
+@pytest.mark.parametrize(
+    "mode,role,count", [("executor_only", "executor", 9), ("designer_only", "designer", 4), ("simultaneous", None, 13)])
 def test_assembly_sizes_for_dp(step_data, dp, mode, role, count):
     prompts, rows = step_data
     out = assemble_step_batch(
-        prompts, rows, global_step=1, adv_config=AdvantageConfig(), phase_config=PhaseConfig(mode=mode), dp_size=dp, num_mini_batches=2
+        prompts, rows, global_step=1, adv_config=AdvantageConfig(), phase_config=PhaseConfig(mode=mode), dp_size=dp,
+        num_mini_batches=2
     )
     batch, plan = out.batch, out.plan
     assert plan.rows == count
@@ -116,7 +118,8 @@ def test_phase_alternation_selects_roles(step_data):
     cfg = PhaseConfig(phase_length=2)
     seen = []
     for step in range(1, 6):
-        out = assemble_step_batch(prompts, rows, global_step=step, adv_config=AdvantageConfig(), phase_config=cfg, dp_size=1, num_mini_batches=1)
+        out = assemble_step_batch(prompts, rows, global_step=step, adv_config=AdvantageConfig(), phase_config=cfg,
+                                  dp_size=1, num_mini_batches=1)
         roles = set(out.batch.non_tensor_batch["role"]) - {"pad"}
         seen.append(roles)
         assert out.metrics["metaagent/phase/index"] == (step - 1) // 2
@@ -126,7 +129,8 @@ def test_phase_alternation_selects_roles(step_data):
 def test_empty_phase_is_skipped():
     prompts = fake_prompts(1)
     rows = fake_rows([(0, "designer", 0, None, 0.0, 3), (0, "designer", 1, None, 0.0, 3)])  # all designs invalid
-    out = assemble_step_batch(prompts, rows, global_step=1, adv_config=AdvantageConfig(), phase_config=PhaseConfig(), dp_size=2, num_mini_batches=1)
+    out = assemble_step_batch(prompts, rows, global_step=1, adv_config=AdvantageConfig(), phase_config=PhaseConfig(),
+                              dp_size=2, num_mini_batches=1)
     assert out.batch is None and out.metrics["metaagent/train/skipped_empty_phase"] == 1.0
 
 
@@ -147,7 +151,8 @@ def _token_mean_policy_loss(batch, log_prob):
 def test_padding_does_not_change_token_mean_loss_or_gradient(step_data, dp):
     prompts, rows = step_data
     out = assemble_step_batch(
-        prompts, rows, global_step=1, adv_config=AdvantageConfig(), phase_config=PhaseConfig(mode="simultaneous"), dp_size=dp, num_mini_batches=1
+        prompts, rows, global_step=1, adv_config=AdvantageConfig(), phase_config=PhaseConfig(mode="simultaneous"),
+        dp_size=dp, num_mini_batches=1
     )
     padded = out.batch
     real = torch.as_tensor(padded.non_tensor_batch["role"] != "pad")

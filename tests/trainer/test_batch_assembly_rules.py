@@ -138,7 +138,8 @@ def test_role_metrics_values():
     assert m["p/executor/adv_mean"] == 0.0 and m["p/executor/adv_std"] == 0.5
     assert m["p/designer/response_tokens"] == 6.0 and m["p/executor/response_tokens"] == 4.0
     assert set(m) == {"p/rows_designer", "p/rows_executor", "p/rows_pad"} | {
-        f"p/{r}/{k}" for r in ("designer", "executor") for k in ("reward_mean", "adv_mean", "adv_std", "response_tokens")}
+        f"p/{r}/{k}" for r in ("designer", "executor")
+        for k in ("reward_mean", "adv_mean", "adv_std", "response_tokens")}
     one = fake_rows(SMALL[1:2])  # a single executor row: no designer metrics, executor ones still there
     attach_rewards_and_advantages(one, AdvantageConfig())
     m = _role_metrics(one, "q")

@@ -13,7 +13,8 @@ def test_mismatched_prompt_variant_is_refused(tmp_path):
     write_run_info(str(model), run_info("short", "sft"))
     assert read_run_info(str(model)) == {"prompt_variant": "short", "stage": "sft"}
     check_prompt_variant(str(model), "short")
-    with pytest.raises(ConfigError, match=r"metaagent.rollout.prompt_variant.*'full'.*'short'.*set metaagent.rollout.prompt_variant=short"):
+    with pytest.raises(ConfigError, match=r"metaagent.rollout.prompt_variant.*'full'.*'short'"
+                                          r".*set metaagent.rollout.prompt_variant=short"):
         check_prompt_variant(str(model), "full")
 
 

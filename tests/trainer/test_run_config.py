@@ -10,7 +10,8 @@ from verl_metaagent.utils.config_utils import ConfigError
 
 def cfg(*overrides):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        return compose("metaagent_trainer", overrides=["data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=1", *overrides])
+        return compose("metaagent_trainer", overrides=["data.train_batch_size=2",
+                                                       "actor_rollout_ref.actor.ppo_mini_batch_size=1", *overrides])
 
 
 def test_defaults_pass_and_accept_the_releases_truncated_designer_sampling():
@@ -20,11 +21,13 @@ def test_defaults_pass_and_accept_the_releases_truncated_designer_sampling():
 
 @pytest.mark.parametrize("role", ["designer", "executor"])
 def test_a_role_temperature_other_than_the_logprob_pass_fails(role):
-    with pytest.raises(ConfigError, match=rf"metaagent.rollout.{role}_sampling.temperature.*actor_rollout_ref.rollout.temperature=1"):
+    with pytest.raises(ConfigError, match=rf"metaagent.rollout.{role}_sampling.temperature"
+                                          r".*actor_rollout_ref.rollout.temperature=1"):
         validate_run_config(cfg(f"metaagent.rollout.{role}_sampling.temperature=0.7"))
     # both moved together is on-policy again
-    validate_run_config(cfg(f"metaagent.rollout.{role}_sampling.temperature=0.7", "actor_rollout_ref.rollout.temperature=0.7",
-                            f"metaagent.rollout.{'executor' if role == 'designer' else 'designer'}_sampling.temperature=0.7"))
+    validate_run_config(
+        cfg(f"metaagent.rollout.{role}_sampling.temperature=0.7", "actor_rollout_ref.rollout.temperature=0.7",
+            f"metaagent.rollout.{'executor' if role == 'designer' else 'designer'}_sampling.temperature=0.7"))
 
 
 @pytest.mark.parametrize(
@@ -38,7 +41,8 @@ def test_a_role_temperature_other_than_the_logprob_pass_fails(role):
 def test_truncated_sampling_needs_an_explicit_accept(override, key):
     validate_run_config(cfg(override))  # accepted by default (the release's designer sampling)
     with pytest.raises(ConfigError, match=rf"{key}.*truncated_sampling=reject"):
-        validate_run_config(cfg(override, "metaagent.rollout.truncated_sampling=reject", "metaagent.rollout.designer_sampling.top_p=1.0")
+        validate_run_config(cfg(override, "metaagent.rollout.truncated_sampling=reject",
+                                "metaagent.rollout.designer_sampling.top_p=1.0")
                             if "designer" not in key else cfg(override, "metaagent.rollout.truncated_sampling=reject"))
 
 
@@ -57,7 +61,8 @@ def test_verls_dr_grpo_switch_is_honoured():
         ("math", False, None, None),
     ],
 )
-def test_code_reward_is_pass_fraction_in_training_and_all_pass_in_validation(task_type, validate, row_setting, expected):
+def test_code_reward_is_pass_fraction_in_training_and_all_pass_in_validation(task_type, validate, row_setting,
+                                                                             expected):
     from verl_metaagent.rollout.config import load_rollout_config
     from verl_metaagent.rollout.tree_runner import ProblemSpec, TreeRunner
 
@@ -77,7 +82,8 @@ async def test_pass_fraction_reaches_the_code_grader():
 
     tests = {"inputs": ["1\n", "2\n", "3\n"], "outputs": ["1\n", "2\n", "4\n"]}
     program = "print(input())"
-    train = await reward_fns.grade_async("code/apps", program, tests, {"code_grading": {"score": "pass_rate", "early_exit": False}})
+    train = await reward_fns.grade_async("code/apps", program, tests,
+                                         {"code_grading": {"score": "pass_rate", "early_exit": False}})
     val = await reward_fns.grade_async("code/apps", program, tests, {"code_grading": {"score": "all_pass"}})
     score = lambda r: r.score if hasattr(r, "score") else (r["score"] if isinstance(r, dict) else float(r))  # noqa: E731
     assert score(train) == pytest.approx(2 / 3)

@@ -57,7 +57,8 @@ def test_run_config_validation_names_the_key():
 
     def compose_cfg(*overrides):
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-            return compose("metaagent_trainer", overrides=["data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=1", *overrides])
+            return compose("metaagent_trainer", overrides=["data.train_batch_size=2",
+                                                           "actor_rollout_ref.actor.ppo_mini_batch_size=1", *overrides])
 
     meta = validate_run_config(compose_cfg("metaagent.parameters=separate"))
     assert meta.parameters == "separate"
@@ -85,7 +86,8 @@ def test_plan_passes_route_rows_by_role():
 
     rows = []
     for j in range(2):
-        rows.append(SampledRow(key=f"u_{j}_0", role="designer", uid="u", design_uid=f"u/d{j}", exec_uid="", reward=float(j)))
+        rows.append(
+            SampledRow(key=f"u_{j}_0", role="designer", uid="u", design_uid=f"u/d{j}", exec_uid="", reward=float(j)))
         for k in range(2):
             rows.append(SampledRow(key=f"u_{j}_{k + 1}", role="executor", uid="u", design_uid=f"u/d{j}",
                                    exec_uid=f"u/d{j}/e{k}", reward=float(j + k)))
@@ -114,7 +116,8 @@ def test_only_the_policies_in_phase_sync(phase, steps, want):
 def test_checkpoint_dirs_and_metric_names():
     assert sep.actor_checkpoint_dir("/c/global_step_3", "executor") == "/c/global_step_3/actor"
     assert sep.actor_checkpoint_dir("/c/global_step_3", "designer") == "/c/global_step_3/designer_actor"
-    pass_metrics = {"actor/pg_loss": 0.5, "actor/grad_norm": 2.0, "perf/mfu/actor": 0.1, "metaagent/train/pad_rows": 1.0}
+    pass_metrics = {"actor/pg_loss": 0.5, "actor/grad_norm": 2.0, "perf/mfu/actor": 0.1,
+                    "metaagent/train/pad_rows": 1.0}
     assert sep.role_actor_metrics("designer", pass_metrics) == {
         "actor_designer/pg_loss": 0.5, "actor_designer/grad_norm": 2.0, "perf/mfu/actor_designer": 0.1}
     assert set(sep.role_actor_metrics("executor", pass_metrics)) == {
@@ -125,8 +128,9 @@ def test_resume_refuses_the_other_parameters():
     sep.check_resume("/c/global_step_2", "shared", None, ["actor", "data.pt"])  # old checkpoints: shared
     sep.check_resume("/c/global_step_2", "shared", {"prompt_variant": "full"}, ["actor"])
     sep.check_resume("/c/global_step_2", "separate", {"parameters": "separate"}, ["actor", "designer_actor"])
-    with pytest.raises(ConfigError, match=r"^metaagent.parameters is 'separate', but .*trained with metaagent.parameters='shared'"
-                                          r".*no designer policy.*Fix: set metaagent.parameters=shared"):
+    with pytest.raises(ConfigError,
+                       match=r"^metaagent.parameters is 'separate', but .*trained with metaagent.parameters='shared'"
+                             r".*no designer policy.*Fix: set metaagent.parameters=shared"):
         sep.check_resume("/c/global_step_2", "separate", {"parameters": "shared"}, ["actor"])
     with pytest.raises(ConfigError, match=r"^metaagent.parameters is 'shared'.*designer policy would be dropped"
                                           r".*Fix: set metaagent.parameters=separate"):
@@ -167,9 +171,12 @@ async def test_tree_runner_sends_designs_to_the_designer_client_and_agent_calls_
     designer = _RecordingClient(tiny_tokenizer, DESIGN)
     executor = _RecordingClient(tiny_tokenizer, "The answer is \\boxed{4}.")
     cfg = RolloutTreeConfig(num_designs=2, num_executions=2, prompt_variant="short").validate()
-    runner = TreeRunner(cfg, executor, make_grader(None), prompt_length=2048, response_length=256, designer_client=designer)
-    assert TreeRunner(cfg, executor, make_grader(None), prompt_length=2048, response_length=256).designer_client is executor
+    runner = TreeRunner(cfg, executor, make_grader(None), prompt_length=2048, response_length=256,
+                        designer_client=designer)
+    assert TreeRunner(cfg, executor, make_grader(None), prompt_length=2048,
+                      response_length=256).designer_client is executor
     tree = await runner.grow(ProblemSpec("p0", 0, "What is 2 + 2?", "math", "math/x", "4"))
     assert sorted(designer.calls) == ["p0/d0", "p0/d1"]  # the designs, nothing else
-    assert sorted(executor.calls) == [f"p0/d{j}/e{k}/Solver" for j in range(2) for k in range(2)]  # the agent calls only
+    # the agent calls only
+    assert sorted(executor.calls) == [f"p0/d{j}/e{k}/Solver" for j in range(2) for k in range(2)]
     assert all(e.reward == 1.0 for d in tree.designs for e in d.executions)

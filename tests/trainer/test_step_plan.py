@@ -50,7 +50,8 @@ def test_advantages_are_computed_over_all_rows_before_the_phase_filter():
     assert set(p.untrained_keys) == {"p_0_0", "p_1_0"}
 
 
-@pytest.mark.parametrize("step,role", [(1, "executor"), (2, "executor"), (3, "designer"), (4, "designer"), (5, "executor")])
+@pytest.mark.parametrize("step,role",
+                         [(1, "executor"), (2, "executor"), (3, "designer"), (4, "designer"), (5, "executor")])
 def test_alternating_phase_trains_one_role(step, role):
     p = plan(tree_rows(step=step), step=step)
     assert [u.roles for u in p.passes] == [(role,)]

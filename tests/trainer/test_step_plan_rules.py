@@ -17,7 +17,8 @@ def row(key, role, duid="", euid="", reward=0.0, source="math/a", step=1, rowles
 
 def plan(rows, step=1, mode="simultaneous", passes="separate", **adv):
     return plan_step(rows, global_step=step, adv_config=AdvantageConfig(norm_by_std=False, **adv),
-                     phase_config=PhaseConfig(mode=mode, phase_length=2), update_config=UpdateConfig(role_passes=passes))
+                     phase_config=PhaseConfig(mode=mode, phase_length=2),
+                     update_config=UpdateConfig(role_passes=passes))
 
 
 ROWS = [

@@ -24,7 +24,8 @@ def warm_model(tmp_path_factory) -> Path:
     """The demo's warm-started tiny model, built once for the module (the script reuses a copy)."""
     out = tmp_path_factory.mktemp("warm")
     proc = subprocess.run(
-        [sys.executable, "-m", "verl_metaagent.demo", "--prepare-only", "--out", str(out), "--warmstart-steps", WARMSTART_STEPS],
+        [sys.executable, "-m", "verl_metaagent.demo", "--prepare-only", "--out", str(out), "--warmstart-steps",
+         WARMSTART_STEPS],
         capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -61,7 +62,8 @@ def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path, war
     # verl's validation before training ran through the tree (one design, executed once, greedy)
     assert 0.0 <= steps.pop(0)["val-core/math/demo_arith/reward/mean@1"] <= 1.0
     assert sorted(steps) == [1, 2, 3, 4]
-    for step, role, other in ((1, "executor", "designer"), (2, "executor", "designer"), (3, "designer", "executor"), (4, "designer", "executor")):
+    for step, role, other in ((1, "executor", "designer"), (2, "executor", "designer"), (3, "designer", "executor"),
+                              (4, "designer", "executor")):
         m = steps[step]
         assert m[f"metaagent/phase/trains_{role}"] == 1.0 and m[f"metaagent/phase/trains_{other}"] == 0.0
         # the tree: 4 problems x 2 designs, each design executed twice
@@ -75,7 +77,8 @@ def test_stock_launch_runs_the_whole_method_then_resumes_mid_phase(tmp_path, war
     # each phase trained on non-zero advantages at least once (a step whose groups are all flat, i.e.
     # every execution of a problem scored the same, has nothing to learn: grad norm 0 is right there)
     for role, phase_steps in (("executor", (1, 2)), ("designer", (3, 4))):
-        assert any(steps[s][f"metaagent/all/{role}/adv_std"] > 0 and steps[s]["actor/grad_norm"] > 0 for s in phase_steps)
+        assert any(steps[s][f"metaagent/all/{role}/adv_std"] > 0 and steps[s]["actor/grad_norm"] > 0
+                   for s in phase_steps)
     assert sorted(p.name for p in (out / "checkpoints").glob("global_step_*")) == ["global_step_2", "global_step_4"]
     # every checkpoint says which designer prompt it was trained with (trainer/provenance.py)
     record = json.loads((out / "checkpoints" / "global_step_2" / "actor" / "metaagent_run.json").read_text())

@@ -18,7 +18,8 @@ from .conftest import SPEC, fake_prompts, fake_rows
 
 def compose_cfg(*overrides):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        return compose("metaagent_trainer", overrides=["data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=1", *overrides])
+        return compose("metaagent_trainer", overrides=["data.train_batch_size=2",
+                                                       "actor_rollout_ref.actor.ppo_mini_batch_size=1", *overrides])
 
 
 class FakeRollout:
@@ -148,7 +149,8 @@ def test_registered_estimator():
     fn = core_algos.get_adv_estimator_fn("metaagent")
     rows = fake_rows(SPEC)
     with pytest.raises(RuntimeError, match="verl_metaagent.main"):
-        fn(token_level_rewards=rows.batch["rm_scores"], response_mask=rows.batch["response_mask"], index=rows.non_tensor_batch["uid"])
+        fn(token_level_rewards=rows.batch["rm_scores"], response_mask=rows.batch["response_mask"],
+           index=rows.non_tensor_batch["uid"])
     adv, ret = fn(
         token_level_rewards=rows.batch["rm_scores"],
         response_mask=rows.batch["response_mask"],
@@ -180,7 +182,8 @@ def run_fit(monkeypatch, *overrides, dp, batches, total_steps, loaded_step=None)
 
     monkeypatch.setattr(verl.utils.tracking, "Tracking", RecordingTracker)
     cfg = compose_cfg(
-        "trainer.balance_batch=false", "trainer.val_before_train=false", "trainer.test_freq=0", "trainer.save_freq=-1", *overrides
+        "trainer.balance_batch=false", "trainer.val_before_train=false", "trainer.test_freq=0", "trainer.save_freq=-1",
+        *overrides
     )
     trainer = make_trainer(cfg, dp=dp)
     trainer.train_dataloader = [batch_dict(2) for _ in range(batches)]
@@ -200,7 +203,8 @@ def test_fit_runs_three_steps_with_fakes(monkeypatch):
     )
     steps = [s for s, _ in RecordingTracker.logs]
     assert steps == [1, 2, 3]
-    trains = [(m["metaagent/phase/trains_executor"], m["metaagent/phase/trains_designer"]) for _, m in RecordingTracker.logs]
+    trains = [(m["metaagent/phase/trains_executor"], m["metaagent/phase/trains_designer"])
+              for _, m in RecordingTracker.logs]
     assert trains == [(1.0, 0.0), (1.0, 0.0), (0.0, 1.0)]
     last = RecordingTracker.logs[-1][1]
     assert last["metaagent/train/rows_designer"] == 4 and last["metaagent/train/rows_executor"] == 0
@@ -211,6 +215,7 @@ def test_fit_runs_three_steps_with_fakes(monkeypatch):
 
 def test_fit_resumed_mid_phase_continues_in_same_phase(monkeypatch):
     run_fit(monkeypatch, "metaagent.phase.phase_length=3", dp=1, batches=10, total_steps=5, loaded_step=2)
-    logged = [(s, m["metaagent/phase/index"], m["metaagent/phase/step_in_phase"], m["metaagent/phase/trains_executor"]) for s, m in RecordingTracker.logs]
+    logged = [(s, m["metaagent/phase/index"], m["metaagent/phase/step_in_phase"], m["metaagent/phase/trains_executor"])
+              for s, m in RecordingTracker.logs]
     # K=3, executor first: step 3 is the last executor step (index 0, position 2), steps 4-5 designer
     assert logged == [(3, 0.0, 2.0, 1.0), (4, 1.0, 0.0, 0.0), (5, 1.0, 1.0, 0.0)]

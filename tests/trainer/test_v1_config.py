@@ -10,9 +10,11 @@ from verl_metaagent.utils.config_utils import ConfigError
 
 def cfg(*overrides):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
-        return compose("metaagent_trainer", overrides=["data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=1", "trainer.n_gpus_per_node=1",
-                                                     "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=1",
-                                                     "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=1", *overrides])
+        return compose("metaagent_trainer", overrides=[
+            "data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=1", "trainer.n_gpus_per_node=1",
+            "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1",
+            "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=1",
+            "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=1", *overrides])
 
 
 def test_defaults_select_the_v1_mode_and_its_tree_manager():
@@ -27,7 +29,8 @@ def test_the_legacy_manager_is_replaced_and_a_foreign_one_rejected():
     prepare_v1_config(c)
     assert c.actor_rollout_ref.rollout.agent.agent_loop_manager_class == MANAGER_FQN
     with pytest.raises(ConfigError, match="agent_loop_manager_class.*does not write design-execute trees"):
-        prepare_v1_config(cfg("+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl.trainer.ppo.v1.AgentLoopManagerTQ"))
+        prepare_v1_config(
+            cfg("+actor_rollout_ref.rollout.agent.agent_loop_manager_class=verl.trainer.ppo.v1.AgentLoopManagerTQ"))
 
 
 @pytest.mark.parametrize(

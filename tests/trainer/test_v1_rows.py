@@ -27,6 +27,7 @@ def test_sampled_rows_read_ids_rewards_and_rowless_executions_and_mark_padding()
         {"role": "designer", "uid": "u1"},  # a synthetic pad row copies a real row's fields: its tag decides
     ]
     rows, summaries = _sampled_rows(keys, tags, extra)
-    assert [(r.role, r.reward, r.generated_at) for r in rows] == [("designer", 0.25, 3), ("executor", 1.0, 3), ("pad", 0.0, 0)]
+    assert [(r.role, r.reward, r.generated_at) for r in rows] == [("designer", 0.25, 3), ("executor", 1.0, 3),
+                                                                  ("pad", 0.0, 0)]
     assert rows[0].rowless_executions == (("u1/d0/e3", 0.0),) and rows[0].data_source == "code/apps"
     assert summaries == [{"designs": []}]
