@@ -26,7 +26,8 @@ def _caller(text="The answer is \\boxed{5}", fail_at=None):
 
 def run(code, caller=None, limits=None, test_runner=None, question="What is 2+3?"):
     caller = caller or _caller()
-    return asyncio.run(execute_design(code, DesignTask(question), caller, limits or DesignLimits(wall_seconds=20), test_runner))
+    limits = limits or DesignLimits(wall_seconds=20)
+    return asyncio.run(execute_design(code, DesignTask(question), caller, limits, test_runner))
 
 
 def test_answer_comes_from_finish_not_stdout():
@@ -93,13 +94,17 @@ def test_sandbox_blocks_file_network_and_env_even_past_static_checks():
 
 
 def test_call_budget_is_enforced_and_not_catchable():
-    code = HEADER + "a = Agent('s', 'x')\nfor i in range(10):\n    try:\n        a.ask()\n    except Exception:\n        pass\nfinish('done')\n"
+    code = HEADER + (
+        "a = Agent('s', 'x')\nfor i in range(10):\n    try:\n        a.ask()\n    except Exception:\n        pass\n"
+        "finish('done')\n"
+    )
     rec = run(code, limits=DesignLimits(max_agent_calls=3, wall_seconds=20))
     assert rec.status == "budget_exceeded" and len(rec.calls) == 3 and rec.final_answer is None
 
 
 def test_token_budget():
-    rec = run(HEADER + "a = Agent('s', 'x')\na.ask()\na.ask()\nfinish('x')\n", limits=DesignLimits(max_total_tokens=20, wall_seconds=20))
+    rec = run(HEADER + "a = Agent('s', 'x')\na.ask()\na.ask()\nfinish('x')\n",
+              limits=DesignLimits(max_total_tokens=20, wall_seconds=20))
     assert rec.status == "budget_exceeded" and len(rec.calls) == 2
 
 
@@ -115,7 +120,8 @@ def test_run_tests_is_relayed_and_missing_runner_is_an_error():
 
     code = HEADER + "r = run_tests('print(1)')\nfinish(f'{r.passed}/{r.total}')\n"
     assert run(code, test_runner=runner).final_answer == "1/2"
-    rec = run(HEADER + "try:\n    run_tests('print(1)')\n    finish('ran')\nexcept Exception as e:\n    finish('refused')\n")
+    rec = run(HEADER + "try:\n    run_tests('print(1)')\n    finish('ran')\n"
+                       "except Exception as e:\n    finish('refused')\n")
     assert rec.final_answer == "refused"
 
 
@@ -124,7 +130,8 @@ def test_concurrent_executions_are_isolated():
         good = HEADER + "a = Agent('s', 'x')\nfinish(a.ask())\n"
         bad = HEADER + "while True:\n    pass\nfinish(0)\n"
         limits = DesignLimits(wall_seconds=3, cpu_seconds=2)
-        return await asyncio.gather(*(execute_design(good if i % 2 else bad, DesignTask("q"), _caller("ok"), limits) for i in range(6)))
+        return await asyncio.gather(*(execute_design(good if i % 2 else bad, DesignTask("q"), _caller("ok"), limits)
+                                      for i in range(6)))
 
     records = asyncio.run(main())
     assert [r.status for r in records] == ["timeout", "finished"] * 3

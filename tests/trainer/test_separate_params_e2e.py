@@ -59,8 +59,10 @@ def test_separate_parameters_train_sync_checkpoint_and_resume(tmp_path):
     for step_dir in (s1, s2):
         for sub in ("actor", "designer_actor"):
             info = json.loads((step_dir / sub / "metaagent_run.json").read_text())
-            assert info["parameters"] == "separate" and info["role"] == ("designer" if sub == "designer_actor" else "executor")
-    e1, d1, e2, d2 = _weights(s1, "actor"), _weights(s1, "designer_actor"), _weights(s2, "actor"), _weights(s2, "designer_actor")
+            assert info["parameters"] == "separate"
+            assert info["role"] == ("designer" if sub == "designer_actor" else "executor")
+    e1, d1 = _weights(s1, "actor"), _weights(s1, "designer_actor")
+    e2, d2 = _weights(s2, "actor"), _weights(s2, "designer_actor")
     # step 1 (executor phase): the executor moved away from the common start, the designer did not move
     assert not _equal(e1, d1)
     # step 2 (designer phase): the designer changed, the executor is exactly frozen
@@ -76,7 +78,8 @@ def test_separate_parameters_train_sync_checkpoint_and_resume(tmp_path):
     assert metrics[2]["metaagent/policy_version/executor"] == 1.0
     assert metrics[2]["metaagent/policy_version/designer"] == 0.0
     # per-policy actor metrics do not overwrite each other; verl's actor/* stays meaningful
-    assert any(k.startswith("actor_executor/") for k in metrics[1]) and not any(k.startswith("actor_designer/") for k in metrics[1])
+    assert any(k.startswith("actor_executor/") for k in metrics[1])
+    assert not any(k.startswith("actor_designer/") for k in metrics[1])
     assert any(k.startswith("actor_designer/") for k in metrics[2]) and "actor/pg_loss" in metrics[2]
 
     # resume from step 2: step 3 trains the executor; the designer must be the saved designer, exactly

@@ -82,7 +82,8 @@ def build_record(*, arm: str, seed: int, summary: dict, metrics_path: Path, sett
         "final_reward_by_kind": {k: final(f"metaagent/reward/designer/{SOURCE_PREFIX}{k}/mean") for k in KINDS},
         "final_valid_rate": final("metaagent/rollout/design_valid_rate"),
         "final_calls_per_execution": final("metaagent/rollout/calls_per_execution"),
-        "final_pattern_share": {p: final(f"metaagent/rollout/pattern/{p}") or 0.0 for p in ("single", "ensemble", "other")},
+        "final_pattern_share": {p: final(f"metaagent/rollout/pattern/{p}") or 0.0
+                                for p in ("single", "ensemble", "other")},
         "curve": curve,
         "executor_curve": series("metaagent/rollout/executor_reward_mean"),
         "trained": [

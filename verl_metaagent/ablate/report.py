@@ -94,7 +94,8 @@ def structure_table(records: list[dict]) -> str:
     groups = _by_arm(records)
     head = "| arm | policy | " + " | ".join(f"{k}: {' / '.join(DESIGNS)}" for k in KINDS) + " |"
     lines = [head, "|---|---|" + "---|" * len(KINDS)]
-    expected = " | ".join(" / ".join(f"{expected_design_reward(d, k):.2f}" for d in DESIGNS) + f" (best: {best_design(k)})"
+    expected = " | ".join(" / ".join(f"{expected_design_reward(d, k):.2f}" for d in DESIGNS)
+                          + f" (best: {best_design(k)})"
                           for k in KINDS)
     lines.append(f"| (expected reward under the warm-start skill) | - | {expected} |")
     for name in [a for a in ARMS if a in groups]:
@@ -179,7 +180,8 @@ def write_report(out: Path, report_dir: Path, arm_names: list[str], seeds: list[
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     tables = report_dir / "tables.md"
     tables.write_text(
-        f"Runs: {len(records)} ({machine}).\n\n## Final reward by arm\n\n" + arm_table(records) + "\n\n## Final reward by problem kind\n\n" + kind_table(records)
+        f"Runs: {len(records)} ({machine}).\n\n## Final reward by arm\n\n" + arm_table(records)
+        + "\n\n## Final reward by problem kind\n\n" + kind_table(records)
         + "\n\n## Designer structure vs difficulty (P(design | kind), renormalised over the three designs)\n\n"
         + structure_table(records) + "\n\n## Each arm against the baseline (final reward, Welch 95% CI)\n\n"
         + findings(records) + "\n"

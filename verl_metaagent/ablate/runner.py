@@ -39,12 +39,14 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--problems", type=int, default=24, help="RL problems, split evenly over the task's kinds")
     p.add_argument("--batch-size", type=int, default=6, help="problems per step")
     p.add_argument("--warmstart-steps", type=int, default=300, help="supervised warm-start steps (one per seed)")
-    p.add_argument("--report-dir", default=None, help="where results.json, tables.md and curves.png go (default <out>/report)")
+    p.add_argument("--report-dir", default=None,
+                   help="where results.json, tables.md and curves.png go (default <out>/report)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from the finished runs")
     p.add_argument("--quick", action="store_true", help=f"CI smoke: {QUICK}")
     p.add_argument("--import-results", default=None, metavar="RESULTS_JSON",
-                   help="first take the runs recorded in a results.json (e.g. the committed docs/ablations/results.json) "
-                        "as finished, if they were made with the same settings; the grid then runs only the rest")
+                   help="first take the runs recorded in a results.json (e.g. the committed "
+                        "docs/ablations/results.json) as finished, if they were made with the same settings; "
+                        "the grid then runs only the rest")
     p.add_argument("extra", nargs="*", help="extra Hydra overrides for every run (after --)")
     args = p.parse_args(argv)
     if args.quick:
@@ -114,7 +116,8 @@ def import_results(args: argparse.Namespace, results_path: Path, out: Path) -> t
         raise SystemExit(f"--import-results {results_path}: expected a JSON list of run records")
     imported, refused = 0, []
     for rec in records:
-        name, seed = rec.get("arm") if isinstance(rec, dict) else None, rec.get("seed") if isinstance(rec, dict) else None
+        rec = rec if isinstance(rec, dict) else {}
+        name, seed = rec.get("arm"), rec.get("seed")
         if name not in ARMS or not isinstance(seed, int):
             refused.append(f"{name}/seed{seed} (not an arm of this runner)")
             continue
@@ -164,7 +167,8 @@ def _live_owner(lock: Path) -> Optional[int]:
     return pid if pid != os.getpid() else None
 
 
-def _run_fresh(args: argparse.Namespace, arm: Arm, seed: int, out: Path, rdir: Path, record_path: Path) -> Optional[dict]:
+def _run_fresh(args: argparse.Namespace, arm: Arm, seed: int, out: Path, rdir: Path,
+               record_path: Path) -> Optional[dict]:
     (rdir / "model").symlink_to(_shared_warm_start(out, seed, args.warmstart_steps), target_is_directory=True)
     cmd = demo_command(args, arm, seed, out)
     started = time.monotonic()

@@ -48,4 +48,5 @@ def welch_difference(a: Sequence[float], b: Sequence[float]) -> Optional[dict]:
         return {"diff": diff, "lo": diff, "hi": diff, "df": None, "separated": diff != 0.0}
     df = (va + vb) ** 2 / ((va**2 / (len(a) - 1) if va else 0.0) + (vb**2 / (len(b) - 1) if vb else 0.0))
     half = t975(df) * se
-    return {"diff": diff, "lo": diff - half, "hi": diff + half, "df": df, "separated": not (diff - half <= 0.0 <= diff + half)}
+    lo, hi = diff - half, diff + half
+    return {"diff": diff, "lo": lo, "hi": hi, "df": df, "separated": not (lo <= 0.0 <= hi)}
