@@ -79,7 +79,9 @@ def run(repeat: int, quick: bool = False) -> dict:
         cases = cases[:QUICK_CASES]
     results = {}
     for name, fn in _scorers().items():
-        fn(cases[0]["response"], cases[0]["gold"])  # warm up (imports, worker start)
+        # warm up (imports, worker start), guarded like the timed calls: a scorer that raises or hangs on a
+        # loaded machine must not end the benchmark
+        _guarded(fn, cases[0]["response"], cases[0]["gold"], seconds=60)
         agree, timeouts, fp, fn_, per_tag = 0, 0, 0, 0, {}
         wall_fast, n_fast = 0.0, 0
         t0 = time.perf_counter()
