@@ -11,6 +11,7 @@ from typing import Optional
 from verl_metaagent.ablate.arms import ARMS, BASELINE
 from verl_metaagent.ablate.stats import mean_ci, welch_difference
 from verl_metaagent.demo.family import DESIGNS, KINDS, best_design, expected_design_reward
+from verl_metaagent.demo.report import save_figure
 
 
 def load_records(out: Path, arm_names: list[str], seeds: list[int]) -> list[dict]:
@@ -162,12 +163,7 @@ def plot_curves(records: list[dict], path: Path) -> Path:
         ax.axis("off")
     fig.supxlabel("training step (shaded: designer trained)")
     fig.supylabel("mean design reward (rollout)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_report(out: Path, report_dir: Path, arm_names: list[str], seeds: list[int]) -> list[Path]:

@@ -19,7 +19,7 @@ from verl_metaagent.advantage.core import AdvantageConfig, load_advantage_config
 from verl_metaagent.phases import PhaseConfig, load_phase_config
 from verl_metaagent.trainer.separate_params import check_separate_config, load_parameters
 from verl_metaagent.trainer.step_plan import UpdateConfig, load_update_config
-from verl_metaagent.utils.config_utils import ConfigError, require, to_plain
+from verl_metaagent.utils.config_utils import ConfigError, require, select_path, to_plain
 
 SECTIONS = ("rollout", "advantage", "phase", "actor_update", "sandbox", "parameters")
 ALLOWED_LOSS_AGG_MODES = ("token-mean", "token-sum")
@@ -79,21 +79,11 @@ def load_metaagent_config(node: Any, path: str = "metaagent") -> MetaAgentConfig
     )
 
 
-def _get(config: Any, dotted: str, default: Any = None) -> Any:
-    node = config
-    for part in dotted.split("."):
-        if node is None:
-            return default
-        getter = getattr(node, "get", None)
-        node = getter(part, None) if getter is not None else getattr(node, part, None)
-    return default if node is None else node
-
-
 def num_mini_batches(config: Any) -> int:
     """Optimizer steps per PPO epoch: ``data.train_batch_size // actor.ppo_mini_batch_size`` (both in
     problems, verl's convention). The trainer splits the step's rows into this many mini-batches."""
-    return max(1, int(_get(config, "data.train_batch_size"))
-               // int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size")))
+    return max(1, int(select_path(config, "data.train_batch_size"))
+               // int(select_path(config, "actor_rollout_ref.actor.ppo_mini_batch_size")))
 
 
 def check_sampling_matches_logprob_pass(config: Any, meta: MetaAgentConfig) -> None:
@@ -104,7 +94,7 @@ def check_sampling_matches_logprob_pass(config: Any, meta: MetaAgentConfig) -> N
     Truncation and penalties (``top_p < 1``, ``top_k > 0``, ``repetition_penalty != 1``) are not modelled by
     the log-prob pass either; they are allowed only with ``metaagent.rollout.truncated_sampling=accept``.
     """
-    rollout_t = float(_get(config, "actor_rollout_ref.rollout.temperature", 1.0))
+    rollout_t = float(select_path(config, "actor_rollout_ref.rollout.temperature", 1.0))
     tree = meta.rollout
     for role in ("designer", "executor"):
         s = getattr(tree, f"{role}_sampling")
@@ -138,7 +128,7 @@ def check_sampling_matches_logprob_pass(config: Any, meta: MetaAgentConfig) -> N
 def apply_verl_std_switch(config: Any, meta: MetaAgentConfig) -> None:
     """Honour verl's Dr.GRPO switch: ``algorithm.norm_adv_by_std_in_grpo=false`` turns std normalisation off
     (``metaagent.advantage.norm_by_std`` becomes false). verl's default (true) leaves ours as configured."""
-    verl_flag = _get(config, "algorithm.norm_adv_by_std_in_grpo", True)
+    verl_flag = select_path(config, "algorithm.norm_adv_by_std_in_grpo", True)
     if verl_flag is False or str(verl_flag).lower() == "false":
         meta.advantage.norm_by_std = False
 
@@ -149,14 +139,15 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
     Raises:
         ConfigError: naming the key and the fix.
     """
-    meta = load_metaagent_config(_get(config, "metaagent"))
+    meta = load_metaagent_config(select_path(config, "metaagent"))
     check_separate_config(config, meta.parameters, meta.actor_update.role_passes)
     check_sampling_matches_logprob_pass(config, meta)
     apply_verl_std_switch(config, meta)
     from verl_metaagent.trainer.provenance import check_prompt_variant
 
-    check_prompt_variant(str(_get(config, "actor_rollout_ref.model.path", "") or ""), meta.rollout.prompt_variant)
-    est = str(_get(config, "algorithm.adv_estimator", ""))
+    model_path = str(select_path(config, "actor_rollout_ref.model.path", "") or "")
+    check_prompt_variant(model_path, meta.rollout.prompt_variant)
+    est = str(select_path(config, "algorithm.adv_estimator", ""))
     require(
         est == "metaagent",
         "algorithm.adv_estimator",
@@ -164,7 +155,7 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         "set algorithm.adv_estimator=metaagent (grouping follows metaagent.advantage; "
         "flat GRPO is metaagent.advantage.mode=flat_grpo)",
     )
-    n = int(_get(config, "actor_rollout_ref.rollout.n", 1))
+    n = int(select_path(config, "actor_rollout_ref.rollout.n", 1))
     m, k = meta.rollout.num_designs, meta.rollout.num_executions
     require(
         n == 1,
@@ -173,7 +164,7 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         f"executions), got {n}",
         "set actor_rollout_ref.rollout.n=1 and size the tree with metaagent.rollout.num_designs / num_executions",
     )
-    val_n = int(_get(config, "actor_rollout_ref.rollout.val_kwargs.n", 1))
+    val_n = int(select_path(config, "actor_rollout_ref.rollout.val_kwargs.n", 1))
     require(
         val_n == 1,
         "actor_rollout_ref.rollout.val_kwargs.n",
@@ -181,8 +172,8 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         "set actor_rollout_ref.rollout.val_kwargs.n=1 and use "
         "metaagent.rollout.validation.num_designs/num_executions/select",
     )
-    batch = int(_get(config, "data.train_batch_size"))
-    mini = int(_get(config, "actor_rollout_ref.actor.ppo_mini_batch_size"))
+    batch = int(select_path(config, "data.train_batch_size"))
+    mini = int(select_path(config, "actor_rollout_ref.actor.ppo_mini_batch_size"))
     require(mini >= 1, "actor_rollout_ref.actor.ppo_mini_batch_size", f"must be >= 1, got {mini}",
             "set it to a divisor of data.train_batch_size")
     require(
@@ -192,7 +183,7 @@ def validate_run_config(config: Any) -> MetaAgentConfig:
         f"actor_rollout_ref.actor.ppo_mini_batch_size ({mini}, in problems)",
         f"set actor_rollout_ref.actor.ppo_mini_batch_size to a divisor of {batch}, e.g. {batch}",
     )
-    agg = str(_get(config, "actor_rollout_ref.actor.loss_agg_mode", "token-mean"))
+    agg = str(select_path(config, "actor_rollout_ref.actor.loss_agg_mode", "token-mean"))
     require(
         agg in ALLOWED_LOSS_AGG_MODES,
         "actor_rollout_ref.actor.loss_agg_mode",

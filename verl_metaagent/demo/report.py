@@ -115,6 +115,18 @@ def moving_average(values: list[Optional[float]], window: int) -> list[Optional[
     return out
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (parents made) and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot(rows: list[dict], path: Path, title: str = "MetaAgent-X CPU demo") -> Path:
     """Reward of each role (and the vote-design share) over steps, with the trained phase shaded."""
     import matplotlib
@@ -146,9 +158,4 @@ def plot(rows: list[dict], path: Path, title: str = "MetaAgent-X CPU demo") -> P
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, ncol=2)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from verl_metaagent.contract import ROLE_DESIGNER, ROLE_EXECUTOR, TRAINED_ROLES
 from verl_metaagent.phases import PhaseConfig, phase_at
-from verl_metaagent.utils.config_utils import ConfigError, require
+from verl_metaagent.utils.config_utils import ConfigError, require, select_path
 
 SHARED = "shared"
 SEPARATE = "separate"
@@ -60,16 +60,6 @@ def load_parameters(value: Any, path: str = KEY) -> str:
     return value
 
 
-def _select(config: Any, dotted: str, default: Any = None) -> Any:
-    node = config
-    for part in dotted.split("."):
-        if node is None:
-            return default
-        getter = getattr(node, "get", None)
-        node = getter(part, None) if getter is not None else getattr(node, part, None)
-    return default if node is None else node
-
-
 def check_separate_config(config: Any, parameters: str, role_passes: str) -> None:
     """Start-up checks of ``metaagent.parameters=separate`` against the rest of the run config.
 
@@ -82,14 +72,14 @@ def check_separate_config(config: Any, parameters: str, role_passes: str) -> Non
     """
     if parameters != SEPARATE:
         return
-    use_v1 = _select(config, "trainer.use_v1", True)
+    use_v1 = select_path(config, "trainer.use_v1", True)
     require(
         not (use_v1 is False or str(use_v1).lower() == "false"),
         "trainer.use_v1",
         f"is false, but {KEY}=separate is built on verl's v1 trainer only (the legacy RayPPOTrainer owns one actor)",
         f"set trainer.use_v1=true (the default) or {KEY}=shared",
     )
-    mode = str(_select(config, "trainer.v1.trainer_mode", "metaagent"))
+    mode = str(select_path(config, "trainer.v1.trainer_mode", "metaagent"))
     require(
         mode == "metaagent",
         "trainer.v1.trainer_mode",
@@ -117,7 +107,7 @@ def check_rollout_engine(config: Any) -> None:
     Raises:
         ConfigError: naming ``actor_rollout_ref.rollout.name``.
     """
-    name = str(_select(config, "actor_rollout_ref.rollout.name", ""))
+    name = str(select_path(config, "actor_rollout_ref.rollout.name", ""))
     require(
         name in SUPPORTED_ROLLOUTS,
         "actor_rollout_ref.rollout.name",

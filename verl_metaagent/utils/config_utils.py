@@ -118,6 +118,18 @@ def section_loader(cls: type[T], default_path: str):
     return load
 
 
+def select_path(config: Any, dotted: str, default: Any = None) -> Any:
+    """The value at ``dotted`` (``"a.b.c"``) in a nested config: mappings (``.get``) or attribute
+    objects (dataclasses), mixed. ``default`` when a part is missing or the value is None."""
+    node = config
+    for part in dotted.split("."):
+        if node is None:
+            return default
+        getter = getattr(node, "get", None)
+        node = getter(part, None) if getter is not None else getattr(node, part, None)
+    return default if node is None else node
+
+
 def require(condition: bool, key: str, message: str, fix: str) -> None:
     """Raise :class:`ConfigError` ``"<key> <message>. Fix: <fix>"`` unless ``condition`` holds."""
     if not condition:
