@@ -154,7 +154,7 @@ def plot_curves(records: list[dict], path: Path) -> Path:
             ax.plot(steps, c[:n], "-", lw=0.6, alpha=0.5)
         trained = groups[name][0].get("trained") or []
         for i, role in enumerate(trained[:n]):
-            if role == "designer":
+            if role in ("designer", "both"):
                 ax.axvspan(i + 0.5, i + 1.5, color="#f4c27a", alpha=0.3, lw=0)
         ax.set_title(name, fontsize=9)
         ax.set_ylim(0, 1)
