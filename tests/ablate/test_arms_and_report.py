@@ -92,6 +92,12 @@ def test_design_entropy_and_shares():
     summary = policy_summary(_probs(0.6))
     assert summary["share_multi"]["decompose"] == pytest.approx(0.6 / 0.9)
     assert summary["p_valid_design"] == pytest.approx(0.9)
+    # the best design's renormalised share, the same for every kind here: 0.6 of the 0.9 the three designs hold
+    from verl_metaagent.ablate.report import best_design_share
+
+    assert best_design_share(summary) == pytest.approx(0.6 / 0.9)
+    assert best_design_share(policy_summary(_probs(0.3))) == pytest.approx(0.3 / 0.9)
+    assert best_design_share(None) is None
 
 
 def test_report_flags_an_arm_separated_from_the_baseline(tmp_path):

@@ -49,14 +49,22 @@ def _policy(r: dict, key: str) -> Optional[float]:
     return s.get(key)
 
 
+def best_design_share(summary: Optional[dict]) -> Optional[float]:
+    """Mean over kinds of the best design's share among the three designs (renormalised: unlike
+    ``p_best_design``, it does not fall when probability mass leaves the canonical scripts)."""
+    if not summary or any(f"share_{k}" not in summary for k in KINDS):
+        return None
+    return sum(summary[f"share_{k}"][best_design(k)] for k in KINDS) / len(KINDS)
+
+
 def arm_table(records: list[dict]) -> str:
     """The main table: one row per arm (mean and 95% CI over seeds; difference to the baseline)."""
     groups = _by_arm(records)
     base = [r["final_reward"] for r in groups.get(BASELINE, [])]
     lines = [
         "| arm | seeds | final reward [95% CI] | vs baseline (Welch 95% CI) | first-4 reward | P(best design) | "
-        "P(call correct) | design entropy | valid designs | calls / execution |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "best-design share | P(call correct) | design entropy | valid designs | calls / execution |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in [a for a in ARMS if a in groups]:
         rs = groups[name]
@@ -71,6 +79,7 @@ def arm_table(records: list[dict]) -> str:
             f"`{name}`: {ARMS[name].label}", str(len(rs)), _ci(final), diff_s,
             _fmt(mean_ci([r["first_reward"] for r in rs])["mean"]),
             _ci(mean_ci([_policy(r, "p_best_design") for r in rs])),
+            _ci(mean_ci([best_design_share(r.get("policy_final_summary")) for r in rs])),
             _ci(mean_ci([_policy(r, "p_call_correct") for r in rs])),
             _fmt(mean_ci([_policy(r, "design_entropy") for r in rs])["mean"]),
             _fmt(mean_ci([r["final_valid_rate"] for r in rs])["mean"]),
