@@ -48,6 +48,13 @@ MATH = [
     ("(\\sqrt{2}, 1)", "(2^{1/2}, 1)", True), ("[\\sqrt2, 3)", "[2^{1/2}, 3)", True),
     ("(\\sqrt2, 1)", "2^{1/2}, 1", True), ("\\sqrt2, 1", "(1, 2^{1/2})", True),
     ("\\begin{pmatrix}\\sqrt2&1\\end{pmatrix}", "\\begin{pmatrix}2^{1/2}&1\\end{pmatrix}", True),
+    # an exact number against an equal expression that is no plain number: still handed to sympy
+    ("2", "\\sqrt{4}", True), ("\\frac12", "\\sin(\\pi/6)", True),
+    # letters only on one side is no word answer: the product xy written with \cdot is still xy
+    ("xy", "x \\cdot y", True), ("x \\cdot y", "xy", True),
+    # a one-element set against a number goes by the shape rules (percent a unit, {a} = a), not to
+    # math-verify, which cannot read \{25\%\} as a set and calls the pair different
+    ("\\{25\\%\\}", "25", True), ("25", "\\{25\\%\\}", True), ("\\{25\\%\\}", "26", False),
 ]
 
 
@@ -84,6 +91,54 @@ def test_a_symbolic_check_cut_off_is_false_and_marks_the_budget():
     budget = Budget(1.0)
     assert not symbolic("10^{10^{10}}", "1", budget) and budget.timed_out is True
     assert symbolic("\\sqrt{8}", "2\\sqrt{2}", Budget(30.0))  # the pool recovers
+
+
+class _FakePool:
+    """Stands in for the worker pool: records each call, returns ``result`` or raises ``error``."""
+
+    def __init__(self, result=True, error=None):
+        self.result, self.error, self.calls = result, error, []
+
+    def call(self, target, args, timeout):
+        self.calls.append((target, tuple(args), timeout))
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class _Left(Budget):
+    """A budget with a fixed time left (no clock involved)."""
+
+    def __init__(self, left):
+        super().__init__(left)
+        self.left = left
+
+    def remaining(self):
+        return self.left
+
+
+def test_symbolic_uses_whatever_time_is_left(monkeypatch):
+    """Under a second left is still time: the check runs with that deadline (only none left skips it)."""
+    from reward_fns.math import _timeout
+
+    pool = _FakePool(result=True)
+    monkeypatch.setattr(_timeout, "get_pool", lambda: pool)
+    budget = _Left(0.5)
+    assert symbolic("x^2+2x+1", "(x+1)^2", budget) is True and budget.timed_out is False
+    assert pool.calls == [("reward_fns.math.symbolic:equal", ("x^2+2x+1", "(x+1)^2"), 0.5)]
+    spent = _Left(-0.5)
+    assert symbolic("x^2+2x+1", "(x+1)^2", spent) is False and spent.timed_out is True and len(pool.calls) == 1
+
+
+def test_a_failed_math_worker_is_no_match_and_no_timeout(monkeypatch):
+    """A worker that crashes or raises (the pool's RuntimeError) means "not shown equal", not a timeout."""
+    from reward_fns.math import _timeout
+
+    pool = _FakePool(error=RuntimeError("math worker failed: EOFError"))
+    monkeypatch.setattr(_timeout, "get_pool", lambda: pool)
+    budget = Budget(30.0)
+    assert symbolic("x^2+2x+1", "(x+1)^2", budget) is False and budget.timed_out is False
+    assert equivalent(normalize("x^2+2x+1"), normalize("(x+1)^2"), budget) is False and len(pool.calls) == 2
 
 
 def test_scalar_rules_directly():
