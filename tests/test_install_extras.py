@@ -13,7 +13,8 @@ the set setup.py's pin notes record.
 * ``--dry-run --report`` writes the resolved versions without installing. The registry mirror here
   serves no PEP 658 metadata files, so plain ``--dry-run`` downloads every wheel (3.7 GB for
   ``.[gpu]``); ``--use-feature=fast-deps`` reads each wheel's metadata with HTTP range requests
-  instead (measured: no download over 1 MB, ~75-95 s per extra).
+  instead (measured: no download over 1 MB, ~75-95 s per extra). The two extras resolve at the same
+  time (network-bound, so together they take about as long as one).
 """
 
 import json
@@ -58,22 +59,43 @@ def test_largest_download_parser():
     assert largest_download_mb("Would install x-1.0") == 0.0
 
 
+@pytest.fixture(scope="module")
+def resolutions(tmp_path_factory) -> dict:
+    """Both extras' ``pip install --dry-run`` started together (network-bound: in parallel they take the
+    time of one); extra -> (return code, pip's log, resolved {name: version})."""
+    started = {}
+    for extra in sorted(EXPECTED):
+        work = tmp_path_factory.mktemp(f"resolve_{extra}")
+        venv.EnvBuilder(with_pip=False).create(work / "venv")
+        cmd = [
+            sys.executable, "-m", "pip", "--python", str(work / "venv" / "bin" / "python"), "install", "--dry-run",
+            "--ignore-installed", "--use-feature=fast-deps", "--report", str(work / "report.json"),
+            "-e", f".[{extra}]",
+        ]
+        log = open(work / "pip.log", "w+")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=clean_pip_env(), stdout=log, stderr=subprocess.STDOUT, text=True)
+        started[extra] = (proc, log, work / "report.json")
+    done = {}
+    for extra, (proc, log, report) in started.items():
+        try:
+            proc.wait(timeout=1100)
+        finally:
+            proc.kill()
+        log.seek(0)
+        text = log.read()
+        log.close()
+        resolved = ({i["metadata"]["name"].lower(): i["metadata"]["version"]
+                     for i in json.loads(report.read_text())["install"]} if proc.returncode == 0 else {})
+        done[extra] = (proc.returncode, text, resolved)
+    return done
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("extra", sorted(EXPECTED))
-def test_extra_resolves_in_a_fresh_venv(extra, tmp_path):
-    target = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False).create(target)
-    report = tmp_path / "report.json"
-    cmd = [
-        sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "--dry-run",
-        "--ignore-installed", "--use-feature=fast-deps", "--report", str(report), "-e", f".[{extra}]",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, env=clean_pip_env(), capture_output=True, text=True, timeout=1100)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"`pip install --dry-run -e .[{extra}]` failed:\n{log[-3000:]}"
-    resolved = {i["metadata"]["name"].lower(): i["metadata"]["version"]
-                for i in json.loads(report.read_text())["install"]}
+def test_extra_resolves_in_a_fresh_venv(extra, resolutions):
+    returncode, log, resolved = resolutions[extra]
+    assert returncode == 0, f"`pip install --dry-run -e .[{extra}]` failed:\n{log[-3000:]}"
     assert {name: resolved.get(name) for name in EXPECTED[extra]} == EXPECTED[extra]
     assert "flash-attn" not in resolved and "flash_attn" not in resolved  # a documented second step
     assert largest_download_mb(log) < MAX_DOWNLOAD_MB, "pip downloaded whole wheels: fast-deps did not apply"
