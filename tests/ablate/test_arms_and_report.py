@@ -124,8 +124,25 @@ def test_findings_say_which_arms_separate(tmp_path):
         _write_run(tmp_path, "simultaneous", seed, [0.3] * 4 + [0.55 + 0.2 * seed] * 4)
     write_report(tmp_path, tmp_path / "r", ["alternate", "k1", "simultaneous"], [0, 1, 2])
     text = (tmp_path / "r" / "tables.md").read_text()
-    assert "- `k1` (paper: 1-step switching collapses): lower than the baseline, -0.300" in text
-    assert "- `simultaneous` (paper: stagewise beats simultaneous): not separated from the baseline" in text
+    assert "- `k1` (paper: 1-step switching collapses): Welch: lower than the baseline, -0.300" in text
+    # simultaneous: per-seed differences -0.15, +0.04, +0.23 -> not separated either way
+    assert "- `simultaneous` (paper: stagewise beats simultaneous): Welch: not separated" in text
+    assert "paired by seed (3 seeds): not separated" in text.split("- `simultaneous`")[1]
+
+
+def test_a_seed_effect_hides_a_gap_from_welch_but_not_from_the_paired_difference(tmp_path):
+    """Every arm of a seed shares its warm start: a seed that lifts every arm cancels per seed."""
+    for seed, lift in enumerate([0.0, 0.2, 0.4]):
+        _write_run(tmp_path, "alternate", seed, [0.3] * 4 + [0.30 + lift] * 4)
+        _write_run(tmp_path, "k1", seed, [0.3] * 4 + [0.20 + lift + 0.01 * seed] * 4)
+    write_report(tmp_path, tmp_path / "r", ["alternate", "k1"], [0, 1, 2])
+    text = (tmp_path / "r" / "tables.md").read_text()
+    k1_row = next(line for line in text.splitlines() if line.startswith("| `k1`"))
+    welch_cell, paired_cell = k1_row.split(" | ")[3:5]
+    assert welch_cell.startswith("-0.090") and "separated" not in welch_cell
+    assert paired_cell.startswith("-0.090") and paired_cell.endswith("**separated**")
+    assert "Welch: not separated, -0.090" in text
+    assert "paired by seed (3 seeds): lower than the baseline, -0.090" in text
 
 
 def test_a_run_held_by_a_live_runner_is_skipped_not_restarted(tmp_path):

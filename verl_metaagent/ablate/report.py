@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from verl_metaagent.ablate.arms import ARMS, BASELINE
-from verl_metaagent.ablate.stats import mean_ci, welch_difference
+from verl_metaagent.ablate.stats import mean_ci, paired_difference, welch_difference
 from verl_metaagent.demo.family import DESIGNS, KINDS, best_design, expected_design_reward
 from verl_metaagent.demo.report import save_figure
 
@@ -60,23 +60,22 @@ def best_design_share(summary: Optional[dict]) -> Optional[float]:
 def arm_table(records: list[dict]) -> str:
     """The main table: one row per arm (mean and 95% CI over seeds; difference to the baseline)."""
     groups = _by_arm(records)
-    base = [r["final_reward"] for r in groups.get(BASELINE, [])]
     lines = [
-        "| arm | seeds | final reward [95% CI] | vs baseline (Welch 95% CI) | first-4 reward | P(best design) | "
-        "best-design share | P(call correct) | design entropy | valid designs | calls / execution |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| arm | seeds | final reward [95% CI] | vs baseline (Welch 95% CI) | vs baseline, paired by seed (95% CI) | "
+        "first-4 reward | P(best design) | best-design share | P(call correct) | design entropy | valid designs | "
+        "calls / execution |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in [a for a in ARMS if a in groups]:
         rs = groups[name]
         final = mean_ci([r["final_reward"] for r in rs])
         if name == BASELINE:
-            diff_s = "(baseline)"
+            diffs = ["(baseline)", "(baseline)"]
         else:
-            d = welch_difference([r["final_reward"] for r in rs], base)
-            diff_s = "-" if d is None else (f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
-                                             + (" **separated**" if d["separated"] else ""))
+            welch, paired = _differences(rs, groups.get(BASELINE, []))
+            diffs = [_diff_cell(welch), _diff_cell(paired)]
         row = [
-            f"`{name}`: {ARMS[name].label}", str(len(rs)), _ci(final), diff_s,
+            f"`{name}`: {ARMS[name].label}", str(len(rs)), _ci(final), *diffs,
             _fmt(mean_ci([r["first_reward"] for r in rs])["mean"]),
             _ci(mean_ci([_policy(r, "p_best_design") for r in rs])),
             _ci(mean_ci([best_design_share(r.get("policy_final_summary")) for r in rs])),
@@ -124,19 +123,43 @@ def structure_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _differences(arm_runs: list[dict], base_runs: list[dict]) -> tuple[Optional[dict], Optional[dict]]:
+    """The arm's final reward minus the baseline's: (Welch over the seeds, paired by seed)."""
+    welch = welch_difference([r["final_reward"] for r in arm_runs], [r["final_reward"] for r in base_runs])
+    paired = paired_difference({r["seed"]: r["final_reward"] for r in arm_runs},
+                               {r["seed"]: r["final_reward"] for r in base_runs})
+    return welch, paired
+
+
+def _interval(d: dict) -> str:
+    return f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+
+
+def _diff_cell(d: Optional[dict]) -> str:
+    return "-" if d is None else _interval(d) + (" **separated**" if d["separated"] else "")
+
+
+def _verdict(d: dict) -> str:
+    if not d["separated"]:
+        return f"not separated, {_interval(d)}"
+    return ("lower than" if d["diff"] < 0 else "higher than") + f" the baseline, {_interval(d)}"
+
+
 def findings(records: list[dict]) -> str:
-    """One line per arm: its final reward against the baseline's, and whether the Welch 95% interval excludes 0."""
+    """One line per arm: its final reward against the baseline's, Welch and paired by seed, and whether each
+    95% interval excludes 0."""
     groups = _by_arm(records)
-    base = [r["final_reward"] for r in groups.get(BASELINE, [])]
     lines = []
     for name in [a for a in ARMS if a in groups and a != BASELINE]:
-        d = welch_difference([r["final_reward"] for r in groups[name]], base)
+        welch, paired = _differences(groups[name], groups.get(BASELINE, []))
         claim = f" (paper: {ARMS[name].paper})" if ARMS[name].paper else ""
-        if d is None:
+        if welch is None:
             lines.append(f"- `{name}`{claim}: fewer than 2 seeds on one side, no interval.")
             continue
-        verdict = ("lower than" if d["diff"] < 0 else "higher than") if d["separated"] else "not separated from"
-        lines.append(f"- `{name}`{claim}: {verdict} the baseline, {d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}].")
+        line = f"- `{name}`{claim}: Welch: {_verdict(welch)}"
+        if paired is not None:
+            line += f"; paired by seed ({len(paired['seeds'])} seeds): {_verdict(paired)}"
+        lines.append(line + ".")
     return "\n".join(lines)
 
 
@@ -188,7 +211,7 @@ def write_report(out: Path, report_dir: Path, arm_names: list[str], seeds: list[
         f"Runs: {len(records)} ({machine}).\n\n## Final reward by arm\n\n" + arm_table(records)
         + "\n\n## Final reward by problem kind\n\n" + kind_table(records)
         + "\n\n## Designer structure vs difficulty (P(design | kind), renormalised over the three designs)\n\n"
-        + structure_table(records) + "\n\n## Each arm against the baseline (final reward, Welch 95% CI)\n\n"
+        + structure_table(records) + "\n\n## Each arm against the baseline (final reward, 95% CIs)\n\n"
         + findings(records) + "\n"
     )
     paths = [results, tables]
