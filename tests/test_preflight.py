@@ -191,3 +191,28 @@ def test_a_data_source_without_a_grader_fails_before_any_llm_call(tmp_path):
         check_graders_for_data(config)
     # a custom reward function grades instead: nothing to check
     check_graders_for_data({**config, "reward": {"custom_reward_function": {"path": "/x/my_reward.py"}}})
+
+
+def _checkpoint(root, step: int, parameters: str):
+    """A ``global_step_N`` folder as our trainer writes it, with verl's tracker file."""
+    import json
+
+    folder = root / f"global_step_{step}"
+    (folder / "actor").mkdir(parents=True)
+    (folder / "actor" / "metaagent_run.json").write_text(json.dumps({"parameters": parameters}))
+    if parameters == "separate":
+        (folder / "designer_actor").mkdir()
+    (root / "latest_checkpointed_iteration.txt").write_text(str(step))
+    return folder
+
+
+def test_resuming_a_checkpoint_of_the_other_parameters_fails_before_ray(config, tmp_path):
+    ckpts = tmp_path / "ckpts"
+    _checkpoint(ckpts, 2, "separate")
+    config["trainer"].update(default_local_dir=str(ckpts), resume_mode="auto")
+    fails(config, "metaagent.parameters is 'shared'", "global_step_2", "metaagent.parameters=separate")
+    config["metaagent"]["parameters"] = "separate"
+    preflight(config)  # the same parameters: resumes
+    config["metaagent"]["parameters"] = "shared"
+    config["trainer"]["resume_mode"] = "disable"
+    preflight(config)  # a fresh start ignores the checkpoint

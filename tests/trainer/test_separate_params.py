@@ -180,3 +180,22 @@ async def test_tree_runner_sends_designs_to_the_designer_client_and_agent_calls_
     # the agent calls only
     assert sorted(executor.calls) == [f"p0/d{j}/e{k}/Solver" for j in range(2) for k in range(2)]
     assert all(e.reward == 1.0 for d in tree.designs for e in d.executions)
+
+
+def test_resume_folder_is_the_one_verl_resumes(tmp_path):
+    root = tmp_path / "ckpts"
+    (root / "global_step_4").mkdir(parents=True)
+    trainer = {"resume_mode": "auto", "default_local_dir": "ckpts"}
+    assert sep.resume_folder(trainer, cwd=str(tmp_path)) is None  # no tracker file: a fresh start
+    (root / sep.TRACKER_FILE).write_text("4\n")
+    assert sep.resume_folder(trainer, cwd=str(tmp_path)) == str(root / "global_step_4")  # relative to cwd
+    absolute = dict(trainer, default_local_dir=str(root))
+    assert sep.resume_folder(absolute, cwd="/elsewhere") == str(root / "global_step_4")
+    (root / sep.TRACKER_FILE).write_text("6")
+    assert sep.resume_folder(trainer, cwd=str(tmp_path)) is None  # the tracker names a missing folder
+    (root / sep.TRACKER_FILE).write_text("six")
+    assert sep.resume_folder(trainer, cwd=str(tmp_path)) is None
+    assert sep.resume_folder({"resume_mode": "disable", "default_local_dir": str(root)}) is None
+    assert sep.resume_folder({"resume_mode": "auto"}) is None  # no checkpoint folder configured
+    given = {"resume_mode": "resume_path", "resume_from_path": "x/global_step_2"}
+    assert sep.resume_folder(given, cwd="/base") == "/base/x/global_step_2"

@@ -14,7 +14,9 @@ names the key and the fix, for the settings a new user gets wrong first:
 * **lengths** -- the designer prompt (built exactly as the rollout builds it, for the longest
   question among the first :data:`LENGTH_SAMPLE_ROWS` training rows) fits ``data.max_prompt_length``:
   counted with the model's tokenizer when it loads from a local folder, else estimated at
-  :data:`CHARS_PER_TOKEN` characters per token (the message says which).
+  :data:`CHARS_PER_TOKEN` characters per token (the message says which);
+* **resume** -- the checkpoint the run would resume (``trainer.resume_mode``) was trained with the same
+  ``metaagent.parameters`` (shared / separate) as this run.
 
 Remote files (``hdfs://``, ``s3://`` ...) are not opened. Everything else about the config is
 checked later by verl and by ``verl_metaagent.main.check_config``.
@@ -27,6 +29,7 @@ import os
 import re
 from typing import Any, Optional
 
+from verl_metaagent.trainer.separate_params import check_resume_config
 from verl_metaagent.utils.config_utils import ConfigError, require
 
 __all__ = ["CHARS_PER_TOKEN", "INTEGER_KEYS", "FLOAT_KEYS", "LENGTH_SAMPLE_ROWS", "data_file_problems", "preflight"]
@@ -307,3 +310,4 @@ def preflight(config: Any) -> None:
     check_model_path(config)
     check_rollout_engine(config)
     check_prompt_length(config)
+    check_resume_config(config)

@@ -198,8 +198,51 @@ def check_resume(step_dir: str, parameters: str, info: Optional[dict], existing:
     )
 
 
+#: verl's checkpoint tracker (``verl.utils.checkpoint.checkpoint_manager``): the last complete step's number
+TRACKER_FILE = "latest_checkpointed_iteration.txt"
+
+
+def resume_folder(trainer: Any, cwd: Optional[str] = None) -> Optional[str]:
+    """The ``global_step_N`` folder verl resumes from under ``trainer`` (the ``trainer`` config section), found
+    as verl's ``find_latest_ckpt_path`` finds it; None for a fresh start (``resume_mode=disable``, no tracker
+    file, or a tracker naming a missing folder). Relative paths are taken from ``cwd`` (default: the current
+    directory), as verl takes them."""
+    cwd = cwd or os.getcwd()
+    mode = select_path(trainer, "resume_mode", "auto")
+    if mode == "resume_path":
+        path = select_path(trainer, "resume_from_path")
+        return os.path.join(cwd, path) if isinstance(path, str) else None
+    if mode != "auto":
+        return None
+    local_dir = select_path(trainer, "default_local_dir")
+    if not isinstance(local_dir, str) or not local_dir:
+        return None
+    root = os.path.join(cwd, local_dir)
+    try:
+        with open(os.path.join(root, TRACKER_FILE), "rb") as f:
+            step = int(f.read().decode().strip())
+    except (OSError, ValueError):
+        return None
+    folder = os.path.join(root, f"global_step_{step}")
+    return folder if os.path.isdir(folder) else None
+
+
+def check_resume_config(config: Any) -> None:
+    """:func:`check_resume` for the checkpoint a composed config would resume (nothing on a fresh start).
+
+    Runs before Ray in the preflight (a mismatch costs seconds, not a cluster start-up) and again in the
+    trainer, which also serves launches that skip the preflight (stock ``main_ppo``)."""
+    from verl_metaagent.trainer.provenance import read_run_info
+
+    folder = resume_folder(select_path(config, "trainer", {}))
+    if folder and os.path.isdir(folder):
+        parameters = load_parameters(select_path(config, KEY, SHARED))
+        check_resume(folder, parameters, read_run_info(os.path.join(folder, "actor")), os.listdir(folder))
+
+
 __all__ = [
     "PARAMETERS", "SHARED", "SEPARATE", "KEY", "ACTOR_DIRS", "REPLICA_RANK_OFFSET_ENV", "SUPPORTED_ROLLOUTS",
     "load_parameters", "check_separate_config", "check_rollout_engine", "pass_policy", "policies_to_sync",
-    "actor_checkpoint_dir", "role_actor_metrics", "checkpoint_parameters", "check_resume",
+    "actor_checkpoint_dir", "role_actor_metrics", "checkpoint_parameters", "check_resume", "TRACKER_FILE",
+    "resume_folder", "check_resume_config",
 ]

@@ -208,7 +208,6 @@ def _define_trainers() -> dict[str, type]:
     from verl.protocol import DataProto
     from verl.single_controller.ray import RayClassWithInitArgs, RayWorkerGroup
     from verl.trainer.ppo.utils import Role
-    from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
     from verl.utils.config import omega_conf_to_dataclass
     from verl.workers.rollout.llm_server import LLMServerManager
     from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
@@ -587,30 +586,14 @@ def _define_trainers() -> dict[str, type]:
             write_run_info(os.path.join(step_dir, "actor"),
                            dict(info, role=contract.ROLE_EXECUTOR) if self._separate() else info)
 
-        def _resume_folder(self) -> Optional[str]:
-            """The ``global_step_N`` folder verl's ``_load_checkpoint`` will resume from (None: fresh start)."""
-            trainer = self.config.trainer
-            if trainer.resume_mode == "auto":
-                folder = trainer.default_local_dir
-                folder = folder if os.path.isabs(folder) else os.path.join(os.getcwd(), folder)
-                return find_latest_ckpt_path(folder)
-            if trainer.resume_mode == "resume_path" and isinstance(trainer.resume_from_path, str):
-                folder = trainer.resume_from_path
-                return folder if os.path.isabs(folder) else os.path.join(os.getcwd(), folder)
-            return None
-
         def _load_checkpoint(self):
             """verl's load (the executor / shared policy from ``actor``), after refusing a checkpoint of the
             other ``metaagent.parameters``; with separate parameters also the designer from ``designer_actor``."""
             if getattr(self, "_defer_checkpoint_load", False):  # separate: after the designer exists
                 self.global_steps = 0
                 return
-            folder = self._resume_folder()
-            if folder and os.path.isdir(folder):
-                from verl_metaagent.trainer.provenance import read_run_info
-
-                sep.check_resume(folder, self.metaagent.parameters, read_run_info(os.path.join(folder, "actor")),
-                                 os.listdir(folder))
+            folder = sep.resume_folder(self.config.trainer)
+            sep.check_resume_config(self.config)
             super()._load_checkpoint()
             if self._separate() and self.global_steps > 0 and folder:
                 self.designer_actor_wg.load_checkpoint(
