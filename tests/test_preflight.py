@@ -213,6 +213,9 @@ def test_resuming_a_checkpoint_of_the_other_parameters_fails_before_ray(config, 
     fails(config, "metaagent.parameters is 'shared'", "global_step_2", "metaagent.parameters=separate")
     config["metaagent"]["parameters"] = "separate"
     preflight(config)  # the same parameters: resumes
+    from verl_metaagent.trainer.separate_params import check_resume_config
+
+    assert check_resume_config(config) == str(ckpts / "global_step_2")  # the folder the trainer then loads
     config["metaagent"]["parameters"] = "shared"
     config["trainer"]["resume_mode"] = "disable"
     preflight(config)  # a fresh start ignores the checkpoint

@@ -227,8 +227,9 @@ def resume_folder(trainer: Any, cwd: Optional[str] = None) -> Optional[str]:
     return folder if os.path.isdir(folder) else None
 
 
-def check_resume_config(config: Any) -> None:
-    """:func:`check_resume` for the checkpoint a composed config would resume (nothing on a fresh start).
+def check_resume_config(config: Any) -> Optional[str]:
+    """:func:`check_resume` for the checkpoint a composed config would resume; returns that
+    :func:`resume_folder` (None on a fresh start).
 
     Runs before Ray in the preflight (a mismatch costs seconds, not a cluster start-up) and again in the
     trainer, which also serves launches that skip the preflight (stock ``main_ppo``)."""
@@ -238,6 +239,7 @@ def check_resume_config(config: Any) -> None:
     if folder and os.path.isdir(folder):
         parameters = load_parameters(select_path(config, KEY, SHARED))
         check_resume(folder, parameters, read_run_info(os.path.join(folder, "actor")), os.listdir(folder))
+    return folder
 
 
 __all__ = [

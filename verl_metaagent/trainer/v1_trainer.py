@@ -592,8 +592,7 @@ def _define_trainers() -> dict[str, type]:
             if getattr(self, "_defer_checkpoint_load", False):  # separate: after the designer exists
                 self.global_steps = 0
                 return
-            folder = sep.resume_folder(self.config.trainer)
-            sep.check_resume_config(self.config)
+            folder = sep.check_resume_config(self.config)
             super()._load_checkpoint()
             if self._separate() and self.global_steps > 0 and folder:
                 self.designer_actor_wg.load_checkpoint(
